@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+import { registerInfo } from './info.js';
+
+/** Every `dfd` sub-command, in the order `dfd --help` lists them. One line per command. */
+export function registerCommands(program: Command): void {
+  registerInfo(program);
+}

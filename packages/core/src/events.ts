@@ -1,0 +1,48 @@
+/** Loss parts of one optimisation step; `total = cls + gamma * mi` where MI applies. */
+export interface LossParts {
+  total: number;
+  cls?: number;
+  mi?: number;
+  [part: string]: number | undefined;
+}
+
+/** Result of evaluating a model on one named target. */
+export interface EvaluationResult {
+  target: string;
+  accuracy: number;
+  count: number;
+  perClassAccuracy: number[];
+  /** confusion[true][predicted] counts. */
+  confusion: number[][];
+}
+
+/** Every event on the bus: plain, JSON-serialisable data discriminated by `type`. */
+export type DfdEvent =
+  | { type: 'runStart'; runId: string; stage: string; epochs: number; stepsPerEpoch: number; startEpoch: number; config: Record<string, unknown> }
+  | { type: 'runEnd'; runId: string; status: 'completed' | 'stopped' | 'failed'; reason?: string; epochsDone: number }
+  | { type: 'epochStart'; epoch: number; totalEpochs: number }
+  | { type: 'epochEnd'; epoch: number; totalEpochs: number; metrics: Record<string, number> }
+  | {
+      type: 'batchEnd';
+      epoch: number;
+      step: number;
+      stepsPerEpoch: number;
+      globalStep: number;
+      totalSteps: number;
+      loss: LossParts;
+      accuracy?: number;
+      learningRates: Record<string, number>;
+      gamma?: number;
+      lambda?: number;
+      imagesPerSecond?: number;
+    }
+  | { type: 'evaluation'; epoch: number; split: string; results: EvaluationResult[]; mean: number }
+  | { type: 'checkpoint'; path: string; epoch: number; globalStep: number }
+  | { type: 'warning'; source: string; message: string; detail?: Record<string, unknown> }
+  | { type: 'error'; source: string; message: string; stack?: string };
+
+/** The `type` tags of {@link DfdEvent}. */
+export type DfdEventType = DfdEvent['type'];
+
+/** The event variant whose tag is `T`. */
+export type EventOf<T extends DfdEventType> = Extract<DfdEvent, { type: T }>;
