@@ -1,1 +1,1 @@
-export {};
+export { ConsolePlugin, formatDuration, registerConsole, type ConsoleOptions, type ConsoleStream } from './console.js';

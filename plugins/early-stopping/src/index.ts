@@ -1,1 +1,1 @@
-export {};
+export { EarlyStoppingPlugin, registerEarlyStopping, type EarlyStoppingOptions, type EarlyStoppingState } from './early-stopping.js';

@@ -1,1 +1,1 @@
-export {};
+export { JsonlLoggerPlugin, registerJsonlLogger, type JsonlLoggerOptions } from './jsonl-logger.js';
