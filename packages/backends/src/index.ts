@@ -1,1 +1,11 @@
-export {};
+export { BackendUnavailableError } from './errors.js';
+export {
+  BACKEND_NAMES,
+  probeBackends,
+  useBackend,
+  type BackendName,
+  type BackendProbe,
+  type UseBackendOptions,
+  type UsedBackend,
+} from './backends.js';
+export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels.js';
