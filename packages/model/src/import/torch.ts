@@ -1,0 +1,213 @@
+import { unzipSync } from 'fflate';
+import { CheckpointFormatError } from './errors.js';
+import { PyGlobal, PyTuple, typeName, unpickle, type GlobalBuilder } from './pickle.js';
+import { DTYPE_BYTES, decodeElements, gatherStrided, importedDtype, type SourceDtype, type StateDict, type TensorData, type TensorEntry } from './tensor.js';
+import { unwrapStateDict, type UnwrapOptions } from './unwrap.js';
+
+/** Which torch storage class holds which element type. */
+const STORAGE_DTYPES: Record<string, SourceDtype> = {
+  FloatStorage: 'float32',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  DoubleStorage: 'float64',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
+  BoolStorage: 'bool',
+};
+
+/** A reference to one storage record of the archive (`<prefix>/data/<key>`). */
+export class StorageRef {
+  constructor(
+    readonly key: string,
+    readonly dtype: SourceDtype,
+    readonly location: string,
+    readonly numel: number,
+  ) {}
+}
+
+/** A tensor as the checkpoint describes it: a strided view of a storage, not yet materialised. */
+export class TorchTensor {
+  /** State set by a BUILD opcode (tensor subclasses); kept, never interpreted. */
+  buildState: unknown = undefined;
+  constructor(
+    readonly storage: StorageRef,
+    readonly offset: number,
+    readonly size: number[],
+    readonly stride: number[],
+    readonly requiresGrad: boolean,
+  ) {}
+}
+
+function intList(v: unknown, what: string, file: string): number[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isInteger(x))) {
+    throw new CheckpointFormatError(file, `tensor ${what} is not a tuple of integers (${typeName(v)})`);
+  }
+  return v as number[];
+}
+
+function rebuildTensor(args: unknown[], file: string): TorchTensor {
+  const [storage, offset, size, stride, requiresGrad] = args;
+  if (!(storage instanceof StorageRef)) throw new CheckpointFormatError(file, `tensor rebuild without a storage (${typeName(storage)})`);
+  if (typeof offset !== 'number') throw new CheckpointFormatError(file, 'tensor storage offset is not an integer');
+  const sz = intList(size, 'size', file);
+  const st = intList(stride, 'stride', file);
+  if (sz.length !== st.length) throw new CheckpointFormatError(file, `tensor size [${sz}] and stride [${st}] differ in rank`);
+  if (sz.some((d) => d < 0)) throw new CheckpointFormatError(file, `negative tensor size [${sz}]`);
+  return new TorchTensor(storage, offset, sz, st, requiresGrad === true);
+}
+
+function rebuildParameter(args: unknown[], file: string): TorchTensor {
+  const t = args[0];
+  if (!(t instanceof TorchTensor)) throw new CheckpointFormatError(file, `parameter rebuild without a tensor (${typeName(t)})`);
+  return t;
+}
+
+function pairsToMap(items: unknown, file: string): Map<unknown, unknown> {
+  const m = new Map<unknown, unknown>();
+  if (items instanceof Map) return new Map(items);
+  if (items === undefined) return m;
+  if (!Array.isArray(items)) throw new CheckpointFormatError(file, `dict() of a ${typeName(items)}`);
+  for (const kv of items) {
+    if (!Array.isArray(kv) || kv.length !== 2) throw new CheckpointFormatError(file, 'dict() item is not a pair');
+    m.set(kv[0], kv[1]);
+  }
+  return m;
+}
+
+/**
+ * The allow-list: everything a `torch.save(state_dict)` (or a dict wrapping one) may reference.
+ * `null` entries may appear as values (storage types) but cannot be called.
+ */
+export const TORCH_ALLOWED_GLOBALS: ReadonlyMap<string, GlobalBuilder | null> = new Map<string, GlobalBuilder | null>([
+  ['collections.OrderedDict', (args, file) => pairsToMap(args[0], file)],
+  ['builtins.dict', (args, file) => pairsToMap(args[0], file)],
+  ['builtins.set', (args) => new Set(Array.isArray(args[0]) ? args[0] : [])],
+  ['builtins.frozenset', (args) => new Set(Array.isArray(args[0]) ? args[0] : [])],
+  ['builtins.list', (args) => (Array.isArray(args[0]) ? [...args[0]] : [])],
+  ['builtins.tuple', (args) => PyTuple.from(Array.isArray(args[0]) ? args[0] : []) as PyTuple],
+  ['torch.Size', (args) => PyTuple.from(Array.isArray(args[0]) ? args[0] : []) as PyTuple],
+  // Protocol 2 pickles bytes as _codecs.encode(latin1_text, 'latin1'): rebuilt here, nothing called.
+  [
+    '_codecs.encode',
+    (args, file) => {
+      const [s, enc] = args;
+      if (typeof s !== 'string' || (enc !== 'latin1' && enc !== 'latin-1')) throw new CheckpointFormatError(file, '_codecs.encode other than latin1 text');
+      return Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
+    },
+  ],
+  ['torch._utils._rebuild_tensor', rebuildTensor],
+  ['torch._utils._rebuild_tensor_v2', rebuildTensor],
+  ['torch._utils._rebuild_parameter', rebuildParameter],
+  ['torch._utils._rebuild_parameter_with_state', rebuildParameter],
+  ...Object.keys(STORAGE_DTYPES).map((n): [string, null] => [`torch.${n}`, null]),
+]);
+
+/** Options of `parseTorchCheckpoint`. */
+export interface TorchParseOptions extends UnwrapOptions {
+  /** Name for error messages (the file name); default `checkpoint.pth`. */
+  name?: string;
+}
+
+/** The archive read and unpickled, before the state dict is picked out of it. */
+export interface TorchArchive {
+  /** The unpickled root object: Map (dict), arrays, numbers, strings, `TorchTensor`s... */
+  root: unknown;
+  /** Materialise one tensor (contiguous, floats as float32). */
+  materialise(t: TorchTensor): TensorEntry;
+}
+
+/** Read a `torch.save` zip archive with the restricted unpickler; tensors stay lazy. */
+export function readTorchArchive(bytes: Uint8Array, name = 'checkpoint.pth'): TorchArchive {
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
+    throw new CheckpointFormatError(
+      name,
+      'this is the legacy (non-zip) torch.save format of PyTorch < 1.6, which is not supported: re-save it with a current PyTorch (torch.save(torch.load(path), path2)) or as .safetensors',
+    );
+  }
+  if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) {
+    throw new CheckpointFormatError(name, 'not a zip archive (a torch.save file starts with "PK"); for .safetensors use parseSafetensors');
+  }
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(bytes);
+  } catch (e) {
+    throw new CheckpointFormatError(name, `corrupt zip archive: ${(e as Error).message}`);
+  }
+  const pkl = Object.keys(files).filter((f) => /^[^/]+\/data\.pkl$/.test(f) || f === 'data.pkl');
+  if (pkl.length !== 1) {
+    const isScript = Object.keys(files).some((f) => f.endsWith('/constants.pkl'));
+    throw new CheckpointFormatError(
+      name,
+      isScript
+        ? 'this is a TorchScript archive (torch.jit.save); save the weights instead: torch.save(model.state_dict(), path)'
+        : `expected exactly one <archive>/data.pkl in the zip, found ${pkl.length} (entries: ${Object.keys(files).slice(0, 8).join(', ')})`,
+    );
+  }
+  const prefix = pkl[0]!.slice(0, -'data.pkl'.length);
+  const order = files[`${prefix}byteorder`];
+  const littleEndian = order === undefined || new TextDecoder().decode(order).trim() !== 'big';
+  const storages = new Map<string, TensorData>();
+
+  const persistentLoad = (pid: unknown): StorageRef => {
+    if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
+      throw new CheckpointFormatError(name, `unsupported persistent id (${typeName(pid)} ${Array.isArray(pid) ? String(pid[0]) : ''})`);
+    }
+    const [, type, key, location, count] = pid as unknown[];
+    if (!(type instanceof PyGlobal) || !(type.name in STORAGE_DTYPES) || type.module !== 'torch') {
+      throw new CheckpointFormatError(name, `unsupported storage type ${typeName(type)}`);
+    }
+    if (typeof key !== 'string' || typeof count !== 'number') throw new CheckpointFormatError(name, 'malformed storage reference');
+    return new StorageRef(key, STORAGE_DTYPES[type.name]!, String(location), count);
+  };
+
+  const root = unpickle(files[pkl[0]!]!, { file: name, globals: TORCH_ALLOWED_GLOBALS, persistentLoad });
+
+  const storageData = (ref: StorageRef): TensorData => {
+    const cacheKey = `${ref.key}:${ref.dtype}`;
+    const hit = storages.get(cacheKey);
+    if (hit) return hit;
+    const raw = files[`${prefix}data/${ref.key}`];
+    if (!raw) throw new CheckpointFormatError(name, `storage record '${prefix}data/${ref.key}' is missing from the zip`);
+    const width = DTYPE_BYTES[ref.dtype];
+    if (raw.length % width !== 0 || raw.length / width < ref.numel) {
+      throw new CheckpointFormatError(name, `storage '${ref.key}' has ${raw.length} bytes, expected ${ref.numel} x ${width} (${ref.dtype})`);
+    }
+    const decoded = decodeElements(raw, 0, raw.length / width, ref.dtype, littleEndian);
+    storages.set(cacheKey, decoded);
+    return decoded;
+  };
+
+  return {
+    root,
+    materialise(t: TorchTensor): TensorEntry {
+      const storage = storageData(t.storage);
+      let data: TensorData;
+      try {
+        data = gatherStrided(storage, t.offset, t.size, t.stride);
+      } catch (e) {
+        throw new CheckpointFormatError(name, `tensor on storage '${t.storage.key}': ${(e as Error).message}`);
+      }
+      return { shape: [...t.size], dtype: importedDtype(t.storage.dtype), sourceDtype: t.storage.dtype, data };
+    },
+  };
+}
+
+/**
+ * Parse a `torch.save` checkpoint (zip format, PyTorch >= 1.6) into a flat state dict. Wrappers
+ * such as `{'state_dict': ...}` / `{'model': ...}` and DataParallel `module.` prefixes are
+ * removed (see `unwrapStateDict`). Never executes anything from the file.
+ */
+export function parseTorchCheckpoint(bytes: Uint8Array, opts: TorchParseOptions = {}): StateDict {
+  const name = opts.name ?? 'checkpoint.pth';
+  const archive = readTorchArchive(bytes, name);
+  return unwrapStateDict(
+    archive.root,
+    { ...opts, name },
+    (v) => v instanceof TorchTensor,
+    (v) => archive.materialise(v as TorchTensor),
+  ).stateDict;
+}
+
