@@ -1,1 +1,10 @@
-export {};
+export { AdamW, type AdamWOptions, type AdamWParamState, type AdamWState, type ParamGroup } from './adamw.js';
+export { CheckpointStore, readCheckpoint, type Checkpoint, type CheckpointMeta, type StoredTensor } from './checkpoint.js';
+export { PAPER_LOOP_DEFAULTS, composeTrainer, type ComposeOptions } from './compose.js';
+export { disposeBatch, tensorBatchSource, type ArraySamples, type Batch, type BatchSource, type TensorBatchSourceOptions } from './data.js';
+export { CheckpointError, NonFiniteLossError, TrainingSetupError } from './errors.js';
+export { evaluate, meanAccuracy, summarise, type Classifier } from './evaluate.js';
+export { correctCount, crossEntropy, smoothL1 } from './losses.js';
+export { DfdTask, EifeTask, defaultGroupOf, type DfdNetLike, type EifeLike, type StepContext, type TaskLoss, type TrainableModule, type TrainingTask } from './task.js';
+export { TRAINER_TOKENS, type Optional } from './tokens.js';
+export { Trainer, type LoopOptions, type TrainResult } from './trainer.js';

@@ -1,0 +1,158 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { CheckpointError } from './errors.js';
+
+/** A named tensor in a checkpoint. */
+export interface StoredTensor {
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  data: Float32Array | Int32Array;
+}
+
+/** Everything a checkpoint holds: JSON metadata plus named tensors (weights, buffers, optimizer moments). */
+export interface Checkpoint {
+  meta: CheckpointMeta;
+  tensors: Map<string, StoredTensor>;
+}
+
+/** The JSON part of a checkpoint. */
+export interface CheckpointMeta {
+  format: 'dfd-checkpoint';
+  formatVersion: 1;
+  stage: string;
+  runId: string;
+  /** Epochs fully done. */
+  epoch: number;
+  /** Steps done inside epoch `epoch` (non-zero after a mid-epoch stop). */
+  stepInEpoch: number;
+  globalStep: number;
+  rng: number[];
+  loader: unknown;
+  plugins: Record<string, unknown>;
+  optimizer: { groups: Array<{ name: string; lr: number; weightDecay: number }>; steps: Record<string, number> };
+  /** Running sums of the current epoch, so that a mid-epoch resume reports the same epoch metrics. */
+  epochAccumulator: Record<string, number>;
+  history: Array<Record<string, number>>;
+  extra?: Record<string, unknown>;
+  manifest: Array<{ name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number }>;
+}
+
+const LATEST = 'latest';
+
+function writeFileDurable(path: string, chunks: Uint8Array[]): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (const c of chunks) {
+      let off = 0;
+      while (off < c.length) off += writeSync(fd, c, off, c.length - off);
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDir(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Checkpoints of one run under `<runDir>/checkpoints/`. Each save writes a fresh folder
+ * `step-<n>.tmp`, fsyncs its files, renames it to `step-<n>`, then atomically replaces the
+ * `latest` pointer file (temp file + fsync + rename). A crash at any point leaves `latest`
+ * naming a complete checkpoint.
+ */
+export class CheckpointStore {
+  readonly dir: string;
+
+  constructor(
+    runDir: string,
+    /** How many checkpoint folders to keep (default 2). */
+    private readonly keep = 2,
+  ) {
+    this.dir = join(runDir, 'checkpoints');
+  }
+
+  /** Write a checkpoint; returns its folder. */
+  save(meta: Omit<CheckpointMeta, 'manifest' | 'format' | 'formatVersion'>, tensors: Map<string, StoredTensor>): string {
+    mkdirSync(this.dir, { recursive: true });
+    const name = `step-${String(meta.globalStep).padStart(8, '0')}${meta.stepInEpoch ? `-e${meta.epoch}s${meta.stepInEpoch}` : ''}`;
+    const final = join(this.dir, name);
+    const tmp = `${final}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+    const manifest: CheckpointMeta['manifest'] = [];
+    const chunks: Uint8Array[] = [];
+    let offset = 0;
+    for (const [tname, t] of tensors) {
+      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      manifest.push({ name: tname, shape: t.shape, dtype: t.dtype, offset, length: t.data.length });
+      chunks.push(bytes);
+      offset += bytes.byteLength;
+    }
+    const full: CheckpointMeta = { format: 'dfd-checkpoint', formatVersion: 1, ...meta, manifest };
+    writeFileDurable(join(tmp, 'tensors.bin'), chunks);
+    writeFileDurable(join(tmp, 'checkpoint.json'), [Buffer.from(JSON.stringify(full))]);
+    fsyncDir(tmp);
+    rmSync(final, { recursive: true, force: true });
+    renameSync(tmp, final);
+    const pointerTmp = join(this.dir, `${LATEST}.tmp-${process.pid}`);
+    writeFileDurable(pointerTmp, [Buffer.from(name + '\n')]);
+    renameSync(pointerTmp, join(this.dir, LATEST));
+    fsyncDir(this.dir);
+    this.prune(name);
+    return final;
+  }
+
+  private prune(current: string): void {
+    const all = readdirSync(this.dir)
+      .filter((n) => /^step-\d+/.test(n) && !n.includes('.tmp'))
+      .sort();
+    const old = all.filter((n) => n !== current).slice(0, Math.max(0, all.length - this.keep));
+    for (const n of old) rmSync(join(this.dir, n), { recursive: true, force: true });
+  }
+
+  /** Whether a complete checkpoint exists. */
+  exists(): boolean {
+    return existsSync(join(this.dir, LATEST));
+  }
+
+  /** Folder of the latest complete checkpoint. */
+  latestPath(): string {
+    const pointer = join(this.dir, LATEST);
+    if (!existsSync(pointer)) throw new CheckpointError(`no checkpoint in ${this.dir} (missing '${LATEST}'); was this run started with --out pointing here?`);
+    return join(this.dir, readFileSync(pointer, 'utf8').trim());
+  }
+
+  /** Read the latest checkpoint. */
+  load(): Checkpoint {
+    return readCheckpoint(this.latestPath());
+  }
+}
+
+/** Read one checkpoint folder. */
+export function readCheckpoint(path: string): Checkpoint {
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(readFileSync(join(path, 'checkpoint.json'), 'utf8')) as CheckpointMeta;
+  } catch (err) {
+    throw new CheckpointError(`cannot read ${join(path, 'checkpoint.json')}: ${(err as Error).message}`, { cause: err });
+  }
+  if (meta.format !== 'dfd-checkpoint' || meta.formatVersion !== 1) {
+    throw new CheckpointError(`${path} is not a dfd checkpoint (format ${String(meta.format)} v${String(meta.formatVersion)}).`);
+  }
+  const bin = readFileSync(join(path, 'tensors.bin'));
+  const tensors = new Map<string, StoredTensor>();
+  for (const e of meta.manifest) {
+    const bytes = bin.subarray(e.offset, e.offset + e.length * 4);
+    if (bytes.length !== e.length * 4) throw new CheckpointError(`${join(path, 'tensors.bin')} is truncated at tensor '${e.name}'.`);
+    const copy = new Uint8Array(bytes).buffer;
+    tensors.set(e.name, { shape: e.shape, dtype: e.dtype, data: e.dtype === 'int32' ? new Int32Array(copy) : new Float32Array(copy) });
+  }
+  return { meta, tensors };
+}

@@ -1,0 +1,141 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { crossEntropy, correctCount, smoothL1 } from './losses.js';
+import type { Batch } from './data.js';
+import { TrainingSetupError } from './errors.js';
+
+/** What the trainer needs from a model (the shape of @dfd/backbone's `Module`). */
+export interface TrainableModule {
+  namedParameters(): Array<[string, tf.Variable]>;
+  namedBuffers(): Array<[string, tf.Variable]>;
+  dispose(): void;
+}
+
+/** The DFD-Net surface the trainer uses (see @dfd/model `createDfdNet`). */
+export interface DfdNetLike extends TrainableModule {
+  forward(x: tf.Tensor4D, options: { training: boolean }): { logits: tf.Tensor2D; attOut?: tf.Tensor2D; miPredictions?: tf.Tensor2D[] };
+  setLambda?(lambda: number): void;
+}
+
+/** The EIFE surface the trainer uses (see @dfd/model `createEife`). */
+export interface EifeLike extends TrainableModule {
+  forward(x: tf.Tensor4D, options: { training: boolean }): { embedding: tf.Tensor2D; logits: Record<string, tf.Tensor2D> };
+}
+
+/** Schedule values for the current step; p = optimizer steps done / total steps. */
+export interface StepContext {
+  p: number;
+  gamma: number;
+  lambda: number;
+}
+
+/** Loss of one batch: tensors made inside the gradient tape. */
+export interface TaskLoss {
+  total: tf.Scalar;
+  parts: Record<string, tf.Scalar>;
+  /** Correctly classified samples (for the running accuracy). */
+  correct?: tf.Scalar;
+  /** Samples that count for accuracy. */
+  count: number;
+}
+
+/**
+ * One training stage: which model trains and what its loss is. The trainer owns everything else
+ * (optimizer, schedules, checkpoints, events), so stage 1 (EIFE) and stage 2 (DFD-Net) share it.
+ */
+export interface TrainingTask {
+  readonly stage: string;
+  readonly model: TrainableModule;
+  /** Parameter group of a parameter (`backbone` for efe.*, `heads` for the rest by default). */
+  groupOf?(name: string): string;
+  /** Tensors computed outside the gradient tape for this batch (e.g. frozen EIFE targets); disposed by the trainer. */
+  prepare?(batch: Batch): tf.Tensor[];
+  /** The loss, computed inside the tape. */
+  loss(batch: Batch, prepared: tf.Tensor[], ctx: StepContext): TaskLoss;
+  /** Called before each step with the schedule values (sets the GRL lambda). */
+  beforeStep?(ctx: StepContext): void;
+}
+
+/** Default grouping: the EFE backbone apart from everything else (METHOD.md learning rates). */
+export function defaultGroupOf(name: string): string {
+  return name.startsWith('efe.') ? 'backbone' : 'heads';
+}
+
+/**
+ * Stage 2: L = L_cls + gamma(p) * L_MI (Eq. 10), L_MI = sum_k smoothL1(d^_k, d_k) with d_k from
+ * the frozen extractors in inference mode, outside the tape (so no gradient reaches them).
+ */
+export class DfdTask implements TrainingTask {
+  readonly stage = 'dfd';
+
+  constructor(
+    readonly model: DfdNetLike,
+    /** Frozen stage-1 extractors, in the order of the model's MI heads. */
+    readonly extractors: EifeLike[] = [],
+    readonly smoothL1Beta = 1,
+  ) {}
+
+  groupOf(name: string): string {
+    return defaultGroupOf(name);
+  }
+
+  beforeStep(ctx: StepContext): void {
+    this.model.setLambda?.(ctx.lambda);
+  }
+
+  prepare(batch: Batch): tf.Tensor[] {
+    return this.extractors.map((e) => tf.tidy(() => e.forward(batch.images, { training: false }).embedding));
+  }
+
+  loss(batch: Batch, targets: tf.Tensor[], ctx: StepContext): TaskLoss {
+    if (!batch.expression) throw new TrainingSetupError('stage 2 needs expression labels; the source dataset has none.');
+    const out = this.model.forward(batch.images, { training: true });
+    const cls = crossEntropy(out.logits, batch.expression);
+    const correct = correctCount(out.logits, batch.expression);
+    const count = batch.expression.shape[0];
+    const preds = out.miPredictions;
+    if (!preds || preds.length === 0) return { total: cls, parts: { cls }, correct, count };
+    if (targets.length !== preds.length) {
+      throw new TrainingSetupError(`the model has ${preds.length} MI head(s) but ${targets.length} EIFE extractor(s) were given; pass one --eife per head.`);
+    }
+    let mi = smoothL1(preds[0]!, targets[0]!, this.smoothL1Beta);
+    for (let k = 1; k < preds.length; k++) mi = tf.add(mi, smoothL1(preds[k]!, targets[k]!, this.smoothL1Beta));
+    const total = tf.add(cls, tf.mul(mi, ctx.gamma)) as tf.Scalar;
+    return { total, parts: { cls, mi }, correct, count };
+  }
+}
+
+/** Stage 1: sum over factors of the cross-entropy of each head (Eq. 1-2); accuracy over all heads. */
+export class EifeTask implements TrainingTask {
+  readonly stage = 'eife';
+
+  constructor(
+    readonly model: EifeLike,
+    readonly factors: string[],
+  ) {}
+
+  groupOf(name: string): string {
+    return defaultGroupOf(name);
+  }
+
+  loss(batch: Batch): TaskLoss {
+    const out = this.model.forward(batch.images, { training: true });
+    const parts: Record<string, tf.Scalar> = {};
+    let total: tf.Scalar | undefined;
+    let correct: tf.Scalar | undefined;
+    let count = 0;
+    for (const f of this.factors) {
+      const labels = batch.factors?.[f];
+      const logits = out.logits[f];
+      if (!labels) throw new TrainingSetupError(`batch has no labels for factor '${f}'; the dataset's factors are ${Object.keys(batch.factors ?? {}).join(', ') || '(none)'}.`);
+      if (!logits) throw new TrainingSetupError(`the EIFE has no head '${f}'.`);
+      const ce = crossEntropy(logits, labels);
+      parts[`ce_${f}`] = ce;
+      total = total ? (tf.add(total, ce) as tf.Scalar) : ce;
+      const c = correctCount(logits, labels);
+      correct = correct ? (tf.add(correct, c) as tf.Scalar) : c;
+      count += labels.shape[0];
+    }
+    if (!total) throw new TrainingSetupError('stage 1 needs at least one factor.');
+    return { total, parts, correct, count };
+  }
+}

@@ -1,0 +1,148 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { DfdEvent, DfdPlugin } from '@dfd/core';
+import { EarlyStoppingPlugin } from '@dfd/plugin-early-stopping';
+import { paperGamma } from '@dfd/plugin-schedulers';
+import { CheckpointStore } from './checkpoint.js';
+import { composeTrainer } from './compose.js';
+import { tensorBatchSource } from './data.js';
+import { DfdTask, EifeTask } from './task.js';
+import { TinyDfdNet, TinyEife, toySamples } from './test-utils/tiny-model.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+class Recorder implements DfdPlugin {
+  readonly name = 'recorder';
+  events: DfdEvent[] = [];
+  onBatch?: (e: Extract<DfdEvent, { type: 'batchEnd' }>, stop: (r: string) => void) => void;
+  setup(ctx: Parameters<DfdPlugin['setup']>[0]) {
+    ctx.on('*', (e) => {
+      this.events.push(e);
+      if (e.type === 'batchEnd') this.onBatch?.(e, ctx.requestStop);
+    });
+  }
+  of<T extends DfdEvent['type']>(t: T) {
+    return this.events.filter((e) => e.type === t) as Array<Extract<DfdEvent, { type: T }>>;
+  }
+}
+
+const samples = toySamples(24, 8, 7);
+const opts = { epochs: 3, lr: { backbone: 0.01, heads: 0.05 }, cosine: { tMax: 4, etaMin: 0 }, runId: 't' };
+
+function setup(runDir?: string, plugins: DfdPlugin[] = [], resume = false) {
+  const model = new TinyDfdNet({ miDims: [4, 4] });
+  const eifes = [new TinyEife([{ name: 'a', classes: 2 }], 4, 3), new TinyEife([{ name: 'b', classes: 3 }], 4, 4)];
+  const data = tensorBatchSource(samples, { batchSize: 8, seed: 5, shuffle: true, augment: (x, rng) => tf.mul(x, rng.uniform(0.8, 1.2)) });
+  const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: { ...opts, resume }, runDir, plugins, seed: 9 });
+  return { trainer, model, eifes };
+}
+
+const weights = (m: TinyDfdNet) => Object.fromEntries([...m.namedParameters(), ...m.namedBuffers()].map(([n, v]) => [n, Array.from(v.dataSync())]));
+
+describe('Trainer (stage 2 loop)', () => {
+  it('emits the schedules: cosine lr per epoch, gamma(p) and lambda per step, and learns', async () => {
+    const rec = new Recorder();
+    const { trainer, model } = setup(undefined, [rec]);
+    const result = await trainer.run();
+    expect(result.status).toBe('completed');
+    const batches = rec.of('batchEnd');
+    expect(batches).toHaveLength(9);
+    batches.forEach((b, i) => {
+      expect(b.globalStep).toBe(i + 1);
+      expect(b.gamma).toBeCloseTo(paperGamma(i / 9), 12); // p = steps done before this step / total
+      expect(b.lambda).toBe(1);
+      const epoch = Math.floor(i / 3);
+      expect(b.learningRates.heads).toBeCloseTo(0.05 * (1 + Math.cos((Math.PI * epoch) / 4)) / 2, 12);
+      expect(b.learningRates.backbone).toBeCloseTo(0.01 * (1 + Math.cos((Math.PI * epoch) / 4)) / 2, 12);
+      expect(b.loss.total).toBeCloseTo(b.loss.cls! + b.gamma! * b.loss.mi!, 5);
+    });
+    expect(rec.of('runEnd')[0]).toMatchObject({ status: 'completed', epochsDone: 3 });
+    expect(result.history).toHaveLength(3);
+    expect(result.history[2]!.loss).toBeLessThan(result.history[0]!.loss!);
+    model.dispose();
+  });
+
+  it('resume after a mid-epoch stop reproduces the uninterrupted run exactly (CPU)', async () => {
+    const full = setup(mkdtempSync(join(tmpdir(), 'dfd-full-')));
+    const fullResult = await full.trainer.run();
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-resume-'));
+    const stopper = new Recorder();
+    stopper.onBatch = (e, stop) => {
+      if (e.globalStep === 4) stop('test stop');
+    };
+    const first = setup(dir, [stopper]);
+    const r1 = await first.trainer.run();
+    expect(r1).toMatchObject({ status: 'stopped', reason: 'test stop', globalStep: 4, epochsDone: 1 });
+    expect(stopper.of('runEnd')[0]).toMatchObject({ status: 'stopped' });
+    expect(new CheckpointStore(dir).load().meta).toMatchObject({ epoch: 1, stepInEpoch: 1, globalStep: 4 });
+    const rec = new Recorder();
+    const second = setup(dir, [rec], true);
+    const r2 = await second.trainer.run();
+    expect(r2.status).toBe('completed');
+    expect(rec.of('batchEnd').map((b) => b.globalStep)).toEqual([5, 6, 7, 8, 9]);
+    expect(r2.history.map((h) => h.loss)).toEqual(fullResult.history.map((h) => h.loss));
+    expect(weights(second.model)).toEqual(weights(full.model));
+    expect(second.trainer.adamw.getState().params['classifier.weight']!.step).toBe(9);
+  });
+
+  it('early stopping ends the run with status stopped', async () => {
+    const rec = new Recorder();
+    const { trainer } = setup(undefined, [rec, new EarlyStoppingPlugin({ monitor: 'accuracy', baseline: 2, patience: 1 })]);
+    const result = await trainer.run();
+    expect(result.status).toBe('stopped');
+    expect(result.epochsDone).toBe(2);
+    expect(result.reason).toMatch(/accuracy did not improve/);
+    expect(rec.of('runEnd')[0]).toMatchObject({ status: 'stopped', epochsDone: 2 });
+  });
+
+  it('a NaN loss stops with an error event and leaves a usable checkpoint', async () => {
+    const bad = toySamples(16, 8, 3);
+    // One NaN pixel in sample 11; with batch 8 and no shuffle it lands in epoch 0's second batch.
+    bad.images[11 * 8 * 8 * 3 + 5] = Number.NaN;
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-nan-'));
+    const rec = new Recorder();
+    const model = new TinyDfdNet();
+    const good = tensorBatchSource(bad, { batchSize: 8, shuffle: false });
+    const { trainer } = composeTrainer({ task: new DfdTask(model), data: good, options: { ...opts, epochs: 2 }, runDir: dir, plugins: [rec] });
+    const before = weights(model);
+    const result = await trainer.run();
+    expect(result.status).toBe('failed');
+    expect(result.reason).toMatch(/non-finite loss NaN .* at epoch 1, step 2/);
+    expect(rec.of('error')[0]!.message).toMatch(/non-finite loss/);
+    expect(rec.of('runEnd')[0]).toMatchObject({ status: 'failed' });
+    const ckpt = new CheckpointStore(dir).load();
+    expect(ckpt.meta.globalStep).toBe(0);
+    for (const t of ckpt.tensors.values()) expect(Array.from(t.data).every(Number.isFinite)).toBe(true);
+    // The model in memory took the first (finite) step only, never the NaN one.
+    expect(Object.values(weights(model)).flat().every(Number.isFinite)).toBe(true);
+    expect(weights(model)['classifier.bias']).not.toEqual(before['classifier.bias']);
+  });
+
+  it('keeps tf.memory().numTensors flat over 50 steps', async () => {
+    const small = toySamples(10, 6, 1);
+    const model = new TinyDfdNet({ miDims: [3] });
+    const eife = new TinyEife([{ name: 'a', classes: 2 }], 3);
+    const counts: number[] = [];
+    const probe: DfdPlugin = { name: 'probe', setup: (ctx) => ctx.on('batchEnd', () => void counts.push(tf.memory().numTensors)) };
+    const data = tensorBatchSource(small, { batchSize: 2, augment: (x, rng) => tf.add(x, rng.normal(0, 0.1)) });
+    const { trainer } = composeTrainer({ task: new DfdTask(model, [eife]), data, options: { ...opts, epochs: 10 }, plugins: [probe] });
+    await trainer.run();
+    expect(counts).toHaveLength(50);
+    expect(counts[49]).toBe(counts[1]);
+  });
+
+  it('stage 1: the EIFE loss is the sum of the factor cross-entropies', async () => {
+    const rec = new Recorder();
+    const model = new TinyEife([{ name: 'a', classes: 2 }, { name: 'b', classes: 3 }]);
+    const data = tensorBatchSource(samples, { batchSize: 12 });
+    const { trainer } = composeTrainer({ task: new EifeTask(model, ['a', 'b']), data, options: { ...opts, epochs: 1 }, plugins: [rec] });
+    await trainer.run();
+    for (const b of rec.of('batchEnd')) expect(b.loss.total).toBeCloseTo(b.loss.ce_a! + b.loss.ce_b!, 5);
+  });
+});

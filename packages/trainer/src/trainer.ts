@@ -1,0 +1,309 @@
+import 'reflect-metadata';
+import * as tf from '@tensorflow/tfjs-core';
+// Training needs every op's gradient; tfjs-core only registers them through this side-effect import.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { inject, injectable } from 'tsyringe';
+import { TOKENS, type EventBus, type PluginHost, type Rng } from '@dfd/core';
+import { cosineAnnealingLr, createGammaSchedule, createLambdaSchedule, type GammaScheduleSpec, type LambdaScheduleSpec, type Schedule } from '@dfd/plugin-schedulers';
+import { AdamW, type ParamGroup } from './adamw.js';
+import type { CheckpointStore, StoredTensor } from './checkpoint.js';
+import { disposeBatch, type BatchSource } from './data.js';
+import { CheckpointError } from './errors.js';
+import { evaluate } from './evaluate.js';
+import type { StepContext, TrainingTask } from './task.js';
+import { defaultGroupOf } from './task.js';
+import { TRAINER_TOKENS, type Optional } from './tokens.js';
+
+/** Resolved options of the training loop (every number of the recipe, METHOD.md). */
+export interface LoopOptions {
+  runId: string;
+  epochs: number;
+  /** Learning rate of each parameter group (`backbone`, `heads`). */
+  lr: Record<string, number>;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Cosine annealing stepped once per epoch; `null` keeps the rates constant. */
+  cosine: { tMax: number; etaMin: number } | null;
+  gamma: GammaScheduleSpec;
+  lambda: LambdaScheduleSpec;
+  /** Continue from the store's latest checkpoint. */
+  resume: boolean;
+  /** Configuration echoed in `runStart` (plain JSON). */
+  config: Record<string, unknown>;
+  /** Classes of the validation evaluation (default 7). */
+  numClasses?: number;
+}
+
+/** How a run ended. */
+export interface TrainResult {
+  status: 'completed' | 'stopped' | 'failed';
+  reason?: string;
+  epochsDone: number;
+  globalStep: number;
+  history: Array<Record<string, number>>;
+  checkpoint?: string;
+}
+
+type Accumulator = Record<string, number>;
+
+/**
+ * The training loop shared by both stages: AdamW with parameter groups, cosine learning rates
+ * per epoch, gamma/lambda schedules per step, bus events, plugin stop requests, atomic
+ * checkpoints every epoch (and on stop), exact resume. Collaborators come from the DI container.
+ */
+@injectable()
+export class Trainer {
+  private readonly optimizer: AdamW;
+  private readonly gamma: Schedule;
+  private readonly lambda: Schedule;
+  private readonly baseLr: Record<string, number>;
+  private signalReason: string | undefined;
+  private readonly validation: BatchSource | null;
+  private readonly store: CheckpointStore | null;
+
+  constructor(
+    @inject(TOKENS.Bus) private readonly bus: EventBus,
+    @inject(TOKENS.PluginHost) private readonly host: PluginHost,
+    @inject(TOKENS.Rng) private readonly rng: Rng,
+    @inject(TRAINER_TOKENS.Task) readonly task: TrainingTask,
+    @inject(TRAINER_TOKENS.TrainData) private readonly data: BatchSource,
+    @inject(TRAINER_TOKENS.ValidationData) validation: Optional<BatchSource>,
+    @inject(TRAINER_TOKENS.LoopOptions) readonly options: LoopOptions,
+    @inject(TRAINER_TOKENS.CheckpointStore) store: Optional<CheckpointStore>,
+  ) {
+    this.validation = validation.value;
+    this.store = store.value;
+    const groupOf = task.groupOf?.bind(task) ?? defaultGroupOf;
+    const groups = new Map<string, ParamGroup>();
+    for (const [name, variable] of task.model.namedParameters()) {
+      const g = groupOf(name);
+      const lr = options.lr[g];
+      if (lr === undefined) throw new CheckpointError(`no learning rate for parameter group '${g}' (parameter '${name}'); set lr.${g}.`);
+      if (!groups.has(g)) groups.set(g, { name: g, params: [], lr, weightDecay: options.weightDecay });
+      groups.get(g)!.params.push([name, variable]);
+    }
+    this.baseLr = { ...options.lr };
+    this.optimizer = new AdamW([...groups.values()], { beta1: options.beta1, beta2: options.beta2, eps: options.eps });
+    this.gamma = createGammaSchedule(options.gamma);
+    this.lambda = createLambdaSchedule(options.lambda);
+  }
+
+  /** Ask the run to stop after the current step (e.g. on SIGINT); a checkpoint is written first. */
+  requestStop(reason: string): void {
+    this.signalReason ??= reason;
+    this.host.requestStop('trainer', reason);
+  }
+
+  /** The optimizer (its state is part of every checkpoint). */
+  get adamw(): AdamW {
+    return this.optimizer;
+  }
+
+  /** Train until the configured epoch count, a stop request, or a non-finite loss. */
+  async run(): Promise<TrainResult> {
+    const { epochs, runId } = this.options;
+    const stepsPerEpoch = this.data.stepsPerEpoch;
+    const totalSteps = epochs * stepsPerEpoch;
+    let epoch = 0;
+    let stepInEpoch = 0;
+    let globalStep = 0;
+    let history: Array<Record<string, number>> = [];
+    let acc: Accumulator = {};
+    let lastCheckpoint: string | undefined;
+    await this.host.setupAll();
+    try {
+      if (this.options.resume) {
+        if (!this.store?.exists()) throw new CheckpointError(`cannot resume: no checkpoint in ${this.store?.dir ?? '(no run folder)'}.`);
+        const ckpt = this.store.load();
+        this.restore(ckpt.meta.stage, ckpt.tensors);
+        this.rng.setState(ckpt.meta.rng);
+        this.host.setState(ckpt.meta.plugins);
+        this.data.setState?.(ckpt.meta.loader);
+        ({ epoch, stepInEpoch, globalStep, history } = ckpt.meta);
+        acc = { ...ckpt.meta.epochAccumulator };
+        const steps = ckpt.meta.optimizer.steps;
+        const state = this.optimizer.getState();
+        for (const [name, s] of Object.entries(state.params)) s.step = steps[name] ?? 0;
+        for (const [name, s] of Object.entries(state.params)) {
+          const m = ckpt.tensors.get(`optim/${name}/m`);
+          const v = ckpt.tensors.get(`optim/${name}/v`);
+          if (!m || !v) throw new CheckpointError(`checkpoint ${this.store.latestPath()} lacks optimizer moments of '${name}'.`);
+          s.m = m.data as Float32Array;
+          s.v = v.data as Float32Array;
+        }
+        this.optimizer.setState({ groups: ckpt.meta.optimizer.groups, params: state.params });
+        lastCheckpoint = this.store.latestPath();
+      } else if (this.store) {
+        // A checkpoint before the first step, so that even a run that fails at once leaves a usable one.
+        lastCheckpoint = this.checkpoint(0, 0, 0, history, {});
+      }
+
+      this.bus.emit({ type: 'runStart', runId, stage: this.task.stage, epochs, stepsPerEpoch, startEpoch: epoch, config: this.options.config });
+      const vars = this.optimizer.variables();
+      while (epoch < epochs) {
+        this.setEpochLearningRates(epoch);
+        this.bus.emit({ type: 'epochStart', epoch, totalEpochs: epochs });
+        const tEpoch = Date.now();
+        let stoppedMidEpoch = false;
+        for await (const batch of this.data.batches(epoch, stepInEpoch)) {
+          const p = globalStep / totalSteps;
+          const ctx: StepContext = { p, gamma: this.gamma(p), lambda: this.lambda(p) };
+          const t0 = Date.now();
+          this.task.beforeStep?.(ctx);
+          // The forward pass updates BN running statistics; keep copies so a diverged step can be undone.
+          const bufferCopies = this.task.model.namedBuffers().map(([, v]) => [v, tf.clone(v)] as const);
+          const prepared = this.task.prepare?.(batch) ?? [];
+          const parts = new Map<string, tf.Tensor>();
+          let correctT: tf.Tensor | undefined;
+          let count = 0;
+          const { value, grads } = tf.variableGrads(() => {
+            const l = this.task.loss(batch, prepared, ctx);
+            for (const [k, t] of Object.entries(l.parts)) parts.set(k, tf.keep(t));
+            if (l.correct) correctT = tf.keep(l.correct);
+            count = l.count;
+            return l.total;
+          }, vars);
+          const total = (await value.data())[0]!;
+          const numbers: Record<string, number> = {};
+          for (const [k, t] of parts) numbers[k] = (await t.data())[0]!;
+          const correct = correctT ? (await correctT.data())[0]! : Number.NaN;
+          const finite = Number.isFinite(total);
+          if (finite) this.optimizer.applyGradients(grads);
+          else for (const [v, copy] of bufferCopies) v.assign(copy);
+          tf.dispose(bufferCopies.map(([, copy]) => copy));
+          tf.dispose([value, ...Object.values(grads), ...parts.values(), ...(correctT ? [correctT] : []), ...prepared]);
+          const batchSize = batch.images.shape[0];
+          disposeBatch(batch);
+          if (!finite) {
+            const message = `non-finite loss ${total} (${Object.entries(numbers).map(([k, v]) => `${k} ${v}`).join(', ')}) at epoch ${epoch + 1}, step ${stepInEpoch + 1}; the weights were not updated, the last checkpoint is ${lastCheckpoint ?? '(none)'}. Lower the learning rate or check the inputs.`;
+            this.bus.emit({ type: 'error', source: 'trainer', message });
+            return await this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+          }
+          globalStep++;
+          stepInEpoch++;
+          acc.steps = (acc.steps ?? 0) + 1;
+          acc.loss = (acc.loss ?? 0) + total;
+          for (const [k, v] of Object.entries(numbers)) acc[k] = (acc[k] ?? 0) + v;
+          if (count > 0 && Number.isFinite(correct)) {
+            acc.correct = (acc.correct ?? 0) + correct;
+            acc.count = (acc.count ?? 0) + count;
+          }
+          const seconds = (Date.now() - t0) / 1000;
+          this.bus.emit({
+            type: 'batchEnd',
+            epoch,
+            step: stepInEpoch - 1,
+            stepsPerEpoch,
+            globalStep,
+            totalSteps,
+            loss: { total, ...numbers },
+            accuracy: count > 0 ? correct / count : undefined,
+            learningRates: this.optimizer.learningRates(),
+            gamma: ctx.gamma,
+            lambda: ctx.lambda,
+            imagesPerSecond: seconds > 0 ? batchSize / seconds : undefined,
+          });
+          await this.bus.drain();
+          if (this.host.stopRequested && stepInEpoch < stepsPerEpoch) {
+            stoppedMidEpoch = true;
+            break;
+          }
+        }
+        if (stoppedMidEpoch) {
+          lastCheckpoint = this.checkpoint(epoch, stepInEpoch, globalStep, history, acc);
+          const reason = this.host.stopRequested?.reason ?? 'stopped';
+          return await this.finish({ status: 'stopped', reason, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+        }
+        const metrics: Record<string, number> = { epoch: epoch + 1, seconds: (Date.now() - tEpoch) / 1000 };
+        const steps = acc.steps ?? 1;
+        for (const [k, v] of Object.entries(acc)) if (!['steps', 'correct', 'count'].includes(k)) metrics[k] = v / steps;
+        if (acc.count) metrics.accuracy = (acc.correct ?? 0) / acc.count;
+        for (const [g, lr] of Object.entries(this.optimizer.learningRates())) metrics[`lr_${g}`] = lr;
+        if (this.validation) {
+          const model = this.task.model as unknown as Parameters<typeof evaluate>[0];
+          const r = await evaluate(model, this.validation, 'source-val', this.options.numClasses ?? 7);
+          metrics.val_accuracy = r.accuracy;
+          this.bus.emit({ type: 'evaluation', epoch, split: 'val', results: [r], mean: r.accuracy });
+        }
+        history = [...history, metrics];
+        acc = {};
+        epoch++;
+        stepInEpoch = 0;
+        this.bus.emit({ type: 'epochEnd', epoch: epoch - 1, totalEpochs: epochs, metrics });
+        await this.bus.drain();
+        if (this.store) {
+          lastCheckpoint = this.checkpoint(epoch, 0, globalStep, history, acc);
+          this.bus.emit({ type: 'checkpoint', path: lastCheckpoint, epoch, globalStep });
+        }
+        if (this.host.stopRequested && epoch < epochs) {
+          return await this.finish({ status: 'stopped', reason: this.host.stopRequested.reason, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+        }
+      }
+      return await this.finish({ status: 'completed', epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.bus.emit({ type: 'error', source: 'trainer', message, stack: err instanceof Error ? err.stack : undefined });
+      await this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+      throw err;
+    }
+  }
+
+  private async finish(result: TrainResult): Promise<TrainResult> {
+    this.bus.emit({ type: 'runEnd', runId: this.options.runId, status: result.status, reason: result.reason, epochsDone: result.epochsDone });
+    await this.bus.drain();
+    await this.host.teardownAll();
+    return result;
+  }
+
+  private setEpochLearningRates(epoch: number): void {
+    for (const group of this.optimizer.groups) {
+      const base = this.baseLr[group.name]!;
+      const c = this.options.cosine;
+      this.optimizer.setLearningRate(group.name, c ? cosineAnnealingLr(epoch, base, c.tMax, c.etaMin) : base);
+    }
+  }
+
+  private checkpoint(epoch: number, stepInEpoch: number, globalStep: number, history: Array<Record<string, number>>, acc: Accumulator): string {
+    const tensors = new Map<string, StoredTensor>();
+    const m = this.task.model;
+    for (const [name, v] of [...m.namedParameters(), ...m.namedBuffers()]) {
+      tensors.set(`model/${name}`, { shape: v.shape, dtype: v.dtype === 'int32' ? 'int32' : 'float32', data: v.dataSync() as Float32Array });
+    }
+    const opt = this.optimizer.getState();
+    const steps: Record<string, number> = {};
+    for (const [name, s] of Object.entries(opt.params)) {
+      steps[name] = s.step;
+      tensors.set(`optim/${name}/m`, { shape: [s.m.length], dtype: 'float32', data: s.m });
+      tensors.set(`optim/${name}/v`, { shape: [s.v.length], dtype: 'float32', data: s.v });
+    }
+    return this.store!.save(
+      {
+        stage: this.task.stage,
+        runId: this.options.runId,
+        epoch,
+        stepInEpoch,
+        globalStep,
+        rng: this.rng.getState(),
+        loader: { epoch, step: stepInEpoch, source: this.data.getState?.() ?? null },
+        plugins: this.host.getState(),
+        optimizer: { groups: opt.groups, steps },
+        epochAccumulator: acc,
+        history,
+      },
+      tensors,
+    );
+  }
+
+  private restore(stage: string, tensors: Map<string, StoredTensor>): void {
+    if (stage !== this.task.stage) throw new CheckpointError(`the checkpoint is from stage '${stage}', this run is stage '${this.task.stage}'.`);
+    const m = this.task.model;
+    for (const [name, v] of [...m.namedParameters(), ...m.namedBuffers()]) {
+      const t = tensors.get(`model/${name}`);
+      if (!t) throw new CheckpointError(`checkpoint has no tensor for '${name}'; it is from a different model configuration.`);
+      if (t.data.length !== v.size) throw new CheckpointError(`checkpoint tensor '${name}' has ${t.data.length} values, the model expects ${v.size} (${v.shape.join('x')}).`);
+      tf.tidy(() => v.assign(tf.tensor(t.data, v.shape, v.dtype)));
+    }
+  }
+}
