@@ -17,6 +17,18 @@ Outputs (all small, committed):
                         script checks that torch.load(weights_only=False) really runs them (in a
                         subprocess, marker in a temp dir), so the JS refusal test is meaningful.
   expected.json         per key of tiny.pth: shape, dtype, contiguous values (python-side truth).
+  cli_dfdnet.pth        a reduced-width (4 base channels) att+eifp DFD-Net from tools/pytorch/dfd_ref.py
+                        with random weights and BN statistics, for the always-on CLI test
+                        (dfd convert -> dfd predict --json).
+  cli_*.png, cli_expected.json
+                        images (RGB, greyscale, a flat colour at another size) and PyTorch's eval-mode
+                        logits for them (ImageNet normalisation; the flat image's reference is the
+                        same colour at 90x90, as any resize of a constant image is that constant).
+
+`make_import_fixtures.py e2e DIR [--base 64]` (used by the opt-in full-width CLI test): reads
+DIR/inputs.json ({"images": [{"name", "raw", "width", "height"}]}, raw = RGB uint8 HxWx3 files
+at the model's input size), writes DIR/dfdnet.pth (random att+eifp DFD-Net at the given width)
+and DIR/torch_logits.json ({name: logits}).
 """
 import collections
 import json
@@ -28,7 +40,11 @@ import sys
 import tempfile
 import zipfile
 
+import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dfd_ref  # noqa: E402  (the other reference: canonical DFD-Net in PyTorch)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'packages', 'model', 'test', 'import-fixtures')
 os.makedirs(OUT, exist_ok=True)
@@ -36,6 +52,7 @@ torch.manual_seed(0)
 
 
 def tiny_state_dict():
+    torch.manual_seed(0)
     conv = torch.nn.Conv2d(3, 4, 3, bias=False)
     bn = torch.nn.BatchNorm2d(4)
     bn.train()
@@ -161,7 +178,82 @@ def check_malicious_runs(path):
         print(f'checked: torch.load({os.path.basename(path)}) executes the payload (marker written)')
 
 
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def randomised_dfdnet(base, mi_dims, seed):
+    """att+eifp DFD-Net whose every parameter and BN statistic is random (eval-mode BN is not identity)."""
+    torch.manual_seed(seed)
+    m = dfd_ref.DfdNet('att+eifp', base=base, mi_dims=mi_dims)
+    with torch.no_grad():
+        for name, mod in m.named_modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.2, 0.2)
+                mod.running_mean.normal_(0, 0.2)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.num_batches_tracked.fill_(100)
+            elif isinstance(mod, torch.nn.PReLU):
+                mod.weight.uniform_(0.05, 0.4)
+        m.attention.delta.copy_(torch.tensor([0.8, 1.3]))
+        # Random heads give near-constant logits; a larger classifier makes them depend on the image
+        # enough that a wrong preprocessing step (channel order, greyscale, normalisation) shows.
+        m.classifier.weight.mul_(40.0)
+    return m.eval()
+
+
+def reference_logits(model, rgb):
+    """Eval-mode logits of one HxWx3 uint8 image, ImageNet-normalised, as float64 list."""
+    x = (rgb.astype(np.float32) / 255.0 - MEAN) / STD
+    t = torch.from_numpy(x).permute(2, 0, 1).unsqueeze(0).contiguous()
+    with torch.no_grad():
+        return model(t)['logits'][0].double().tolist()
+
+
+def cli_fixtures():
+    model = randomised_dfdnet(4, (16, 8), seed=3)
+    torch.save(model.state_dict(), os.path.join(OUT, 'cli_dfdnet.pth'))
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:90, 0:90]
+    rgb = np.stack([128 + 100 * np.sin(xx / 9.0), 128 + 100 * np.cos(yy / 7.0), (xx + yy) * 255.0 / 178], -1)
+    rgb = np.clip(rgb + rng.normal(0, 20, rgb.shape), 0, 255).astype(np.uint8)
+    grey = np.clip(128 + 90 * np.sin((xx - yy) / 11.0) + rng.normal(0, 15, (90, 90)), 0, 255).astype(np.uint8)
+    flat = np.array([200, 60, 90], dtype=np.uint8)
+    from PIL import Image
+    Image.fromarray(rgb, 'RGB').save(os.path.join(OUT, 'cli_face_rgb.png'))
+    Image.fromarray(grey, 'L').save(os.path.join(OUT, 'cli_face_grey.png'))
+    Image.fromarray(np.broadcast_to(flat, (53, 37, 3)).copy(), 'RGB').save(os.path.join(OUT, 'cli_flat.png'))
+    images = {
+        'cli_face_rgb.png': reference_logits(model, rgb),
+        'cli_face_grey.png': reference_logits(model, np.repeat(grey[:, :, None], 3, axis=2)),
+        'cli_flat.png': reference_logits(model, np.broadcast_to(flat, (90, 90, 3)).copy()),
+    }
+    with open(os.path.join(OUT, 'cli_expected.json'), 'w') as f:
+        json.dump({'torch': torch.__version__, 'config': {'variant': 'att+eifp', 'width': 4 / 64, 'miDims': [16, 8], 'inputSize': 90},
+                   'logits': images}, f, indent=1)
+
+
+def e2e(directory, base):
+    with open(os.path.join(directory, 'inputs.json')) as f:
+        inputs = json.load(f)
+    model = randomised_dfdnet(base, (256, 256), seed=11)
+    torch.save(model.state_dict(), os.path.join(directory, 'dfdnet.pth'))
+    out = {}
+    for im in inputs['images']:
+        raw = np.fromfile(os.path.join(directory, im['raw']), dtype=np.uint8).reshape(im['height'], im['width'], 3)
+        out[im['name']] = reference_logits(model, raw)
+    with open(os.path.join(directory, 'torch_logits.json'), 'w') as f:
+        json.dump(out, f)
+    print(f'e2e: wrote dfdnet.pth (base {base}) and logits for {len(out)} images')
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == 'e2e':
+        base = int(sys.argv[sys.argv.index('--base') + 1]) if '--base' in sys.argv else 64
+        e2e(sys.argv[2], base)
+        return
+    cli_fixtures()
     sd = tiny_state_dict()
     torch.save(sd, os.path.join(OUT, 'tiny.pth'))
     write_safetensors(os.path.join(OUT, 'tiny.safetensors'), sd)

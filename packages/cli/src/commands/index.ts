@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { registerConvert } from './convert.js';
 import { registerInfo } from './info.js';
 
 /** Every `dfd` sub-command, in the order `dfd --help` lists them. One line per command. */
 export function registerCommands(program: Command): void {
   registerInfo(program);
+  registerConvert(program);
 }

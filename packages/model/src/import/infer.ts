@@ -12,6 +12,8 @@ export interface InferredDfdNetConfig {
   numClasses: number;
   /** Output width of each EIFP MI head (one per EIFE), only for `att+eifp`. */
   miDims?: number[];
+  /** Hidden width (fc1 output) of the MI heads, only for `att+eifp`. */
+  miHidden?: number;
 }
 
 /** Model options read off an EIFE state dict. */
@@ -52,7 +54,8 @@ export function inferDfdNetConfig(sd: StateDict, name = 'checkpoint'): InferredD
   const miDims: number[] = [];
   for (let i = 0; sd.has(`eifp.heads.${i}.fc2.weight`); i++) miDims.push(sd.get(`eifp.heads.${i}.fc2.weight`)!.shape[0]!);
   const variant = miDims.length > 0 ? 'att+eifp' : hasAtt ? 'att' : 'base';
-  return { variant, width, layout, numClasses: cls.shape[0]!, ...(miDims.length > 0 ? { miDims } : {}) };
+  const fc1 = sd.get('eifp.heads.0.fc1.weight');
+  return { variant, width, layout, numClasses: cls.shape[0]!, ...(miDims.length > 0 ? { miDims, miHidden: fc1?.shape[0] ?? 256 } : {}) };
 }
 
 /** Factors (name, classes from `heads.<name>.weight`), embedding size and backbone of an EIFE state dict. */

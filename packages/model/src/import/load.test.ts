@@ -127,11 +127,13 @@ describe('inferDfdNetConfig', () => {
       ['efe.stem.conv.weight', entry([16, 3, 3, 3])],
       ['attention.delta', entry([2])],
       ['classifier.weight', entry([7, 128])],
-      ['eifp.heads.0.fc2.weight', entry([256, 256])],
-      ['eifp.heads.1.fc2.weight', entry([64, 256])],
+      ['eifp.heads.0.fc1.weight', entry([32, 128])],
+      ['eifp.heads.0.fc2.weight', entry([256, 32])],
+      ['eifp.heads.1.fc2.weight', entry([64, 32])],
     ]);
-    expect(inferDfdNetConfig(sd)).toEqual({ variant: 'att+eifp', width: 0.25, layout: 'ddl', numClasses: 7, miDims: [256, 64] });
+    expect(inferDfdNetConfig(sd)).toEqual({ variant: 'att+eifp', width: 0.25, layout: 'ddl', numClasses: 7, miDims: [256, 64], miHidden: 32 });
     sd.delete('eifp.heads.0.fc2.weight');
+    sd.delete('eifp.heads.0.fc1.weight');
     expect(inferDfdNetConfig(sd).variant).toBe('att');
     sd.delete('attention.delta');
     expect(inferDfdNetConfig(sd).variant).toBe('base');
