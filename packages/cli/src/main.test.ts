@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from './test-utils/run-cli.js';
+
+describe('dfd CLI shell', () => {
+  it('--help lists the commands and exits 0', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: dfd [options] [command]');
+    expect(r.stdout).toMatch(/\binfo\b.*backends/);
+  });
+
+  it('every command has its own help', async () => {
+    const r = await runCli(['info', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: dfd info [options]');
+    expect(r.stdout).toContain('--json');
+  });
+
+  it('an unknown command is a usage error with exit code 1', async () => {
+    const r = await runCli(['frobnicate']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("unknown command 'frobnicate'");
+  });
+
+  it('info --json reports versions and all five backends with reasons', async () => {
+    const r = await runCli(['info', '--json']);
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.tfjsCore).toMatch(/^4\.\d+\.\d+$/);
+    expect(info.node).toBe(process.versions.node);
+    const byName = Object.fromEntries(info.backends.map((b: { name: string }) => [b.name, b]));
+    expect(Object.keys(byName).sort()).toEqual(['cpu', 'tensorflow', 'tensorflow-gpu', 'wasm', 'webgpu']);
+    expect(byName.cpu.available).toBe(true);
+    expect(byName.wasm.available).toBe(true);
+    // tfjs-node cannot be installed on these machines: the row must say what to install.
+    if (!byName.tensorflow.available) expect(byName.tensorflow.reason).toContain('@tensorflow/tfjs-node');
+    if (!byName['tensorflow-gpu'].available) expect(byName['tensorflow-gpu'].reason).toMatch(/CUDA 11\.2.*cuDNN 8\.1/);
+  });
+
+  it('info prints a human table', async () => {
+    const r = await runCli(['info']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^dfd \d+\.\d+\.\d+ +\(node /);
+    expect(r.stdout).toMatch(/✓ cpu/);
+  });
+});
