@@ -21,10 +21,13 @@ function samples(n: number, label: (i: number) => number = (i) => i % 7): Sample
 
 async function take(loader: Loader, n: number): Promise<Array<{ ids: string[]; images: number[]; expression: number[] }>> {
   const out = [];
-  for await (const b of loader) {
-    out.push({ ids: b.ids, images: Array.from(b.images.dataSync()), expression: Array.from(b.expression.dataSync()) });
-    disposeBatch(b);
-    if (out.length === n) break;
+  // Each `for await` covers the rest of one epoch; keep going across epochs.
+  while (out.length < n) {
+    for await (const b of loader) {
+      out.push({ ids: b.ids, images: Array.from(b.images.dataSync()), expression: Array.from(b.expression.dataSync()) });
+      disposeBatch(b);
+      if (out.length === n) break;
+    }
   }
   return out;
 }
@@ -94,8 +97,27 @@ describe('createLoader', () => {
     const b = createLoader(samples(40), opts);
     b.setState(state);
     const got = await take(b, 8);
+    expect(got.length).toBe(8);
     expect(got).toEqual(expected);
+    expect(b.getState()).toMatchObject({ epoch: 2, cursor: 3 });
     expect(() => createLoader(samples(40), { ...opts, seed: 1 }).setState(state)).toThrow(/seed/);
+  });
+
+  it('batches(epoch, fromStep) gives random access equal to sequential iteration', async () => {
+    const tr = trainTransform({ size: 4 });
+    const opts = { batchSize: 6, transform: tr, seed: 8 };
+    const seq = createLoader(samples(20), opts);
+    expect(seq.stepsPerEpoch).toBe(4);
+    const all = await take(seq, 12); // epochs 0, 1, 2
+    const ra = createLoader(samples(20), opts);
+    const got: typeof all = [];
+    for await (const b of ra.batches(2, 1)) {
+      got.push({ ids: b.ids, images: Array.from(b.images.dataSync()), expression: Array.from(b.expression.dataSync()) });
+      disposeBatch(b);
+    }
+    expect(got).toEqual(all.slice(9, 12));
+    expect(ra.getState()).toMatchObject({ epoch: 2, cursor: 4 });
+    expect(() => ra.batches(0, 9)).toThrow(/fromStep/);
   });
 
   it('gives the same batches whatever the prefetch depth', async () => {

@@ -35,7 +35,7 @@ export interface LoaderState {
   epoch: number;
   /** Index of the next batch within the epoch. */
   cursor: number;
-  /** Rng state at the start of the epoch (regenerates the epoch's order). */
+  /** State of the epoch's order generator at the epoch start (a check: it is derived from seed and epoch). */
   rng: [number, number, number, number];
   seed: number;
 }
@@ -57,10 +57,16 @@ export interface Batch {
   index: number;
 }
 
-/** An async iterable over the rest of the current epoch; the next iteration starts the next epoch. */
+/**
+ * An async iterable over the rest of the current epoch; the next iteration starts the next
+ * epoch. Epoch e's order and augmentation depend only on (seed, e), so `batches(e, fromStep)`
+ * gives random access (the trainer's BatchSource contract).
+ */
 export interface Loader extends AsyncIterable<Batch> {
   /** Batches per epoch. */
   readonly length: number;
+  /** Same as `length`. */
+  readonly stepsPerEpoch: number;
   /** Number of samples. */
   readonly size: number;
   readonly batchSize: number;
@@ -70,6 +76,8 @@ export interface Loader extends AsyncIterable<Batch> {
   readonly factorNames: readonly string[];
   getState(): LoaderState;
   setState(state: LoaderState): void;
+  /** The batches of `epoch` from batch `fromStep`; also moves the loader's position there. */
+  batches(epoch: number, fromStep?: number): AsyncIterable<Batch>;
 }
 
 /** Disposes every tensor of a batch. */
@@ -100,9 +108,8 @@ class BatchLoader implements Loader {
   readonly batchSize: number;
   readonly factorNames: readonly string[];
   private readonly seed: number;
-  private readonly rng: Rng;
-  private epochStart: [number, number, number, number];
   private order: Int32Array | null = null;
+  private orderEpoch = -1;
   private epochNo = 0;
   private cursor = 0;
   private readonly cache = new Map<number, RgbImage>();
@@ -116,8 +123,6 @@ class BatchLoader implements Loader {
     if (samples.length === 0) throw new RangeError('createLoader: no samples (empty split?)');
     this.batchSize = options.batchSize;
     this.seed = options.seed ?? 0;
-    this.rng = new Rng(this.seed);
-    this.epochStart = this.rng.getState();
     const names = new Set<string>(options.factors ?? []);
     if (!options.factors) for (const s of samples) for (const k of Object.keys(s.factors ?? {})) names.add(k);
     this.factorNames = [...names];
@@ -130,6 +135,10 @@ class BatchLoader implements Loader {
     return this.options.dropLast ? Math.floor(n) : Math.ceil(n);
   }
 
+  get stepsPerEpoch(): number {
+    return this.length;
+  }
+
   get size(): number {
     return this.samples.length;
   }
@@ -139,17 +148,17 @@ class BatchLoader implements Loader {
   }
 
   getState(): LoaderState {
-    return { epoch: this.epochNo, cursor: this.cursor, rng: [...this.epochStart], seed: this.seed };
+    return { epoch: this.epochNo, cursor: this.cursor, rng: epochRng(this.seed, this.epochNo).getState(), seed: this.seed };
   }
 
   setState(state: LoaderState): void {
     if (state.seed !== this.seed) throw new RangeError(`loader state was saved with seed ${state.seed}, this loader has seed ${this.seed}`);
+    if (!Number.isInteger(state.epoch) || state.epoch < 0) throw new RangeError(`loader state epoch ${state.epoch} is not a non-negative integer`);
     if (!Number.isInteger(state.cursor) || state.cursor < 0 || state.cursor > this.length) throw new RangeError(`loader state cursor ${state.cursor} is outside 0..${this.length}`);
-    this.rng.setState(state.rng);
-    this.epochStart = this.rng.getState();
+    const expected = epochRng(this.seed, state.epoch).getState();
+    if (state.rng && state.rng.join() !== expected.join()) throw new RangeError('loader state rng does not match its seed and epoch (saved by an incompatible loader version?)');
     this.epochNo = state.epoch;
     this.cursor = state.cursor;
-    this.order = null;
   }
 
   private buildGroups(key: string): Int32Array[] {
@@ -164,23 +173,23 @@ class BatchLoader implements Loader {
     return [...byLabel.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => Int32Array.from(v));
   }
 
-  // The epoch order is drawn from the loader rng; its state at the epoch start is what getState saves.
-  private ensureOrder(): Int32Array {
-    if (this.order) return this.order;
-    this.rng.setState(this.epochStart);
+  // Epoch e's order depends only on (seed, e): random access and exact resume for free.
+  private orderOf(epoch: number): Int32Array {
+    if (this.order && this.orderEpoch === epoch) return this.order;
+    const rng = epochRng(this.seed, epoch);
     const n = this.samples.length;
     let order: Int32Array;
     if (this.groups) {
       order = new Int32Array(n);
       for (let i = 0; i < n; i++) {
-        const g = this.groups[this.rng.int(this.groups.length)]!;
-        order[i] = g[this.rng.int(g.length)]!;
+        const g = this.groups[rng.int(this.groups.length)]!;
+        order[i] = g[rng.int(g.length)]!;
       }
     } else {
       order = Int32Array.from({ length: n }, (_, i) => i);
       if (this.options.shuffle ?? true) {
         for (let i = n - 1; i > 0; i--) {
-          const j = this.rng.int(i + 1);
+          const j = rng.int(i + 1);
           const t = order[i]!;
           order[i] = order[j]!;
           order[j] = t;
@@ -188,15 +197,8 @@ class BatchLoader implements Loader {
       }
     }
     this.order = order;
+    this.orderEpoch = epoch;
     return order;
-  }
-
-  private nextEpoch(): void {
-    this.ensureOrder();
-    this.epochStart = this.rng.getState();
-    this.order = null;
-    this.epochNo++;
-    this.cursor = 0;
   }
 
   private async decode(index: number): Promise<RgbImage> {
@@ -240,14 +242,28 @@ class BatchLoader implements Loader {
     return { images: images!, height, width, size: n, expression, factors, ids, epoch, index: b };
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<Batch> {
-    if (this.cursor >= this.length) this.nextEpoch();
-    const order = this.ensureOrder();
-    const epoch = this.epochNo;
+  [Symbol.asyncIterator](): AsyncIterator<Batch> {
+    if (this.cursor >= this.length) {
+      this.epochNo++;
+      this.cursor = 0;
+    }
+    return this.run(this.epochNo, this.cursor, true);
+  }
+
+  batches(epoch: number, fromStep = 0): AsyncIterable<Batch> {
+    if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`batches: epoch must be a non-negative integer, got ${epoch}`);
+    if (!Number.isInteger(fromStep) || fromStep < 0 || fromStep > this.length) throw new RangeError(`batches: fromStep ${fromStep} is outside 0..${this.length}`);
+    return { [Symbol.asyncIterator]: () => this.run(epoch, fromStep, false) };
+  }
+
+  private async *run(epoch: number, from: number, rollOver: boolean): AsyncGenerator<Batch> {
+    const order = this.orderOf(epoch);
+    this.epochNo = epoch;
+    this.cursor = from;
     const total = this.length;
     const ahead = Math.max(0, this.options.prefetch ?? 2);
     const queue: Array<Promise<HostBatch>> = [];
-    let next = this.cursor;
+    let next = from;
     const fill = () => {
       while (next < total && queue.length < ahead + 1) {
         const p = this.prepare(order, epoch, next++);
@@ -274,6 +290,13 @@ class BatchLoader implements Loader {
         index: host.index,
       };
     }
-    this.nextEpoch();
+    if (rollOver) {
+      this.epochNo = epoch + 1;
+      this.cursor = 0;
+    }
   }
+}
+
+function epochRng(seed: number, epoch: number): Rng {
+  return new Rng(`${seed}:order:${epoch}`);
 }
