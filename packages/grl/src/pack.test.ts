@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingPackageFromNpmError, packAndInstall, type InstalledProject } from '../../../tools/testing/pack-install.js';
@@ -79,6 +81,20 @@ describe('@dfd/grl installed from its npm pack tarball', () => {
     expect(out.backend).toBe('cpu');
     expect(Object.keys(out.peer).sort()).toEqual(['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers']);
     expect(out.deps).toBeNull();
+  });
+
+  it('the README examples run from the installed package and print what their comments say', async () => {
+    const readme = readFileSync(join(project.projectDir, 'node_modules/@dfd/grl/README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks).toHaveLength(3);
+    const norm = (s: string) => s.replace(/\s+/g, '').replace(/"/g, "'");
+    for (const block of blocks) {
+      const expected = [...block.matchAll(/^\s*console\.log\(.*\); \/\/ (.*)$/gm)].map((m) => norm(m[1]!));
+      expect(expected.length).toBeGreaterThan(0);
+      const res = await project.run(block);
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout.trim().split('\n').map(norm)).toEqual(expected);
+    }
   });
 
   it('names the package an offline install lacks', () => {
