@@ -1,9 +1,13 @@
 import type { Command } from 'commander';
 import { registerConvert } from './convert.js';
+import { registerExport } from './export.js';
 import { registerInfo } from './info.js';
+import { registerPredict } from './predict.js';
 
 /** Every `dfd` sub-command, in the order `dfd --help` lists them. One line per command. */
 export function registerCommands(program: Command): void {
   registerInfo(program);
   registerConvert(program);
+  registerPredict(program);
+  registerExport(program);
 }
