@@ -20,6 +20,8 @@ Outputs (all small, committed):
   cli_dfdnet.pth        a reduced-width (4 base channels) att+eifp DFD-Net from tools/pytorch/dfd_ref.py
                         with random weights and BN statistics, for the always-on CLI test
                         (dfd convert -> dfd predict --json).
+  cli_backbone.safetensors
+                        cli_dfdnet.pth's efe.* tensors renamed backbone.*, plus an fc head (backbone-only import).
   cli_*.png, cli_expected.json
                         images (RGB, greyscale, a flat colour at another size) and PyTorch's eval-mode
                         logits for them (ImageNet normalisation; the flat image's reference is the
@@ -214,6 +216,11 @@ def reference_logits(model, rgb):
 def cli_fixtures():
     model = randomised_dfdnet(4, (16, 8), seed=3)
     torch.save(model.state_dict(), os.path.join(OUT, 'cli_dfdnet.pth'))
+    # The same EFE as a backbone-only safetensors file under another prefix, with a foreign head.
+    bb = collections.OrderedDict(('backbone.' + k[len('efe.'):], v) for k, v in model.state_dict().items() if k.startswith('efe.'))
+    bb['fc.weight'] = torch.randn(10, 32)
+    bb['fc.bias'] = torch.randn(10)
+    write_safetensors(os.path.join(OUT, 'cli_backbone.safetensors'), bb)
     rng = np.random.default_rng(5)
     yy, xx = np.mgrid[0:90, 0:90]
     rgb = np.stack([128 + 100 * np.sin(xx / 9.0), 128 + 100 * np.cos(yy / 7.0), (xx + yy) * 255.0 / 178], -1)
