@@ -1,0 +1,208 @@
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { createInterface } from 'node:readline';
+import { DatasetFormatError } from '../errors.js';
+import { expressionFromName } from '../labels.js';
+import type { DatasetContext, Sample, ValidationIssue } from '../types.js';
+
+/** File extensions the decoders read. */
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.gif', '.tif', '.tiff'];
+
+/** Whether `name` has an image extension. */
+export function isImageFile(name: string): boolean {
+  const lower = name.toLowerCase();
+  return IMAGE_EXTENSIONS.some((e) => lower.endsWith(e));
+}
+
+/** Natural order: s2 before s10. */
+export const naturalCompare = new Intl.Collator('en', { numeric: true, sensitivity: 'base' }).compare;
+
+/** Whether `path` is a directory (false when missing). */
+export async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` is a regular file (false when missing). */
+export async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Throws DatasetFormatError unless `path` is a directory. */
+export async function requireDir(path: string, what: string): Promise<void> {
+  if (!(await isDir(path))) throw new DatasetFormatError({ file: path, expected: what }, 'folder not found');
+}
+
+/** Throws DatasetFormatError unless `path` is a file. */
+export async function requireFile(path: string, what: string): Promise<void> {
+  if (!(await isFile(path))) throw new DatasetFormatError({ file: path, expected: what }, 'file not found');
+}
+
+/** Validation issue for a missing folder, or none. */
+export async function dirIssue(path: string, what: string): Promise<ValidationIssue[]> {
+  return (await isDir(path)) ? [] : [{ severity: 'error', file: path, message: `folder not found: ${path} (expected ${what})` }];
+}
+
+/** Entries of a folder, natural order, dot-files left out. */
+export async function listDir(path: string): Promise<Array<{ name: string; dir: boolean; path: string }>> {
+  const entries = await readdir(path, { withFileTypes: true });
+  return entries
+    .filter((e) => !e.name.startsWith('.'))
+    .sort((a, b) => naturalCompare(a.name, b.name))
+    .map((e) => ({ name: e.name, dir: e.isDirectory(), path: join(path, e.name) }));
+}
+
+/** The child of `dir` whose name matches one of `names` case-insensitively, or undefined. */
+export async function findChild(dir: string, names: readonly string[], kind: 'dir' | 'file' = 'dir'): Promise<string | undefined> {
+  if (!(await isDir(dir))) return undefined;
+  const wanted = names.map((n) => n.toLowerCase());
+  const entries = await listDir(dir);
+  for (const w of wanted) {
+    const hit = entries.find((e) => e.name.toLowerCase() === w && e.dir === (kind === 'dir'));
+    if (hit) return hit.path;
+  }
+  return undefined;
+}
+
+/**
+ * Joins a path read from a label file onto `root`, refusing absolute paths and `..` that would
+ * leave the dataset folder (a list file must not make us read /etc/passwd).
+ */
+export function safeJoin(root: string, rel: string, where: { file: string; line?: number; field?: string }): string {
+  const clean = rel.trim();
+  if (clean === '' || isAbsolute(clean) || /^[a-z]:[\\/]/i.test(clean) || clean.split(/[\\/]/).includes('..')) {
+    throw new DatasetFormatError({ ...where, expected: 'a path relative to the dataset folder, without ..' }, `unsafe path '${rel}'`);
+  }
+  const full = resolve(root, clean);
+  const r = relative(resolve(root), full);
+  if (r.startsWith('..') || isAbsolute(r)) {
+    throw new DatasetFormatError({ ...where, expected: 'a path inside the dataset folder' }, `path '${rel}' leaves ${root}`);
+  }
+  return full;
+}
+
+/** Reads a text file line by line with 1-based line numbers (CRLF tolerated). */
+export async function* readLines(file: string): AsyncGenerator<{ line: number; text: string }> {
+  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let n = 0;
+  try {
+    for await (const text of rl) {
+      n++;
+      yield { line: n, text: n === 1 ? text.replace(/^\uFEFF/, '') : text };
+    }
+  } finally {
+    rl.close();
+  }
+}
+
+/** Splits one CSV line (RFC 4180 quotes, no embedded newlines). */
+export function splitCsvLine(text: string, where: { file: string; line: number }): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const n = text.length;
+  while (true) {
+    if (text[i] === '"') {
+      let v = '';
+      i++;
+      while (true) {
+        if (i >= n) throw new DatasetFormatError({ ...where, expected: 'a closing quote on the same line' }, 'unterminated quoted field');
+        if (text[i] === '"') {
+          if (text[i + 1] === '"') {
+            v += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        v += text[i++];
+      }
+      out.push(v);
+      if (i < n && text[i] !== ',') throw new DatasetFormatError({ ...where, expected: 'a comma after a quoted field' }, `unexpected '${text[i]}'`);
+    } else {
+      const j = text.indexOf(',', i);
+      const end = j < 0 ? n : j;
+      out.push(text.slice(i, end));
+      i = end;
+    }
+    if (i >= n) break;
+    i++; // the comma
+    if (i === n) {
+      out.push('');
+      break;
+    }
+  }
+  return out;
+}
+
+/** Parses an integer field in [min, max] or throws DatasetFormatError naming file/line/field. */
+export function intField(value: string | undefined, min: number, max: number, where: { file: string; line?: number; field: string }): number {
+  const t = (value ?? '').trim();
+  const v = /^[+-]?\d+$/.test(t) ? Number(t) : NaN;
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new DatasetFormatError({ ...where, expected: `an integer in ${min}..${max}` }, value === undefined ? 'missing value' : `got '${value}'`);
+  }
+  return v;
+}
+
+/** Every image file under `dir` (recursively), natural order, relative ids. */
+export async function listImages(dir: string, root: string, ctx?: DatasetContext, source = 'folder'): Promise<string[]> {
+  const out: string[] = [];
+  let skipped = 0;
+  const walk = async (d: string) => {
+    for (const e of await listDir(d)) {
+      if (e.dir) await walk(e.path);
+      else if (isImageFile(e.name)) out.push(e.path);
+      else skipped++;
+    }
+  };
+  await walk(dir);
+  if (skipped > 0 && ctx) {
+    ctx.warn({ kind: 'not-an-image', message: `${source}: skipped ${skipped} non-image file(s) under ${relative(root, dir) || dir}`, count: skipped, file: dir });
+  }
+  return out;
+}
+
+/** Relative id of a file under root, with forward slashes. */
+export function relId(root: string, file: string): string {
+  return relative(root, file).split(sep).join('/');
+}
+
+/**
+ * Reads a folder of class folders (`<dir>/<class>/...images`). Folder names map to canonical
+ * expressions with synonyms; unknown ones (contempt) are skipped with a counted warning. A
+ * single wrapper folder that is not a class (SFEW's `Train_Aligned_Faces`) is descended into.
+ */
+export async function readClassFolders(dir: string, root: string, ctx: DatasetContext, source: string): Promise<Sample[]> {
+  let current = dir;
+  for (let depth = 0; depth < 3; depth++) {
+    const subs = (await listDir(current)).filter((e) => e.dir);
+    // A wrapper holds only folders; a lone unknown class folder (contempt/) holds images.
+    const only = subs.length === 1 ? subs[0]! : undefined;
+    if (only && expressionFromName(only.name) === undefined && (await listDir(only.path)).every((e) => e.dir)) current = only.path;
+    else break;
+  }
+  const samples: Sample[] = [];
+  const classDirs = (await listDir(current)).filter((e) => e.dir);
+  if (classDirs.length === 0) {
+    throw new DatasetFormatError({ file: current, expected: 'class folders such as angry/, happy/, neutral/' }, 'no class folders');
+  }
+  for (const c of classDirs) {
+    const expression = expressionFromName(c.name);
+    const files = await listImages(c.path, root, ctx, source);
+    if (expression === undefined) {
+      ctx.warn({ kind: 'unknown-class', message: `${source}: skipped class folder '${relId(root, c.path)}' (${files.length} images): not one of the 7 expressions`, count: files.length, file: c.path });
+      continue;
+    }
+    for (const f of files) samples.push({ id: relId(root, f), image: { kind: 'file', path: f }, expression });
+  }
+  return samples;
+}

@@ -1,0 +1,117 @@
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import sharp from 'sharp';
+import { DatasetSpecError, ImageDecodeError } from './errors.js';
+import { describeSource, setDefaultImageDecoder, toRgb } from './image.js';
+import { assertDatasetPlugin, DatasetRegistry } from './registry.js';
+import { syntheticPlugin } from './synthetic.js';
+import type { DatasetPlugin, ImageDecoder, ImageSource, RgbImage } from './types.js';
+import { affectnetPlugin } from './formats/affectnet.js';
+import { fer2013Plugin, ferplusPlugin } from './formats/fer.js';
+import { folderPlugin, identityFolderPlugin, mmaPlugin, orlPlugin, sfewPlugin, utkfacePlugin } from './formats/folders.js';
+import { multipiePlugin } from './formats/multipie.js';
+import { rafdbPlugin } from './formats/rafdb.js';
+
+export { affectnetPlugin, affectnetToCanonical, readNpyScalar } from './formats/affectnet.js';
+export { fer2013Plugin, ferplusPlugin, readFer2013Csv } from './formats/fer.js';
+export { UTKFACE_FACTORS, folderPlugin, identityFolderPlugin, mmaPlugin, orlPlugin, sfewPlugin, utkfacePlugin } from './formats/folders.js';
+export { MULTIPIE_CAMERAS, multipiePlugin } from './formats/multipie.js';
+export { RAFDB_FACTORS, rafdbPlugin, readAttributes } from './formats/rafdb.js';
+export { IMAGE_EXTENSIONS, safeJoin, splitCsvLine } from './formats/fsutil.js';
+
+/** Decodes an image (file path or encoded bytes) with sharp into 8-bit RGB; grey, palette and alpha images become RGB. */
+async function decodeWithSharp(input: string | Uint8Array, name: string): Promise<RgbImage> {
+  try {
+    // 'truncated' fails on cut-off files but tolerates the benign libjpeg warnings PIL also ignores.
+    const { data, info } = await sharp(input, { failOn: 'truncated' }).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return toRgb(info.width, info.height, info.channels, new Uint8Array(data.buffer, data.byteOffset, data.length));
+  } catch (err) {
+    if (err instanceof ImageDecodeError) throw err;
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new ImageDecodeError(name, msg.includes('missing') || msg.includes('ENOENT') ? `file not found: ${msg}` : msg, { cause: err });
+  }
+}
+
+/** Decodes an image file into RGB uint8 with sharp (Node only). */
+export async function decodeImageFile(path: string): Promise<RgbImage> {
+  return decodeWithSharp(path, path);
+}
+
+/** Node image decoder: files and bytes through sharp, `file:` URLs as files, http(s) URLs fetched. */
+export const nodeImageDecoder: ImageDecoder = async (source: ImageSource) => {
+  switch (source.kind) {
+    case 'file':
+      return decodeWithSharp(source.path, source.path);
+    case 'bytes':
+      return decodeWithSharp(source.data, describeSource(source));
+    case 'url': {
+      if (source.url.startsWith('file:')) return decodeWithSharp(fileURLToPath(source.url), source.url);
+      const res = await fetch(source.url);
+      if (!res.ok) throw new ImageDecodeError(source.url, `HTTP ${res.status}`);
+      return decodeWithSharp(new Uint8Array(await res.arrayBuffer()), source.url);
+    }
+    case 'pixels':
+      return toRgb(source.width, source.height, source.channels, source.data);
+    case 'generated':
+      return source.render();
+  }
+};
+
+// Importing this entry makes sharp the default decoder of loaders and decodeImage.
+setDefaultImageDecoder(nodeImageDecoder);
+
+/** Every built-in plugin: synthetic plus the file formats. */
+export const BUILTIN_DATASET_PLUGINS: readonly DatasetPlugin[] = [
+  syntheticPlugin,
+  folderPlugin,
+  rafdbPlugin,
+  ferplusPlugin,
+  fer2013Plugin,
+  sfewPlugin,
+  mmaPlugin,
+  affectnetPlugin,
+  multipiePlugin,
+  utkfacePlugin,
+  identityFolderPlugin,
+  orlPlugin,
+];
+
+/** A registry with every built-in plugin plus `extra`. */
+export function createNodeDatasetRegistry(extra: Iterable<DatasetPlugin> = []): DatasetRegistry {
+  return new DatasetRegistry([...BUILTIN_DATASET_PLUGINS, ...extra]);
+}
+
+/**
+ * Imports a user plugin module (`--dataset-plugin ./my-plugin.js`): its named export
+ * `datasetPlugin`, else its default export; either may be one plugin or an array of them.
+ * Relative paths resolve against `cwd`; bare names are imported as packages.
+ */
+export async function loadDatasetPluginModule(specifier: string, cwd = process.cwd()): Promise<DatasetPlugin[]> {
+  const isPath = specifier.startsWith('.') || isAbsolute(specifier) || /\.(m?js|cjs|ts)$/.test(specifier);
+  const url = isPath ? pathToFileURL(resolve(cwd, specifier)).href : specifier;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    throw new DatasetSpecError(`cannot import dataset plugin module '${specifier}': ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const exported = mod.datasetPlugin ?? mod.default;
+  if (exported === undefined) {
+    throw new DatasetSpecError(`dataset plugin module '${specifier}' exports neither 'datasetPlugin' nor a default export`);
+  }
+  const list = Array.isArray(exported) ? exported : [exported];
+  list.forEach((p, i) => assertDatasetPlugin(p, `dataset plugin module '${specifier}'${list.length > 1 ? ` [${i}]` : ''}`));
+  return list as DatasetPlugin[];
+}
+
+/** Imports each module and registers its plugins into `registry`. */
+export async function registerDatasetPluginModules(registry: DatasetRegistry, specifiers: readonly string[], cwd?: string): Promise<DatasetPlugin[]> {
+  const added: DatasetPlugin[] = [];
+  for (const s of specifiers) {
+    for (const p of await loadDatasetPluginModule(s, cwd)) {
+      registry.register(p);
+      added.push(p);
+    }
+  }
+  return added;
+}
