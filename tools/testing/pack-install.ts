@@ -181,16 +181,18 @@ function sourceFiles(dir: string): string[] {
 
 function cleanEnv(): NodeJS.ProcessEnv {
   // A parent `npm test -w ...` leaves npm_config_workspace & co. in the environment; NODE_OPTIONS may
-  // carry --conditions=@dfd/source. Neither belongs in a stranger's fresh project.
+  // carry --conditions=@dfd/source. None of that belongs in a stranger's fresh project.
   const env: NodeJS.ProcessEnv = {};
   const keep = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig']);
   for (const [k, v] of Object.entries(process.env)) {
     const lower = k.toLowerCase();
     if (lower.startsWith('npm_') && !keep.has(lower)) continue;
-    if (k === 'NODE_OPTIONS' || k === 'NODE_PATH' || k.startsWith('VITEST') || k === 'TSX_TSCONFIG_PATH') continue;
+    if (['NODE_OPTIONS', 'NODE_PATH', 'TSX_TSCONFIG_PATH', 'FORCE_COLOR'].includes(k) || k.startsWith('VITEST')) continue;
     env[k] = v;
   }
   env.npm_config_update_notifier = 'false';
+  // Nx and vitest force colours; scripts' stdout is parsed, so keep it plain.
+  env.NO_COLOR = '1';
   return env;
 }
 
