@@ -158,13 +158,13 @@ export function unpickle(data: Uint8Array, opts: UnpickleOptions): unknown {
     for (let i = 0; i < kv.length; i += 2) (target as Map<unknown, unknown>).set(kv[i], kv[i + 1]);
   };
   const appendItems = (at: number, target: unknown, items: unknown[]): void => {
-    if (Array.isArray(target) && !(target instanceof PyTuple)) target.push(...items);
+    if (Array.isArray(target) && !(target instanceof PyTuple)) for (const it of items) target.push(it);
     else if (target instanceof Set) for (const it of items) target.add(it);
     else fail(at, `APPEND(S) on a ${typeName(target)}`);
   };
   const tuple = (items: unknown[]): PyTuple => {
     const t = new PyTuple();
-    t.push(...items);
+    for (const it of items) t.push(it);
     return t;
   };
 

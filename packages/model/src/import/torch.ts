@@ -18,6 +18,9 @@ const STORAGE_DTYPES: Record<string, SourceDtype> = {
   BoolStorage: 'bool',
 };
 
+/** Largest tensor the importer materialises (2^28 elements = 1 GiB of float32; ResNet-18 needs 2.4M at most). */
+export const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
 /** A reference to one storage record of the archive (`<prefix>/data/<key>`). */
 export class StorageRef {
   constructor(
@@ -55,7 +58,11 @@ function rebuildTensor(args: unknown[], file: string): TorchTensor {
   const sz = intList(size, 'size', file);
   const st = intList(stride, 'stride', file);
   if (sz.length !== st.length) throw new CheckpointFormatError(file, `tensor size [${sz}] and stride [${st}] differ in rank`);
-  if (sz.some((d) => d < 0)) throw new CheckpointFormatError(file, `negative tensor size [${sz}]`);
+  if (sz.some((d) => d < 0) || st.some((d) => d < 0)) throw new CheckpointFormatError(file, `negative tensor size or stride (size [${sz}], stride [${st}])`);
+  // A crafted size (e.g. stride-0 broadcast of one element) must not make us allocate gigabytes.
+  if (sz.reduce((a, b) => a * b, 1) > MAX_TENSOR_ELEMENTS) {
+    throw new CheckpointFormatError(file, `tensor of size [${sz}] has more than ${MAX_TENSOR_ELEMENTS} elements`);
+  }
   return new TorchTensor(storage, offset, sz, st, requiresGrad === true);
 }
 
