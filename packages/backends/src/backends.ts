@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { BackendUnavailableError } from './errors.js';
+import { registerGradients } from './gradients.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 /** Every backend dfd knows, in `auto` preference order (fastest first). */
@@ -17,6 +18,8 @@ export interface UseBackendOptions {
   threads?: number;
   /** wasm: register dfd's training kernels (Conv2DBackpropFilter etc.); default true. */
   trainingKernels?: boolean;
+  /** Register tfjs-core's gradient functions (needed by tf.grad, optimizers, model.fit); default true. */
+  gradients?: boolean;
   /** auto: also consider WebGPU in Node (Dawn); off by default because without a GPU it is a slow correctness path. */
   nodeWebgpu?: boolean;
 }
@@ -173,6 +176,7 @@ async function activate(name: BackendName, loaded: Loaded, opts: UseBackendOptio
     throw new BackendUnavailableError(name, `backend '${name}': initialisation failed; ${hint}`);
   }
   await tf.ready();
+  if (opts.gradients !== false) await registerGradients();
   if (loaded.tfName === 'wasm' && opts.trainingKernels !== false) registerWasmTrainingKernels();
 }
 

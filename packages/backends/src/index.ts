@@ -8,4 +8,5 @@ export {
   type UseBackendOptions,
   type UsedBackend,
 } from './backends.js';
-export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels.js';
+export { registerGradients } from './gradients.js';
+export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels.js';

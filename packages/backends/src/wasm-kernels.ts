@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 
 /*
  * Training kernels for the tfjs wasm backend. tfjs-backend-wasm 4.x has no
@@ -10,13 +10,17 @@ import { backend_util, type KernelConfig, type NamedAttrMap, type NamedTensorInf
  * kernels so tensors never leave wasm memory.
  */
 
-type Backend = { disposeData(dataId: object): boolean };
+type Backend = {
+  disposeData(dataId: object): boolean;
+  makeOutput(shape: number[], dtype: string): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+};
 type KernelFn = (args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: Backend }) => TensorInfo;
 
 const BACKEND = 'wasm';
 
 /** Kernels registered by {@link registerWasmTrainingKernels}, for docs and tests. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad'] as const;
 
 /** The wasm backend's own kernels, captured before any of ours replaces one. */
 const original = new Map<string, KernelConfig>();
@@ -92,7 +96,6 @@ function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedA
     pad,
     dataFormat: 'NHWC',
     dilations: [strideHeight, strideWidth],
-    dimRoundingMode: undefined as unknown as string,
   } as unknown as NamedAttrMap); // [ci, kh, kw, co]
   dispose(backend, xt, dyt);
   const dw = transpose(backend, dwT, [1, 2, 0, 3]);
@@ -100,8 +103,217 @@ function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedA
   return dw;
 }
 
+type ConvAttrs = {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+};
+
+/**
+ * dx is the full correlation of dy (zero-stuffed by the stride) with the spatially flipped,
+ * in/out-swapped filter: one XNNPACK Conv2D instead of the stock naive loop.
+ */
+function conv2DBackpropInput(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const backend = args.backend as Backend;
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
+  const info = backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  const { batchSize, inHeight, inWidth, outHeight, outWidth, outChannels, filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const top = filterHeight - 1 - info.padInfo.top;
+  const left = filterWidth - 1 - info.padInfo.left;
+  if (attrs.dataFormat === 'NCHW' || top < 0 || left < 0) return kernel('Conv2DBackpropInput')(args as Parameters<KernelFn>[0]);
+
+  let dyz = dy;
+  let zH = outHeight;
+  let zW = outWidth;
+  if (strideHeight > 1 || strideWidth > 1) {
+    // Zero-stuff: [n,oh,1,ow,1,co] padded to [n,oh,sh,ow,sw,co] is [n,oh*sh,ow*sw,co] with dy at multiples of the stride.
+    const r6 = call('Reshape', backend, { x: dy }, { shape: [batchSize, outHeight, 1, outWidth, 1, outChannels] });
+    const p6 = call('PadV2', backend, { x: r6 }, {
+      paddings: [[0, 0], [0, 0], [0, strideHeight - 1], [0, 0], [0, strideWidth - 1], [0, 0]],
+      constantValue: 0,
+    } as unknown as NamedAttrMap);
+    dispose(backend, r6);
+    zH = outHeight * strideHeight;
+    zW = outWidth * strideWidth;
+    dyz = call('Reshape', backend, { x: p6 }, { shape: [batchSize, zH, zW, outChannels] });
+    dispose(backend, p6);
+  }
+  let bottom = inHeight + filterHeight - 1 - zH - top;
+  let right = inWidth + filterWidth - 1 - zW - left;
+  if (bottom < 0 || right < 0) {
+    // Trailing stuffed zeros (or rows the forward conv never read) fall outside dx: crop them.
+    const h = zH + Math.min(0, bottom);
+    const w = zW + Math.min(0, right);
+    const cropped = call('Slice', backend, { x: dyz }, { begin: [0, 0, 0, 0], size: [batchSize, h, w, outChannels] });
+    if (dyz !== dy) dispose(backend, dyz);
+    dyz = cropped;
+    bottom = Math.max(0, bottom);
+    right = Math.max(0, right);
+  }
+  const swapped = transpose(backend, filter, [0, 1, 3, 2]); // [kh, kw, co, ci]
+  const wT = reverseBlocks(backend, swapped, [0, 1]);
+  dispose(backend, swapped);
+  const dx = call('Conv2D', backend, { x: dyz, filter: wT }, {
+    strides: [1, 1],
+    pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+    dataFormat: 'NHWC',
+    dilations: [1, 1],
+  } as unknown as NamedAttrMap);
+  dispose(backend, wT);
+  if (dyz !== dy) dispose(backend, dyz);
+  return dx;
+}
+
+/**
+ * Reverses `axes` by copying the contiguous blocks below the innermost reversed axis with
+ * TypedArray.set (memcpy speed); the stock wasm Reverse walks element by element (~0.2 us each).
+ */
+function reverseBlocks(backend: Backend, x: TensorInfo, axes: number[]): TensorInfo {
+  const shape = x.shape;
+  let inner = shape.length;
+  while (inner > 0 && !axes.includes(inner - 1)) inner--;
+  const block = util.sizeFromShape(shape.slice(inner));
+  const outer = shape.slice(0, inner);
+  const strides = [...util.computeStrides(outer), 1].slice(-outer.length);
+  const out = backend.makeOutput([...shape], x.dtype);
+  // Views are taken after makeOutput: allocating may grow (and detach) the wasm heap.
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const nOuter = util.sizeFromShape(outer);
+  for (let o = 0; o < nOuter; o++) {
+    let rem = o;
+    let from = 0;
+    for (let d = 0; d < outer.length; d++) {
+      const st = strides[d] ?? 1;
+      const c = Math.floor(rem / st);
+      rem -= c * st;
+      from += (axes.includes(d) ? (shape[d] ?? 1) - 1 - c : c) * st;
+    }
+    if (block === 1) dst[o] = src[from] ?? 0;
+    else dst.set(src.subarray(from * block, (from + 1) * block), o * block);
+  }
+  return out;
+}
+
+function reverse(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const backend = args.backend as Backend;
+  const { x } = args.inputs as { x: TensorInfo };
+  const { dims } = args.attrs as unknown as { dims: number | number[] };
+  const axes = util.parseAxisParam(dims, x.shape).filter((a) => (x.shape[a] ?? 1) > 1);
+  const innermost = Math.max(-1, ...axes);
+  const block = util.sizeFromShape(x.shape.slice(innermost + 1));
+  // Element-wise reversal (innermost axis reversed) or strings: the stock kernel is as good.
+  if (axes.length === 0 || block < 16 || x.dtype === 'string') return kernel('Reverse')(args as Parameters<KernelFn>[0]);
+  return reverseBlocks(backend, x, axes);
+}
+
+/**
+ * The stock wasm MaxPoolGrad routes dy to the wrong inputs for several stride/padding
+ * combinations (e.g. 3x3 stride 2 'same', 2x2 stride 1 'valid'), silently corrupting gradients.
+ * This one recomputes each window's first maximum (the CPU backend's tie rule) over wasm
+ * memory, channels innermost so every loop reads contiguously.
+ */
+function maxPoolGrad(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const backend = args.backend as Backend;
+  const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+  const attrs = args.attrs as unknown as {
+    filterSize: number | [number, number];
+    strides: number | [number, number];
+    pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  };
+  const info = backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const { batchSize, inHeight, inWidth, inChannels: C, outHeight, outWidth, strideHeight, strideWidth } = info;
+  const kh = info.effectiveFilterHeight;
+  const kw = info.effectiveFilterWidth;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const dx = backend.makeOutput([...input.shape], 'float32');
+  const xv = backend.typedArrayFromHeap(input);
+  const dyv = backend.typedArrayFromHeap(dy);
+  const dxv = backend.typedArrayFromHeap(dx);
+  dxv.fill(0);
+  const best = new Float32Array(C);
+  const at = new Int32Array(C);
+  for (let n = 0; n < batchSize; n++) {
+    for (let oy = 0; oy < outHeight; oy++) {
+      const y0 = oy * strideHeight - top;
+      for (let ox = 0; ox < outWidth; ox++) {
+        const x0 = ox * strideWidth - left;
+        best.fill(-Infinity);
+        at.fill(-1);
+        for (let i = Math.max(0, y0); i < Math.min(inHeight, y0 + kh); i++) {
+          for (let j = Math.max(0, x0); j < Math.min(inWidth, x0 + kw); j++) {
+            const base = ((n * inHeight + i) * inWidth + j) * C;
+            for (let c = 0; c < C; c++) {
+              const v = xv[base + c] as number;
+              if (v > (best[c] as number) || at[c] === -1) {
+                best[c] = v;
+                at[c] = base + c;
+              }
+            }
+          }
+        }
+        const o = ((n * outHeight + oy) * outWidth + ox) * C;
+        for (let c = 0; c < C; c++) {
+          const idx = at[c] as number;
+          if (idx >= 0) dxv[idx] = (dxv[idx] as number) + (dyv[o + c] as number);
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+/** XNNPACK only does the plain product fast, so transposed operands are materialised first. */
+function batchMatMul(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const backend = args.backend as Backend;
+  const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  const stock = kernel('BatchMatMul');
+  if (!transposeA && !transposeB) return stock(args as Parameters<KernelFn>[0]);
+  const swapLast = (t: TensorInfo): TensorInfo => {
+    const r = t.shape.length;
+    const perm = [...Array(r).keys()];
+    perm[r - 2] = r - 1;
+    perm[r - 1] = r - 2;
+    return transpose(backend, t, perm);
+  };
+  const at = transposeA ? swapLast(a) : a;
+  const bt = transposeB ? swapLast(b) : b;
+  const out = stock({ inputs: { a: at, b: bt }, attrs: { transposeA: false, transposeB: false }, backend });
+  if (at !== a) dispose(backend, at);
+  if (bt !== b) dispose(backend, bt);
+  return out;
+}
+
 function configs(): KernelConfig[] {
-  return [{ kernelName: 'Conv2DBackpropFilter', backendName: BACKEND, kernelFunc: conv2DBackpropFilter as KernelConfig['kernelFunc'] }];
+  const k = (kernelName: string, fn: unknown): KernelConfig => ({ kernelName, backendName: BACKEND, kernelFunc: fn as KernelConfig['kernelFunc'] });
+  return [
+    k('Conv2DBackpropFilter', conv2DBackpropFilter),
+    k('Conv2DBackpropInput', conv2DBackpropInput),
+    k('BatchMatMul', batchMatMul),
+    k('Reverse', reverse),
+    k('MaxPoolGrad', maxPoolGrad),
+  ];
 }
 
 let registered = false;
@@ -127,4 +339,16 @@ export function registerWasmTrainingKernels(): void {
     tf.registerKernel(config);
   }
   registered = true;
+}
+
+/** Puts the stock wasm kernels back (for before/after benchmarks); registerWasmTrainingKernels() re-applies ours. */
+export function unregisterWasmTrainingKernels(): void {
+  if (!registered) return;
+  for (const name of WASM_TRAINING_KERNELS) {
+    if (tf.getKernel(name, BACKEND) != null) tf.unregisterKernel(name, BACKEND);
+    const stock = original.get(name);
+    if (stock != null) tf.registerKernel(stock);
+  }
+  original.clear();
+  registered = false;
 }

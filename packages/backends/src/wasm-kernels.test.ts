@@ -1,0 +1,225 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '@dfd/core';
+import { useBackend } from './backends.js';
+import { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels.js';
+
+/*
+ * Every kernel registered on wasm is checked against the tfjs CPU backend (an independent,
+ * straightforward JS implementation) on the same inputs.
+ */
+
+type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+
+function randn(rng: Rng, shape: number[]): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = rng.normal();
+  return out;
+}
+
+/** Runs `f` on a backend and returns the flat result and its shape. */
+async function on(backend: 'cpu' | 'wasm', f: () => tf.Tensor): Promise<{ v: Float32Array; shape: number[] }> {
+  await tf.setBackend(backend);
+  const t = f();
+  const v = (await t.data()) as Float32Array;
+  const shape = t.shape;
+  t.dispose();
+  return { v, shape };
+}
+
+function expectClose(got: { v: Float32Array; shape: number[] }, want: { v: Float32Array; shape: number[] }, what: string): void {
+  expect(got.shape, what).toEqual(want.shape);
+  let scale = 1;
+  for (const w of want.v) scale = Math.max(scale, Math.abs(w));
+  let maxDiff = 0;
+  for (let i = 0; i < want.v.length; i++) maxDiff = Math.max(maxDiff, Math.abs((got.v[i] ?? NaN) - (want.v[i] ?? NaN)));
+  expect(maxDiff / scale, `${what}: max abs diff ${maxDiff} (scale ${scale})`).toBeLessThan(1e-4);
+}
+
+beforeAll(async () => {
+  await import('@tensorflow/tfjs-backend-cpu');
+  await useBackend('wasm');
+  await useBackend('cpu');
+});
+
+interface ConvCase {
+  x: [number, number, number, number];
+  k: number;
+  co: number;
+  stride: number | [number, number];
+  pad: Pad;
+}
+
+const explicit: Pad = [[0, 0], [1, 2], [0, 1], [0, 0]];
+const CONV_CASES: ConvCase[] = [
+  { x: [1, 5, 5, 2], k: 1, co: 3, stride: 1, pad: 'valid' },
+  { x: [2, 6, 6, 3], k: 1, co: 4, stride: 2, pad: 'same' },
+  { x: [3, 7, 7, 2], k: 3, co: 4, stride: 1, pad: 'same' },
+  { x: [2, 7, 7, 3], k: 3, co: 2, stride: 2, pad: 'same' },
+  { x: [2, 8, 8, 3], k: 3, co: 2, stride: 2, pad: 'same' },
+  { x: [1, 9, 8, 2], k: 3, co: 3, stride: 2, pad: 'valid' },
+  { x: [2, 9, 7, 2], k: 3, co: 3, stride: [2, 1], pad: explicit },
+  { x: [1, 11, 11, 3], k: 7, co: 4, stride: 2, pad: 'same' },
+  { x: [2, 10, 9, 2], k: 7, co: 2, stride: 1, pad: 'valid' },
+  { x: [1, 6, 6, 4], k: 3, co: 5, stride: 3, pad: 'same' },
+];
+
+function caseName(c: ConvCase): string {
+  return `x ${c.x.join('x')} k${c.k} co${c.co} s${String(c.stride)} ${typeof c.pad === 'string' ? c.pad : 'explicit'}`;
+}
+
+describe('wasm training kernels vs the cpu backend', () => {
+  it('registers every kernel it lists', () => {
+    for (const name of WASM_TRAINING_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
+  });
+
+  for (const c of CONV_CASES) {
+    it(`conv2d gradients (dx, dW): ${caseName(c)}`, async () => {
+      const rng = new Rng(`${caseName(c)}`);
+      const w = [c.k, c.k, c.x[3], c.co] as [number, number, number, number];
+      const xv = randn(rng, c.x);
+      const wv = randn(rng, w);
+      const grads = (i: 0 | 1) => () =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(xv, c.x);
+          const f = tf.tensor4d(wv, w);
+          // A fixed non-uniform upstream gradient so every dy element matters.
+          const loss = (a: tf.Tensor, b: tf.Tensor) => {
+            const y = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad);
+            return tf.sum(tf.mul(y, tf.sin(tf.reshape(tf.range(0, y.size), y.shape))));
+          };
+          return tf.grads(loss)([x, f])[i] as tf.Tensor;
+        });
+      expectClose(await on('wasm', grads(0)), await on('cpu', grads(0)), `dx ${caseName(c)}`);
+      expectClose(await on('wasm', grads(1)), await on('cpu', grads(1)), `dW ${caseName(c)}`);
+    });
+  }
+
+  it('matMul with every transpose combination, batched and broadcast', async () => {
+    const rng = new Rng('matmul');
+    const shapes: Array<[number[], number[]]> = [
+      [[5, 7], [7, 3]],
+      [[2, 5, 7], [2, 7, 3]],
+      [[1, 4, 6], [3, 6, 2]],
+    ];
+    for (const [as, bs] of shapes) {
+      const av = randn(rng, as);
+      const bv = randn(rng, bs);
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const r = as.length;
+          const swap = (s: number[]) => [...s.slice(0, r - 2), s[r - 1] ?? 0, s[r - 2] ?? 0];
+          const f = () =>
+            tf.tidy(() => {
+              let a = tf.tensor(av, as);
+              let b = tf.tensor(bv, bs);
+              const perm = [...Array(r).keys()];
+              perm[r - 2] = r - 1;
+              perm[r - 1] = r - 2;
+              if (ta) a = tf.reshape(tf.transpose(a, perm), swap(as));
+              if (tb) b = tf.reshape(tf.transpose(b, perm), swap(bs));
+              return tf.matMul(a, b, ta, tb);
+            });
+          expectClose(await on('wasm', f), await on('cpu', f), `matMul ${as} ${bs} tA=${ta} tB=${tb}`);
+        }
+      }
+    }
+  });
+
+  for (const [k, stride, pad] of [[3, 2, 'same'], [3, 1, 'same'], [2, 1, 'valid'], [2, 2, 'same'], [3, 2, 'valid'], [1, 1, 'valid']] as const) {
+    it(`maxPool and avgPool gradients: ${k}x${k} stride ${stride} ${pad}`, async () => {
+      const rng = new Rng(`pool ${k} ${stride} ${pad}`);
+      const shape: [number, number, number, number] = [2, 7, 6, 5];
+      const xv = randn(rng, shape);
+      for (const pool of [tf.maxPool, tf.avgPool]) {
+        const g = () =>
+          tf.tidy(() =>
+            tf.grad((x: tf.Tensor) => {
+              const y = pool(x as tf.Tensor4D, k, stride, pad);
+              return tf.sum(tf.mul(y, tf.sin(tf.reshape(tf.range(1, y.size + 1), y.shape))));
+            })(tf.tensor4d(xv, shape)),
+          );
+        expectClose(await on('wasm', g), await on('cpu', g), `${pool === tf.maxPool ? 'max' : 'avg'}Pool grad ${k} ${stride} ${pad}`);
+      }
+    });
+  }
+
+  it('reverse over leading, middle and all axes (float32 and int32)', async () => {
+    const rng = new Rng('reverse');
+    const shape = [3, 4, 5, 17];
+    const v = randn(rng, shape);
+    for (const dims of [[0], [1], [0, 1], [2], [0, 2], [3], [0, 1, 2, 3]]) {
+      const f = () => tf.tidy(() => tf.reverse(tf.tensor(v, shape), dims));
+      expectClose(await on('wasm', f), await on('cpu', f), `reverse ${dims}`);
+      const fi = () => tf.tidy(() => tf.cast(tf.reverse(tf.cast(tf.mul(tf.tensor(v, shape), 100), 'int32'), dims), 'float32'));
+      expectClose(await on('wasm', fi), await on('cpu', fi), `reverse int32 ${dims}`);
+    }
+  });
+
+  it('a conv-net train step (conv, BN by ops, PReLU, max pool, global max, matMul, softmax CE, Adam) matches cpu and leaks nothing', async () => {
+    const rng = new Rng('step');
+    const shapes = { w1: [3, 3, 3, 4], w2: [3, 3, 4, 6], sc: [1, 1, 4, 6], fc: [12, 5] } as const;
+    const init = Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, randn(rng, [...s]).map((v) => v * 0.3)]));
+    const xv = randn(rng, [3, 11, 11, 3]);
+    const labels = [0, 3, 4];
+    const run = async (backend: 'cpu' | 'wasm') => {
+      await tf.setBackend(backend);
+      const vars = Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, tf.variable(tf.tensor(init[k] as Float32Array, [...s]))]));
+      const alpha = tf.variable(tf.fill([4], 0.2));
+      const x = tf.tensor4d(xv, [3, 11, 11, 3]);
+      const y = tf.oneHot(tf.tensor1d(labels, 'int32'), 5);
+      const opt = tf.train.adam(0.01);
+      const loss = () => {
+        let h = tf.conv2d(x, vars.w1 as unknown as tf.Tensor4D, 2, 'same');
+        const { mean, variance } = tf.moments(h, [0, 1, 2]);
+        h = tf.div(tf.sub(h, mean), tf.sqrt(tf.add(variance, 1e-5)));
+        h = tf.prelu(h, alpha as unknown as tf.Tensor4D);
+        h = tf.maxPool(h, 3, 1, 'same');
+        const r = tf.conv2d(h, vars.w2 as unknown as tf.Tensor4D, 2, 'same');
+        h = tf.add(r, tf.conv2d(h, vars.sc as unknown as tf.Tensor4D, 2, 'same'));
+        const pooled = tf.concat([tf.max(h, [1, 2]), tf.mean(h, [1, 2])], 1);
+        return tf.losses.softmaxCrossEntropy(y, tf.matMul(pooled, vars.fc as unknown as tf.Tensor2D)) as tf.Scalar;
+      };
+      const { value, grads } = tf.variableGrads(loss, [...Object.values(vars), alpha]);
+      const g0: Float32Array[] = [];
+      for (const g of Object.values(grads)) g0.push((await g.data()) as Float32Array);
+      tf.dispose([value, ...Object.values(grads)]);
+      const losses: number[] = [];
+      let before = 0;
+      for (let step = 0; step < 3; step++) {
+        if (step === 1) before = tf.memory().numTensors;
+        const l = opt.minimize(loss, true) as tf.Scalar;
+        losses.push((await l.data())[0] ?? NaN);
+        l.dispose();
+      }
+      const leaked = tf.memory().numTensors - before;
+      tf.dispose([...Object.values(vars), alpha, x, y]);
+      opt.dispose();
+      return { losses, leaked, g0 };
+    };
+    const cpu = await run('cpu');
+    const wasm = await run('wasm');
+    expect(cpu.g0.length).toBe(5);
+    cpu.g0.forEach((g, i) => expectClose({ v: wasm.g0[i] as Float32Array, shape: [g.length] }, { v: g, shape: [g.length] }, `gradient of variable ${i}`));
+    // Adam moves every weight by ~lr whatever the gradient's size, so later steps agree less tightly.
+    expect(Math.abs((wasm.losses[0] ?? NaN) - (cpu.losses[0] ?? NaN))).toBeLessThan(1e-5);
+    for (let i = 1; i < 3; i++) expect(Math.abs((wasm.losses[i] ?? NaN) - (cpu.losses[i] ?? NaN)) / (cpu.losses[i] ?? 1)).toBeLessThan(1e-3);
+    expect(cpu.losses[2]).toBeLessThan(cpu.losses[0] ?? 0);
+    expect(wasm.leaked).toBe(0);
+  });
+
+  it('unregister puts the stock kernels back and register re-applies ours', async () => {
+    const ours = tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc;
+    unregisterWasmTrainingKernels();
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
+    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).not.toBe(ours);
+    registerWasmTrainingKernels();
+    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).toBe(ours);
+    await tf.setBackend('wasm');
+    const dx = tf.conv2dTranspose(tf.ones([1, 2, 2, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 1]) as tf.Tensor4D, [1, 4, 4, 1], 1, 'valid');
+    // Full correlation of a 2x2 block of ones with a 3x3 box: corner 1, edge 2, centre 4.
+    expect(Array.from(await dx.data())).toEqual([1, 2, 2, 1, 2, 4, 4, 2, 2, 4, 4, 2, 1, 2, 2, 1]);
+    dx.dispose();
+  });
+});
