@@ -106,6 +106,11 @@ describe('loadStateDictInto', () => {
     // Without the mapping nothing matches, and the error says which efe.* keys are missing.
     expect(() => loadStateDictInto(m, sd, { backboneOnly: true })).toThrow(/missing from the checkpoint: efe\.conv\.weight, efe\.bn\.weight/);
     expect(() => parsePrefixMap(['nope'])).toThrow(/has no '='/);
+    // First match wins: fc.=fc. shields fc.* from the catch-all =efe. rule.
+    expect([...remapKeys(new Map([['fc.weight', sd.get('head.weight')!], ['conv1.weight', sd.get('head.weight')!]]), parsePrefixMap(['fc.=fc.', '=efe.'])).keys()]).toEqual([
+      'fc.weight',
+      'efe.conv1.weight',
+    ]);
     expect(() => remapKeys(sd, [['backbone.', ''], ['head.', 'fc.']])).toThrow(/prefix map sends both 'backbone\.fc\.weight' and 'head\.weight' to 'fc\.weight'/);
     m.dispose();
   });
