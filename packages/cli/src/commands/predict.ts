@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError, EXPRESSIONS } from '@dfd/core';
 import { useBackend, type BackendName } from '@dfd/backends';
-import { evalTransform, toRgb, type RgbImage } from '@dfd/datasets';
+import { evalTransform, type RgbImage } from '@dfd/datasets';
+import { decodeImageFile } from '@dfd/datasets/node';
 import { DfdNet } from '@dfd/model';
 import { loadModelDir } from '@dfd/model/node';
 
@@ -28,19 +29,12 @@ export interface PredictOptions {
   batchSize?: number;
 }
 
-/** Decodes JPEG/PNG/WebP/... with sharp into RGB bytes (grey replicated, alpha dropped), no EXIF rotation (as PIL/torchvision). */
-async function decodeImageFile(path: string): Promise<RgbImage> {
-  let sharp: typeof import('sharp');
+/** Decodes one file (JPEG/PNG/WebP... via sharp in @dfd/datasets/node: grey replicated, alpha dropped), naming the file on failure. */
+async function decodeFile(path: string): Promise<RgbImage> {
   try {
-    sharp = (await import('sharp')).default;
+    return await decodeImageFile(path);
   } catch (err) {
-    throw new DfdError('E_PREDICT_IMAGE', `decoding images needs the 'sharp' package (npm install sharp): ${(err as Error).message}`);
-  }
-  try {
-    const { data, info } = await sharp(path).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    return toRgb(info.width, info.height, info.channels, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  } catch (err) {
-    throw new DfdError('E_PREDICT_IMAGE', `${path}: cannot decode the image (${(err as Error).message}); use a JPEG, PNG or WebP file`);
+    throw new DfdError('E_PREDICT_IMAGE', `${path}: cannot decode the image (${(err as Error).message}); use a JPEG, PNG or WebP file`, { cause: err });
   }
 }
 
@@ -70,7 +64,7 @@ export async function predictImages(opts: PredictOptions): Promise<{ labels: str
     for (let start = 0; start < opts.images.length; start += batchSize) {
       const files = opts.images.slice(start, start + batchSize);
       const pixels = new Float32Array(files.length * size * size * 3);
-      for (let i = 0; i < files.length; i++) pixels.set(transform(await decodeImageFile(files[i]!)).data, i * size * size * 3);
+      for (let i = 0; i < files.length; i++) pixels.set(transform(await decodeFile(files[i]!)).data, i * size * size * 3);
       const [logits, probs] = tf.tidy(() => {
         const x = tf.tensor4d(pixels, [files.length, size, size, 3]);
         const l = model.forward(x, { training: false }).logits;
