@@ -9,4 +9,4 @@ export {
   type UsedBackend,
 } from './backends.js';
 export { registerGradients } from './gradients.js';
-export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels.js';
+export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmTrainingKernel } from './wasm-kernels.js';

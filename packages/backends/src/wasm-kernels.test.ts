@@ -214,6 +214,12 @@ describe('wasm training kernels vs the cpu backend', () => {
     unregisterWasmTrainingKernels();
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).not.toBe(ours);
+    const stockMatMul = tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc;
+    registerWasmTrainingKernels(['Conv2DBackpropFilter']);
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+    expect(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc).toBe(stockMatMul);
+    unregisterWasmTrainingKernels();
+    expect(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc).toBe(stockMatMul);
     registerWasmTrainingKernels();
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).toBe(ours);
     await tf.setBackend('wasm');

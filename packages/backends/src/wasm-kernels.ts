@@ -22,6 +22,9 @@ const BACKEND = 'wasm';
 /** Kernels registered by {@link registerWasmTrainingKernels}, for docs and tests. */
 export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad'] as const;
 
+/** One of {@link WASM_TRAINING_KERNELS}. */
+export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
+
 /** The wasm backend's own kernels, captured before any of ours replaces one. */
 const original = new Map<string, KernelConfig>();
 
@@ -317,17 +320,21 @@ function configs(): KernelConfig[] {
 }
 
 let registered = false;
+/** Kernel names currently registered by us. */
+const ours = new Set<string>();
 
 /**
  * Registers dfd's training kernels on the tfjs `wasm` backend (replacing the slow stock ones),
  * so tf.grad of conv2d / matMul, optimizers and model.fit work and are fast on wasm. Idempotent.
+ * `only` restricts it to some kernels (benchmarks compare against the stock ones).
  */
-export function registerWasmTrainingKernels(): void {
+export function registerWasmTrainingKernels(only?: readonly WasmTrainingKernel[]): void {
   if (registered) return;
   if (tf.getKernel('Conv2D', BACKEND) == null) {
     throw new Error("@dfd/backends: import '@tensorflow/tfjs-backend-wasm' before registerWasmTrainingKernels() (or call useBackend('wasm'))");
   }
   for (const config of configs()) {
+    if (only != null && !only.includes(config.kernelName as WasmTrainingKernel)) continue;
     const existing = tf.getKernel(config.kernelName, BACKEND);
     if (existing != null) {
       original.set(config.kernelName, existing);
@@ -337,6 +344,7 @@ export function registerWasmTrainingKernels(): void {
       config.disposeFunc = existing.disposeFunc;
     }
     tf.registerKernel(config);
+    ours.add(config.kernelName);
   }
   registered = true;
 }
@@ -344,11 +352,12 @@ export function registerWasmTrainingKernels(): void {
 /** Puts the stock wasm kernels back (for before/after benchmarks); registerWasmTrainingKernels() re-applies ours. */
 export function unregisterWasmTrainingKernels(): void {
   if (!registered) return;
-  for (const name of WASM_TRAINING_KERNELS) {
+  for (const name of ours) {
     if (tf.getKernel(name, BACKEND) != null) tf.unregisterKernel(name, BACKEND);
     const stock = original.get(name);
     if (stock != null) tf.registerKernel(stock);
   }
   original.clear();
+  ours.clear();
   registered = false;
 }

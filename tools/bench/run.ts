@@ -1,0 +1,379 @@
+/*
+ * `npm run bench`: DFD-Net training step and inference on every available tfjs backend, the
+ * same step in PyTorch (when /usr/bin/python3 has torch), optional wasm kernel GFLOP/s, the
+ * batch-128 memory check, and tools/bench/data.ts's benchData() when present. Prints a table
+ * with ratios and writes JSON (bench-results.json, or --out PATH).
+ *
+ *   npm run bench -- [--quick] [--out PATH] [--backends wasm,cpu] [--net dfd|resnet]
+ *                    [--batch 32] [--size 90] [--steps N] [--width 1] [--stock] [--kernels]
+ *                    [--mem-steps N] [--mem-batch 128] [--no-torch] [--torch-threads 1]
+ *
+ * Times are medians over --steps after one warm-up step; both wall-clock and process CPU time
+ * are reported, because on a shared machine wall time mostly measures the neighbours.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  probeBackends,
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  useBackend,
+  type BackendName,
+} from '@dfd/backends';
+import { createBenchNet, inferStep, randomBatch, trainStep } from './train.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+interface Args {
+  quick: boolean;
+  out: string;
+  backends?: string[];
+  net: 'dfd' | 'resnet';
+  batch: number;
+  size: number;
+  steps: number;
+  width: number;
+  stock: boolean;
+  kernels: boolean;
+  memSteps: number;
+  memBatch: number;
+  torch: boolean;
+  torchThreads: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const has = (name: string): boolean => argv.includes(`--${name}`);
+  const quick = has('quick');
+  const net = get('net') ?? 'dfd';
+  if (net !== 'dfd' && net !== 'resnet') throw new Error(`--net must be dfd or resnet, got ${net}`);
+  return {
+    quick,
+    out: get('out') ?? 'bench-results.json',
+    backends: get('backends')?.split(','),
+    net,
+    batch: Number(get('batch') ?? 32),
+    size: Number(get('size') ?? 90),
+    steps: Number(get('steps') ?? (quick ? 2 : 5)),
+    width: Number(get('width') ?? 1),
+    stock: has('stock'),
+    kernels: has('kernels'),
+    memSteps: Number(get('mem-steps') ?? (quick ? 0 : 3)),
+    memBatch: Number(get('mem-batch') ?? 128),
+    torch: !has('no-torch'),
+    torchThreads: Number(get('torch-threads') ?? 1),
+  };
+}
+
+interface Timing {
+  stepMs: number;
+  cpuMs: number;
+  imgPerSec: number;
+  imgPerCpuSec: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
+}
+
+/** Median wall and CPU time of `steps` calls after one warm-up call. */
+function timed(batch: number, steps: number, fn: () => void): Timing {
+  fn();
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    fn();
+    wall.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  const stepMs = median(wall);
+  const cpuMs = median(cpu);
+  return { stepMs, cpuMs, imgPerSec: (batch * 1000) / stepMs, imgPerCpuSec: (batch * 1000) / cpuMs };
+}
+
+interface BackendResult {
+  backend: string;
+  label: string;
+  net: string;
+  netWhy: string;
+  reason: string;
+  batch: number;
+  train?: Timing & { leakedTensors: number; lossFirst: number; lossLast: number };
+  infer?: Timing;
+  error?: string;
+}
+
+async function benchBackend(name: string, label: string, args: Args, batch: number, setup?: () => void): Promise<BackendResult> {
+  const used = await useBackend(name as BackendName);
+  setup?.();
+  const { net, why } = await createBenchNet({ net: args.net, width: args.width, size: args.size });
+  const result: BackendResult = { backend: name, label, net: net.name, netWhy: why, reason: used.reason, batch };
+  const { x, labels } = randomBatch(1, batch, args.size);
+  const opt = tf.train.adam(1e-3);
+  try {
+    const losses: number[] = [];
+    let before = -1;
+    const steps = name === 'cpu' ? 1 : args.steps;
+    const t = timed(batch, steps, () => {
+      losses.push(trainStep(net, opt, x, labels));
+      if (before < 0) before = tf.memory().numTensors;
+    });
+    result.train = { ...t, leakedTensors: tf.memory().numTensors - before, lossFirst: losses[0] ?? NaN, lossLast: losses[losses.length - 1] ?? NaN };
+    result.infer = timed(batch, steps, () => inferStep(net, x));
+  } catch (e) {
+    result.error = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  } finally {
+    opt.dispose();
+    tf.dispose([x, labels]);
+    net.dispose();
+  }
+  return result;
+}
+
+interface MemResult {
+  backend: string;
+  batch: number;
+  steps: number;
+  rssMb: number[];
+  firstMb: number;
+  lastMb: number;
+  maxMb: number;
+  growthMbAfterStep2: number;
+  numTensors: number[];
+}
+
+async function benchMemory(name: string, args: Args): Promise<MemResult> {
+  await useBackend(name as BackendName);
+  const { net } = await createBenchNet({ net: args.net, width: args.width, size: args.size });
+  const { x, labels } = randomBatch(2, args.memBatch, args.size);
+  const opt = tf.train.adam(1e-3);
+  const rssMb: number[] = [];
+  const numTensors: number[] = [];
+  for (let i = 0; i < args.memSteps; i++) {
+    trainStep(net, opt, x, labels);
+    rssMb.push(process.memoryUsage().rss / 2 ** 20);
+    numTensors.push(tf.memory().numTensors);
+  }
+  opt.dispose();
+  tf.dispose([x, labels]);
+  net.dispose();
+  const after2 = rssMb.slice(Math.min(1, rssMb.length - 1));
+  return {
+    backend: name,
+    batch: args.memBatch,
+    steps: args.memSteps,
+    rssMb,
+    firstMb: rssMb[0] ?? NaN,
+    lastMb: rssMb[rssMb.length - 1] ?? NaN,
+    maxMb: Math.max(...rssMb),
+    growthMbAfterStep2: (after2[after2.length - 1] ?? NaN) - (after2[0] ?? NaN),
+    numTensors,
+  };
+}
+
+/** Per-layer GFLOP/s of the conv gradients on wasm, stock kernels vs ours (ResNet-18 shapes at 90x90). */
+async function benchKernels(args: Args): Promise<Array<Record<string, number | string>>> {
+  await useBackend('wasm');
+  const b = args.batch;
+  const layers: Array<[string, [number, number, number, number], [number, number, number, number], number]> = [
+    ['stem 7x7/2', [b, 90, 90, 3], [7, 7, 3, 64], 2],
+    ['layer1 3x3', [b, 23, 23, 64], [3, 3, 64, 64], 1],
+    ['layer2 3x3/2', [b, 23, 23, 64], [3, 3, 64, 128], 2],
+    ['layer2 1x1/2', [b, 23, 23, 64], [1, 1, 64, 128], 2],
+    ['layer3 3x3', [b, 6, 6, 256], [3, 3, 256, 256], 1],
+    ['layer4 3x3', [b, 3, 3, 512], [3, 3, 512, 512], 1],
+  ];
+  const best = (f: () => tf.Tensor, reps: number): number => {
+    tf.tidy(() => void f().dataSync());
+    let ms = Infinity;
+    for (let i = 0; i < reps; i++) {
+      const c0 = process.cpuUsage();
+      tf.tidy(() => void f().dataSync());
+      const c = process.cpuUsage(c0);
+      ms = Math.min(ms, (c.user + c.system) / 1000);
+    }
+    return ms;
+  };
+  const reps = args.quick ? 1 : 3;
+  const rows: Array<Record<string, number | string>> = [];
+  for (const [name, xs, ws, s] of layers) {
+    const x = tf.randomNormal(xs) as tf.Tensor4D;
+    const w = tf.randomNormal(ws) as tf.Tensor4D;
+    const y = tf.conv2d(x, w, s, 'same');
+    const dy = tf.randomNormal(y.shape) as tf.Tensor4D;
+    const gflop = (2 * y.size * (ws[0] ?? 1) * (ws[1] ?? 1) * (ws[2] ?? 1)) / 1e9;
+    const rate = (ms: number): number => Math.round((gflop / (ms / 1000)) * 10) / 10;
+    const dW = () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: s, pad: 'same', dataFormat: 'NHWC', filterShape: ws }) as tf.Tensor;
+    const dx = () => tf.conv2dTranspose(dy, w, xs as [number, number, number, number], s, 'same');
+    const fwd = rate(best(() => tf.conv2d(x, w, s, 'same'), reps));
+    const dwOurs = rate(best(dW, reps));
+    const dxOurs = rate(best(dx, reps));
+    unregisterWasmTrainingKernels();
+    const dxStock = rate(best(dx, 1));
+    registerWasmTrainingKernels();
+    rows.push({ layer: name, gflop: Math.round(gflop * 1000) / 1000, conv2dFwd: fwd, dWStock: 'missing', dWOurs: dwOurs, dxStock, dxOurs });
+    tf.dispose([x, w, y, dy]);
+  }
+  for (const [m, k, n] of [[b * 81, 512, 512], [b, 1024, 7]] as const) {
+    const a = tf.randomNormal([k, m]);
+    const bb = tf.randomNormal([k, n]);
+    const gflop = (2 * m * k * n) / 1e9;
+    const rate = (ms: number): number => Math.round((gflop / (ms / 1000)) * 10) / 10;
+    const tA = () => tf.matMul(a, bb, true, false);
+    const ours = rate(best(tA, reps));
+    unregisterWasmTrainingKernels();
+    const stock = rate(best(tA, 1));
+    registerWasmTrainingKernels();
+    rows.push({ layer: `matMul^T ${m}x${k}x${n}`, gflop: Math.round(gflop * 1000) / 1000, conv2dFwd: '', dWStock: '', dWOurs: '', dxStock: stock, dxOurs: ours });
+    tf.dispose([a, bb]);
+  }
+  return rows;
+}
+
+function runTorch(args: Args): Record<string, unknown> {
+  const py = '/usr/bin/python3';
+  if (!existsSync(py)) return { skipped: `${py} not found` };
+  const probe = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return { skipped: 'no torch in /usr/bin/python3 (apt-get install python3-torch)' };
+  const r = spawnSync(
+    py,
+    [join(HERE, 'torch_bench.py'), '--batch', String(args.batch), '--size', String(args.size), '--steps', String(args.steps), '--threads', String(args.torchThreads), '--width', String(args.width)],
+    { encoding: 'utf8', timeout: 1_800_000 },
+  );
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return { error: `torch_bench.py failed (status ${String(r.status)}): ${r.stderr.trim().split('\n').pop() ?? ''}` };
+  }
+}
+
+async function runBenchData(args: Args): Promise<unknown> {
+  const file = join(HERE, 'data.ts');
+  if (!existsSync(file)) return { skipped: 'tools/bench/data.ts not present' };
+  try {
+    const spec = './data.js';
+    const mod = (await import(/* @vite-ignore */ spec)) as { benchData?: (o: { quick: boolean }) => unknown };
+    if (typeof mod.benchData !== 'function') return { skipped: 'tools/bench/data.ts has no benchData()' };
+    return await mod.benchData({ quick: args.quick });
+  } catch (e) {
+    return { error: e instanceof Error ? e.message.split('\n')[0] : String(e) };
+  }
+}
+
+const fmt = (v: number | undefined, d = 2): string => (v == null || !Number.isFinite(v) ? '-' : v.toFixed(d));
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = new Date().toISOString();
+  const probes = await probeBackends();
+  const log = (s: string): void => void process.stdout.write(s + '\n');
+  log(`dfd bench  ${started}  node ${process.versions.node}  batch ${args.batch}  ${args.size}x${args.size}  steps ${args.steps}${args.quick ? '  (quick)' : ''}`);
+  for (const p of probes) log(`  ${p.available ? '+' : '-'} ${p.name.padEnd(15)} ${p.available ? (p.note ?? '') : (p.reason ?? '').slice(0, 110)}`);
+
+  const skipped: string[] = [];
+  const wanted = args.backends ?? probes.filter((p) => p.available && p.name !== 'webgpu' && p.name !== 'cpu').map((p) => p.name);
+  if (args.backends == null) {
+    skipped.push('cpu (pure JS, ~0.03 img/s: pass --backends cpu,wasm to include it; it runs 1 step at batch 2)');
+    if (probes.some((p) => p.name === 'webgpu' && p.available)) skipped.push('webgpu (Node/Dawn without a GPU is a correctness path: --backends webgpu)');
+  }
+  const results: BackendResult[] = [];
+  for (const name of wanted) {
+    const batch = name === 'cpu' ? Math.min(2, args.batch) : args.batch;
+    log(`\n[${name}] training + inference, batch ${batch} ...`);
+    try {
+      const r = await benchBackend(name, name, args, batch);
+      results.push(r);
+      log(`  ${r.net} (${r.netWhy})`);
+      if (r.error) log(`  error: ${r.error}`);
+    } catch (e) {
+      results.push({ backend: name, label: name, net: '', netWhy: '', reason: '', batch, error: e instanceof Error ? e.message : String(e) });
+      log(`  unavailable: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (args.stock && wanted.includes('wasm')) {
+    log('\n[wasm-stock] stock wasm kernels + only our Conv2DBackpropFilter (without it wasm cannot train) ...');
+    const r = await benchBackend('wasm', 'wasm (stock kernels + dfd Conv2DBackpropFilter only)', args, args.batch, () => {
+      unregisterWasmTrainingKernels();
+      registerWasmTrainingKernels(['Conv2DBackpropFilter']);
+    });
+    unregisterWasmTrainingKernels();
+    registerWasmTrainingKernels();
+    results.push(r);
+  }
+
+  let torch: Record<string, unknown> = { skipped: '--no-torch' };
+  if (args.torch) {
+    log(`\n[pytorch] same step, ${args.torchThreads} thread(s) ...`);
+    torch = runTorch(args);
+  }
+
+  let kernels: Array<Record<string, number | string>> | undefined;
+  if (args.kernels && wanted.includes('wasm')) {
+    log('\n[kernels] wasm conv-gradient GFLOP/s (CPU time), stock vs dfd ...');
+    kernels = await benchKernels(args);
+  }
+
+  let memory: MemResult | undefined;
+  const best = results.filter((r) => r.train && !r.error).sort((a, b) => (b.train?.imgPerCpuSec ?? 0) - (a.train?.imgPerCpuSec ?? 0))[0];
+  if (args.memSteps > 0 && best) {
+    log(`\n[memory] ${best.backend}, batch ${args.memBatch}, ${args.memSteps} steps ...`);
+    memory = await benchMemory(best.backend, args);
+  }
+
+  const data = await runBenchData(args);
+
+  // ---- report
+  const torchTrain = (torch.train as Timing | undefined)?.imgPerCpuSec;
+  const torchInfer = (torch.infer as Timing | undefined)?.imgPerCpuSec;
+  log('\n== results (img/s; "cpu-time" = images per second of this process\'s CPU time) ==');
+  log('backend'.padEnd(56) + 'train wall'.padStart(11) + 'train cpu'.padStart(10) + 'infer wall'.padStart(11) + 'infer cpu'.padStart(10) + '  vs torch (train/infer, cpu-time)');
+  for (const r of results) {
+    if (r.error || !r.train) {
+      log(`${r.label.padEnd(56)} error: ${r.error ?? 'no result'}`);
+      continue;
+    }
+    const ratio = torchTrain ? `${fmt(r.train.imgPerCpuSec / torchTrain)}x / ${fmt((r.infer?.imgPerCpuSec ?? NaN) / (torchInfer ?? NaN))}x` : '-';
+    log(`${r.label.padEnd(56)}${fmt(r.train.imgPerSec).padStart(11)}${fmt(r.train.imgPerCpuSec).padStart(10)}${fmt(r.infer?.imgPerSec).padStart(11)}${fmt(r.infer?.imgPerCpuSec).padStart(10)}  ${ratio}`);
+  }
+  if (torch.train) {
+    const t = torch.train as Timing;
+    const i = torch.infer as Timing;
+    log(`${`pytorch ${String(torch.torch)} (${String(torch.threads)} thread)`.padEnd(56)}${fmt(t.imgPerSec).padStart(11)}${fmt(t.imgPerCpuSec).padStart(10)}${fmt(i.imgPerSec).padStart(11)}${fmt(i.imgPerCpuSec).padStart(10)}  1.00x`);
+  } else {
+    log(`pytorch: ${JSON.stringify(torch)}`);
+  }
+  const wasmR = results.find((r) => r.label === 'wasm');
+  const stockR = results.find((r) => r.label.startsWith('wasm (stock'));
+  if (wasmR?.train && stockR?.train) log(`dfd wasm kernels vs stock: train ${fmt(wasmR.train.imgPerCpuSec / stockR.train.imgPerCpuSec)}x (cpu-time)`);
+  if (best?.train) {
+    log(`targets: training >= 2.5 img/s on the best CPU backend: ${best.backend} ${fmt(best.train.imgPerCpuSec)} cpu-time / ${fmt(best.train.imgPerSec)} wall -> ${best.train.imgPerCpuSec >= 2.5 ? 'met' : 'NOT met'}`);
+    log(`         inference >= 25 img/s at batch ${args.batch}: ${fmt(best.infer?.imgPerCpuSec)} cpu-time / ${fmt(best.infer?.imgPerSec)} wall -> ${(best.infer?.imgPerCpuSec ?? 0) >= 25 ? 'met' : 'NOT met'}`);
+  }
+  if (memory) {
+    log(`         batch-${memory.batch} RSS over ${memory.steps} steps: first ${fmt(memory.firstMb, 0)} MB, max ${fmt(memory.maxMb, 0)} MB, last ${fmt(memory.lastMb, 0)} MB, growth after step 2 ${fmt(memory.growthMbAfterStep2, 0)} MB (target < 8192 MB, no growth)`);
+  }
+  if (kernels) {
+    log('\nwasm kernels, GFLOP/s (CPU time):');
+    log('layer'.padEnd(26) + 'GFLOP'.padStart(8) + 'fwd'.padStart(7) + 'dW ours'.padStart(9) + 'dx stock'.padStart(10) + 'dx ours'.padStart(9));
+    for (const k of kernels) log(`${String(k.layer).padEnd(26)}${String(k.gflop).padStart(8)}${String(k.conv2dFwd).padStart(7)}${String(k.dWOurs).padStart(9)}${String(k.dxStock).padStart(10)}${String(k.dxOurs).padStart(9)}`);
+  }
+  for (const s of skipped) log(`skipped: ${s}`);
+
+  const json = { started, finished: new Date().toISOString(), args, node: process.versions.node, tfjsCore: tf.version_core, probes, results, torch, kernels, memory, data, skipped };
+  writeFileSync(args.out, JSON.stringify(json, null, 2) + '\n');
+  log(`\nwrote ${args.out}`);
+}
+
+await main();
