@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bfloat16ToFloat, gatherStrided, halfToFloat, transposeData } from './tensor.js';
+import { bfloat16ToFloat, decodeElements, gatherStrided, halfToFloat, transposeData } from './tensor.js';
 
 describe('element decoding', () => {
   it('decodes IEEE half and bfloat16 bit patterns exactly (closed forms)', () => {
@@ -15,6 +15,20 @@ describe('element decoding', () => {
     expect(bfloat16ToFloat(0x3f80)).toBe(1);
     expect(bfloat16ToFloat(0x4049)).toBe(3.140625);
     expect(bfloat16ToFloat(0xff80)).toBe(-Infinity);
+  });
+});
+
+describe('decodeElements', () => {
+  it('reads little- and big-endian storages at unaligned offsets', () => {
+    // 1.5 as float32 = 0x3fc00000; -3 as int64; 0x3c00 = half 1.0
+    const le = Uint8Array.from([9, 0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00, 0xc0, 0x3f]);
+    const be = Uint8Array.from([9, 0x3f, 0xc0, 0x00, 0x00, 0x3f, 0xc0, 0x00, 0x00]);
+    expect(Array.from(decodeElements(le, 1, 2, 'float32') as Float32Array)).toEqual([1.5, 1.5]);
+    expect(Array.from(decodeElements(be, 1, 2, 'float32', false) as Float32Array)).toEqual([1.5, 1.5]);
+    const i64 = Uint8Array.from([0, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    expect(Array.from(decodeElements(i64, 1, 1, 'int64') as BigInt64Array)).toEqual([-3n]);
+    expect(Array.from(decodeElements(Uint8Array.from([7, 0x3c, 0x00]), 1, 1, 'float16', false) as Float32Array)).toEqual([1]);
+    expect(Array.from(decodeElements(Uint8Array.from([7, 0xff, 0x01]), 1, 2, 'int8') as Int8Array)).toEqual([-1, 1]);
   });
 });
 

@@ -38,6 +38,8 @@ export function importedDtype(src: SourceDtype): TensorDtype {
   return src === 'float16' || src === 'bfloat16' || src === 'float64' ? 'float32' : src;
 }
 
+const HOST_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 const f32buf = new Float32Array(1);
 const u32view = new Uint32Array(f32buf.buffer);
 
@@ -71,6 +73,14 @@ export function decodeElements(
 ): TensorData {
   const view = new DataView(bytes.buffer, bytes.byteOffset + byteOffset, count * DTYPE_BYTES[src]);
   const le = littleEndian;
+  // Fast path: same byte order as the host -> one aligned copy, no per-element reads.
+  if (le === HOST_LITTLE_ENDIAN) {
+    const copy = (): ArrayBuffer => bytes.slice(byteOffset, byteOffset + count * DTYPE_BYTES[src]).buffer;
+    if (src === 'float32') return new Float32Array(copy());
+    if (src === 'int64') return new BigInt64Array(copy());
+    if (src === 'int32') return new Int32Array(copy());
+    if (src === 'int16') return new Int16Array(copy());
+  }
   switch (src) {
     case 'float32': {
       const out = new Float32Array(count);
