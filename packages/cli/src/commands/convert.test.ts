@@ -96,6 +96,11 @@ describe('dfd convert', () => {
     const e = await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', join(work, 'e'), '--kind', 'eife');
     expect(e.code).toBe(1);
     expect(e.stderr).toMatch(/^dfd: checkpoint 'cli_dfdnet\.pth': no embed\.weight: not an EIFE checkpoint/);
+    const f = await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', join(work, 'f'), '--kind', 'eife', '--backbone-only');
+    expect(f.stderr).toMatch(/has no EIFE heads to read the factors from; pass them with --factors/);
+    const g = await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', join(work, 'g'), '--kind', 'eife', '--backbone-only', '--factors', 'id:5,pose:3', '--json');
+    expect(g.code, g.stderr).toBe(0);
+    expect(JSON.parse(g.stdout).config).toMatchObject({ factors: [{ name: 'id', classes: 5 }, { name: 'pose', classes: 3 }], width: 0.0625 });
     const k = await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', join(work, 'k'), '--kind', 'resnet');
     expect(k.stderr).toMatch(/--kind resnet: use dfd-net, eife or backbone/);
     const n = await dfd('convert', '--input', join(work, 'missing.pth'), '--out', join(work, 'n'));

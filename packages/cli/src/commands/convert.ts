@@ -108,6 +108,9 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
       ...(inferred?.miDims ? { miDims: inferred.miDims, miHidden: inferred.miHidden } : {}),
     });
   } else if (opts.kind === 'eife') {
+    if (!opts.factors && backboneOnly && !sd.has('embed.weight')) {
+      throw new DfdError('E_CONVERT_OPTION', `--kind eife --backbone-only: ${name} has no EIFE heads to read the factors from; pass them with --factors, e.g. gender:3,race:3,age:5`);
+    }
     const inferred = opts.factors ? undefined : inferEifeConfig(sd, name);
     const factors = opts.factors ?? inferred!.factors;
     model = createEife({ factors, width, layout, inputSize, seed, ...(inferred ? { embedDim: inferred.embedDim } : {}) });
