@@ -1,8 +1,6 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
+import { describe, expect, it } from 'vitest';
 import { Rng } from '@dfd/core';
-import { centreCropBox, cropResizeNormalise, softmax } from './preprocess.js';
+import { centreCropBox, prepareInput, softmax } from './preprocess.js';
 
 function randomImage(width: number, height: number, seed: number) {
   const rng = new Rng(seed);
@@ -11,11 +9,10 @@ function randomImage(width: number, height: number, seed: number) {
   return { data, width, height };
 }
 
-describe('face crop and input preparation', () => {
-  beforeAll(async () => {
-    await tf.setBackend('cpu');
-  });
+const MEAN = [0.485, 0.456, 0.406];
+const STD = [0.229, 0.224, 0.225];
 
+describe('face crop and input preparation', () => {
   it('centre crop is the middle square, scaled by the fraction', () => {
     expect(centreCropBox(64, 48)).toEqual({ x: 8, y: 0, size: 48 });
     expect(centreCropBox(48, 64)).toEqual({ x: 0, y: 8, size: 48 });
@@ -23,33 +20,45 @@ describe('face crop and input preparation', () => {
     expect(() => centreCropBox(10, 10, 0)).toThrow(/crop fraction/);
   });
 
-  it('same size: copies the crop and normalises each channel as (v/255 - mean)/std', () => {
+  it('same size: copies the crop (RGBA -> RGB) and normalises each channel as (v/255 - mean)/std', () => {
     const img = randomImage(7, 5, 1);
-    const mean = [0.485, 0.456, 0.406];
-    const std = [0.229, 0.224, 0.225];
-    const out = cropResizeNormalise(img, { x: 1, y: 0, size: 5 }, 5, mean, std);
-    for (const [oy, ox, c] of [[0, 0, 0], [4, 4, 2], [2, 3, 1]] as const) {
-      const v = img.data[(oy * 7 + ox + 1) * 4 + c]!;
-      expect(out[(oy * 5 + ox) * 3 + c]).toBeCloseTo((v / 255 - mean[c]!) / std[c]!, 6);
+    const out = prepareInput(img, { x: 1, y: 0, size: 5 }, 5, MEAN, STD);
+    expect(out).toHaveLength(5 * 5 * 3);
+    for (let oy = 0; oy < 5; oy++)
+      for (let ox = 0; ox < 5; ox++)
+        for (let c = 0; c < 3; c++) {
+          const v = img.data[(oy * 7 + ox + 1) * 4 + c]!;
+          expect(out[(oy * 5 + ox) * 3 + c]).toBeCloseTo((v / 255 - MEAN[c]!) / STD[c]!, 5);
+        }
+  });
+
+  it('halving matches the closed form of the antialiased triangle filter (support 2 px)', () => {
+    const img = randomImage(8, 8, 2);
+    const out = prepareInput(img, { x: 0, y: 0, size: 8 }, 4, [0, 0, 0], [1, 1, 1]);
+    for (const [oy, ox, c] of [[0, 0, 0], [3, 2, 1], [1, 3, 2]] as const) {
+      // At scale 2 the antialiased bilinear (triangle) filter spans 2 source pixels each side of
+      // the output centre, weights 1 - |d|/2, renormalised where the image edge cuts it.
+      const w = (o: number, i: number) => {
+        const centre = 2 * o + 1;
+        const d = Math.abs(i + 0.5 - centre) / 2;
+        return Math.max(0, 1 - d);
+      };
+      let num = 0;
+      let den = 0;
+      for (let y = 0; y < 8; y++)
+        for (let x = 0; x < 8; x++) {
+          const k = w(oy, y) * w(ox, x);
+          num += k * img.data[(y * 8 + x) * 4 + c]!;
+          den += k;
+        }
+      expect(out[(oy * 4 + ox) * 3 + c]).toBeCloseTo(num / den / 255, 5);
     }
   });
 
-  it('resizing matches tf.image.resizeBilinear with half-pixel centres (down and up)', () => {
-    const img = randomImage(40, 30, 2);
-    const box = centreCropBox(40, 30);
-    const rgb = new Float32Array(box.size * box.size * 3);
-    for (let y = 0; y < box.size; y++)
-      for (let x = 0; x < box.size; x++)
-        for (let c = 0; c < 3; c++) rgb[(y * box.size + x) * 3 + c] = img.data[((y + box.y) * 40 + x + box.x) * 4 + c]! / 255;
-    for (const size of [13, 30, 47]) {
-      const ours = cropResizeNormalise(img, box, size, [0, 0, 0], [1, 1, 1]);
-      const ref = tf.tidy(() =>
-        tf.image.resizeBilinear(tf.tensor3d(rgb, [box.size, box.size, 3]), [size, size], false, true).dataSync(),
-      );
-      let maxErr = 0;
-      for (let i = 0; i < ours.length; i++) maxErr = Math.max(maxErr, Math.abs(ours[i]! - ref[i]!));
-      expect(maxErr, `size ${size}`).toBeLessThan(1e-5);
-    }
+  it('a flat image stays flat at any size', () => {
+    const data = new Uint8ClampedArray(30 * 20 * 4).fill(128);
+    const out = prepareInput({ data, width: 30, height: 20 }, centreCropBox(30, 20), 13, [0, 0, 0], [1, 1, 1]);
+    for (const v of out) expect(v).toBeCloseTo(128 / 255, 6);
   });
 
   it('softmax sums to one and matches the closed form', () => {

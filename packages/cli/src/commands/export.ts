@@ -1,0 +1,157 @@
+import type { Command } from 'commander';
+import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { useBackend } from '@dfd/backends';
+import { DfdError } from '@dfd/core';
+import { IMAGENET_MEAN, IMAGENET_STD } from '@dfd/datasets';
+import { DfdNet, modelKind, modelToArtifacts, type DfdModel } from '@dfd/model';
+import { loadModelDir } from '@dfd/model/node';
+
+/** What `dfd export` writes beside model.json; the web app (tools/web) reads it first. */
+export interface WebManifest {
+  format: 'dfd-web';
+  formatVersion: 1;
+  model: string;
+  labels: string[];
+  inputSize: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+  description?: string;
+}
+
+/** Options of {@link exportForWeb}. */
+export interface ExportOptions {
+  /** A model folder written by `saveModelDir` (model.json + weights.bin). */
+  model: string;
+  /** Output folder; created, or refreshed in place. */
+  out: string;
+  /** Also copy this built web app (tools/web/dist) into `out`, so the folder is a complete site. */
+  app?: string;
+}
+
+/** Summary of one export, printed by the command and returned to scripts. */
+export interface ExportResult {
+  out: string;
+  files: string[];
+  manifest: WebManifest;
+  weightBytes: number;
+}
+
+/**
+ * Write what the browser app loads (needs an active tfjs backend; the command uses cpu): model.json + weights.bin (re-serialised from the loaded
+ * model, so a corrupt or mismatched folder fails here and not in a user's browser) and
+ * manifest.json with labels, input size and normalisation; optionally the built app itself.
+ */
+export async function exportForWeb(opts: ExportOptions): Promise<ExportResult> {
+  const modelDir = resolve(opts.model);
+  const out = resolve(opts.out);
+  if (!(await isDir(modelDir))) {
+    throw new DfdError('E_EXPORT_INPUT', `--model ${opts.model}: no such folder; pass a folder written by 'dfd train' or saveModelDir (model.json + weights.bin)`);
+  }
+  let model: DfdModel;
+  try {
+    model = await loadModelDir(modelDir);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new DfdError('E_EXPORT_INPUT', `--model ${opts.model}: cannot load the model: ${why}`, { cause: err });
+  }
+  try {
+    if (!(model instanceof DfdNet)) {
+      throw new DfdError('E_EXPORT_INPUT', `--model ${opts.model}: this is a '${modelKind(model)}' model, but the web app needs an expression classifier (a DFD-Net, model.json kind 'dfd-net')`);
+    }
+    // Keep the labels the model was saved with (loading rebuilds the model from its config only).
+    const saved = JSON.parse(await readFile(join(modelDir, 'model.json'), 'utf8')) as { labels?: unknown };
+    const labels = Array.isArray(saved.labels) && saved.labels.length === model.config.numClasses ? saved.labels.map(String) : undefined;
+    const { modelJson, weights } = await modelToArtifacts(model, { labels });
+    const c = model.config;
+    const manifest: WebManifest = {
+      format: 'dfd-web',
+      formatVersion: 1,
+      model: 'model.json',
+      labels: modelJson.labels,
+      inputSize: c.inputSize,
+      mean: [...IMAGENET_MEAN] as [number, number, number],
+      std: [...IMAGENET_STD] as [number, number, number],
+      description: `DFD-Net ${c.variant}, width ${c.width}`,
+    };
+
+    await mkdir(out, { recursive: true });
+    const files: string[] = [];
+    if (opts.app) {
+      const app = resolve(opts.app);
+      if (!(await isFile(join(app, 'index.html')))) {
+        throw new DfdError('E_EXPORT_APP', `--app ${opts.app}: no index.html there; build the app first with 'npm run build -w @dfd/web' (it writes tools/web/dist)`);
+      }
+      await cp(app, out, { recursive: true, force: true });
+      files.push(`the app from ${app}`);
+    }
+    // Write to temporary names, then rename, so a server never serves half a model.
+    await writeAtomic(join(out, 'weights.bin'), new Uint8Array(weights));
+    await writeAtomic(join(out, 'model.json'), JSON.stringify(modelJson));
+    await writeAtomic(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    files.push('model.json', 'weights.bin', 'manifest.json');
+    return { out, files, manifest, weightBytes: weights.byteLength };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The built app shipped with this checkout (tools/web/dist), if there is one. */
+export function defaultAppDir(): string | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    return join(dirname(require.resolve('@dfd/web/package.json')), 'dist');
+  } catch {
+    return undefined;
+  }
+}
+
+/** `dfd export`: turn a saved model into a folder the web app can load over HTTP. */
+export function registerExport(program: Command): void {
+  program
+    .command('export')
+    .description('write model.json + weights.bin + manifest.json for the web app (tools/web), optionally with the app itself')
+    .requiredOption('--model <dir>', 'model folder written by dfd (model.json + weights.bin)')
+    .requiredOption('--out <dir>', 'output folder to serve over HTTP')
+    .option('--app [dir]', 'also copy the built web app (default: tools/web/dist of this checkout)')
+    .action(async (opts: { model: string; out: string; app?: string | boolean }) => {
+      let app: string | undefined;
+      if (opts.app === true) {
+        app = defaultAppDir();
+        if (!app) throw new DfdError('E_EXPORT_APP', `--app: the web app (@dfd/web) is not installed here; pass --app <dir of a built tools/web/dist>`);
+      } else if (typeof opts.app === 'string') {
+        app = opts.app;
+      }
+      // Export only copies numbers through tensors: the CPU backend is always there and enough.
+      await useBackend('cpu');
+      const result = await exportForWeb({ model: opts.model, out: opts.out, app });
+      const m = result.manifest;
+      process.stdout.write(
+        [
+          `exported ${m.description} (${m.inputSize}x${m.inputSize}, ${m.labels.length} labels, ${(result.weightBytes / 1e6).toFixed(2)} MB of weights) to ${result.out}`,
+          `  files: ${result.files.join(', ')}`,
+          app ? `  serve it:  npx vite preview --outDir ${result.out}   (or any static server), then open http://127.0.0.1:4173/` : `  open it with the app:  <app URL>/?model=<URL of ${result.out}>/`,
+        ].join('\n') + '\n',
+      );
+    });
+}
+
+async function isDir(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isDirectory(), () => false);
+}
+
+async function isFile(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isFile(), () => false);
+}
+
+async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

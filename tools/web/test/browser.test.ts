@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import sharp from 'sharp';
+import type { BrowserContext, Page } from 'playwright-core';
+import { EXPRESSIONS } from '@dfd/core';
+import { createDfdNet } from '@dfd/model';
+import { saveModelDir } from '@dfd/model/node';
+import { centreCropBox, prepareInput, softmax } from '../src/preprocess.js';
+import { runTrainingDemo, TRAIN_DEMO_DEFAULTS } from '../src/train-core.js';
+import { chromiumMissingReason, launchChromium } from './chromium.js';
+import { fixtureImage, maxAbsDiff, TINY } from './fixtures.js';
+import { serveStatic, type StaticServer } from './serve.js';
+
+const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = resolve(webDir, '../..');
+const artifacts = join(webDir, 'test-artifacts');
+const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+const IMAGENET_STD = [0.229, 0.224, 0.225];
+const TRAIN_STEPS = 3;
+const CLASSIFIER_SCALE = 100;
+// 32 px instead of the page's 48: SwiftShader runs every WebGPU kernel on the CPU.
+const TRAIN_SIZE = 32;
+
+const skipReason = chromiumMissingReason();
+if (skipReason) console.warn(`[dfd web] browser tests SKIPPED: ${skipReason}`);
+
+describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on SwiftShader)', () => {
+  let tmp: string;
+  let server: StaticServer;
+  let browser: { context: BrowserContext; close(): Promise<void> };
+  let inputSize: number;
+  let cpuProbs: number[];
+  let otherProbs: number[];
+  let facePng: string;
+  const pageLog: string[] = [];
+
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    tmp = mkdtempSync(join(tmpdir(), 'dfd-web-test-'));
+    mkdirSync(artifacts, { recursive: true });
+
+    // 1. A tiny model saved the way `dfd train` saves it, and its CPU prediction on the fixture.
+    const model = createDfdNet(TINY);
+    inputSize = model.config.inputSize;
+    // A freshly initialised net has tiny features, so its probabilities sit near 1/7 whatever the
+    // input; scaled classifier weights make them depend on the picture, so the check can fail.
+    const classifier = model.namedParameters().find(([name]) => name === 'classifier.weight')![1];
+    classifier.assign(tf.tidy(() => tf.mul(classifier, CLASSIFIER_SCALE)));
+    await saveModelDir(model, join(tmp, 'model'));
+    const face = fixtureImage(inputSize + 37, inputSize + 11);
+    facePng = join(tmp, 'face.png');
+    await sharp(Buffer.from(face.data), { raw: { width: face.width, height: face.height, channels: 4 } }).png().toFile(facePng);
+    // The reference decodes the PNG independently of the browser (sharp, not canvas).
+    const predictPng = async (png: Buffer | string) => {
+      const decoded = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      const img = { data: new Uint8Array(decoded.data), width: decoded.info.width, height: decoded.info.height };
+      const input = prepareInput(img, centreCropBox(img.width, img.height), inputSize, IMAGENET_MEAN, IMAGENET_STD);
+      const logits = tf.tidy(() => model.forward(tf.tensor4d(input, [1, inputSize, inputSize, 3]), { training: false }).logits);
+      const probs = softmax(await logits.data());
+      logits.dispose();
+      return probs;
+    };
+    cpuProbs = await predictPng(facePng);
+    otherProbs = await predictPng(await sharp(facePng).negate({ alpha: false }).png().toBuffer());
+    model.dispose();
+
+    // 2. Build the app, then export model + app with the real CLI, as a user would.
+    const { build } = await import('vite');
+    await build({ configFile: join(webDir, 'vite.config.ts'), logLevel: 'warn', build: { outDir: join(tmp, 'app'), emptyOutDir: true } });
+    await promisify(execFile)(
+      process.execPath,
+      ['--conditions=@dfd/source', '--import', 'tsx', 'packages/cli/src/bin.ts', 'export', '--model', join(tmp, 'model'), '--out', join(tmp, 'site'), '--app', join(tmp, 'app')],
+      { cwd: repoRoot },
+    );
+
+    // 3. Serve it and start Chromium.
+    server = await serveStatic(join(tmp, 'site'));
+    browser = await launchChromium();
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function open(path: string): Promise<Page> {
+    const page = await browser.context.newPage();
+    page.on('console', (m) => pageLog.push(`[${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => pageLog.push(`[pageerror] ${e.message}`));
+    await page.goto(server.url + path);
+    return page;
+  }
+
+  async function waitForState(page: Page, timeout = 60_000): Promise<void> {
+    await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', undefined, { timeout });
+    const state = await page.evaluate(() => document.body.dataset.state);
+    if (state !== 'ready') throw new Error(`page failed: ${await page.textContent('#error')}\n${pageLog.join('\n')}`);
+  }
+
+  it('export wrote the manifest the app reads', () => {
+    const manifest = JSON.parse(readFileSync(join(tmp, 'site', 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({ format: 'dfd-web', formatVersion: 1, model: 'model.json', inputSize, labels: [...EXPRESSIONS] });
+    expect(manifest.mean).toEqual(IMAGENET_MEAN);
+    expect(manifest.std).toEqual(IMAGENET_STD);
+  });
+
+  it('predicts on WebGPU with the same probabilities as Node on the CPU backend', async () => {
+    const page = await open('index.html');
+    await waitForState(page);
+    expect(await page.textContent('#backend')).toBe('webgpu');
+    await page.setInputFiles('#file', facePng);
+    await page.waitForFunction(() => document.body.dataset.predictions === '1' || document.body.dataset.state === 'error', undefined, { timeout: 60_000 });
+    const probs = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[] | null;
+    expect(probs, pageLog.join('\n')).not.toBeNull();
+    expect(probs).toHaveLength(7);
+    // The reference is sensitive: a colour-inverted picture moves the probabilities far more than 1e-3.
+    expect(maxAbsDiff(otherProbs, cpuProbs)).toBeGreaterThan(1e-2);
+    const diff = maxAbsDiff(probs!, cpuProbs);
+    console.log(`[dfd web] WebGPU vs Node CPU probabilities: max |diff| = ${diff.toExponential(2)}; cpu = ${cpuProbs.map((p) => p.toFixed(4)).join(' ')}; inverted = ${otherProbs.map((p) => p.toFixed(4)).join(' ')}`);
+    expect(diff).toBeLessThan(1e-3);
+    const top = cpuProbs.indexOf(Math.max(...cpuProbs));
+    expect(await page.textContent('#label')).toBe(EXPRESSIONS[top]);
+    await page.screenshot({ path: join(artifacts, 'predict-webgpu.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('falls back to WASM when asked, with the same probabilities', async () => {
+    const page = await open('index.html?backend=wasm');
+    await waitForState(page);
+    expect(await page.textContent('#backend')).toBe('wasm');
+    await page.setInputFiles('#file', facePng);
+    await page.waitForFunction(() => document.body.dataset.predictions === '1' || document.body.dataset.state === 'error', undefined, { timeout: 60_000 });
+    const probs = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
+    expect(maxAbsDiff(probs, cpuProbs)).toBeLessThan(1e-3);
+    await page.close();
+  });
+
+  it('trains on WebGPU with the same first losses as Node on the CPU backend', async () => {
+    const opts = { ...TRAIN_DEMO_DEFAULTS, steps: TRAIN_STEPS, size: TRAIN_SIZE };
+    const cpuLosses: number[] = [];
+    await runTrainingDemo(opts, (bus) => bus.subscribe('batchEnd', (e) => void cpuLosses.push(e.loss.total)));
+    expect(cpuLosses).toHaveLength(TRAIN_STEPS);
+
+    const page = await open(`train.html?autostart=1&steps=${TRAIN_STEPS}&size=${TRAIN_SIZE}`);
+    await waitForState(page);
+    expect(await page.textContent('#backend')).toBe('webgpu');
+    await page.waitForFunction(() => document.body.dataset.training === 'done' || document.body.dataset.state === 'error', undefined, { timeout: 120_000 });
+    const losses = JSON.parse((await page.getAttribute('#loss-rows', 'data-losses')) ?? '[]') as number[];
+    expect(losses, pageLog.join('\n')).toHaveLength(TRAIN_STEPS);
+    const diff = maxAbsDiff(losses, cpuLosses);
+    console.log(`[dfd web] training losses WebGPU ${losses.map((l) => l.toFixed(5)).join(' ')} vs CPU ${cpuLosses.map((l) => l.toFixed(5)).join(' ')}: max |diff| = ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-3);
+    // The plot is drawn from bus events: one row per batchEnd event.
+    expect(await page.locator('#loss-rows tr').count()).toBe(TRAIN_STEPS);
+    await page.screenshot({ path: join(artifacts, 'train-webgpu.png'), fullPage: true });
+    await page.close();
+  });
+});
