@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerConvert } from './convert.js';
+import { registerData } from './data.js';
 import { registerExport } from './export.js';
 import { registerInfo } from './info.js';
 import { registerPredict } from './predict.js';
@@ -10,4 +11,5 @@ export function registerCommands(program: Command): void {
   registerConvert(program);
   registerPredict(program);
   registerExport(program);
+  registerData(program);
 }
