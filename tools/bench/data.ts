@@ -54,7 +54,7 @@ async function measure(name: string, samples: Sample[], transform: Transform, ba
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  await it.return(undefined);
+  await it.return(undefined as never);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   return { name, imagesPerSecond: seen / seconds, imagesPerCpuSecond: seen / cpuSeconds, images: seen, batchSize, size, seconds };
 }
