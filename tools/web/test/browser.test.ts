@@ -129,6 +129,14 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     const top = cpuProbs.indexOf(Math.max(...cpuProbs));
     expect(await page.textContent('#label')).toBe(EXPRESSIONS[top]);
     await page.screenshot({ path: join(artifacts, 'predict-webgpu.png'), fullPage: true });
+
+    // A tighter face crop re-runs the network on the same photo: different input, no leaked tensors.
+    const tensors = await page.evaluate(() => document.body.dataset.tensors);
+    await page.locator('#crop').fill('0.8');
+    await page.waitForFunction(() => document.body.dataset.predictions === '2' || document.body.dataset.state === 'error', undefined, { timeout: 60_000 });
+    expect(await page.evaluate(() => document.body.dataset.tensors)).toBe(tensors);
+    const cropped = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
+    expect(maxAbsDiff(cropped, probs!)).toBeGreaterThan(1e-4);
     await page.close();
   });
 

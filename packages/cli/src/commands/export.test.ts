@@ -1,0 +1,77 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { EXPRESSIONS } from '@dfd/core';
+import { createDfdNet, createEife } from '@dfd/model';
+import { loadModelDir, saveModelDir } from '@dfd/model/node';
+import { runCli } from '../test-utils/run-cli.js';
+
+const work = mkdtempSync(join(tmpdir(), 'dfd-export-'));
+
+describe('dfd export', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    const net = createDfdNet({ variant: 'att', width: 1 / 16, inputSize: 40, seed: 5 });
+    await saveModelDir(net, join(work, 'net'), { labels: EXPRESSIONS.map((e) => e.toUpperCase()) });
+    net.dispose();
+    const eife = createEife({ factors: [{ name: 'age', classes: 3 }], width: 1 / 16, inputSize: 40, embedDim: 8 });
+    await saveModelDir(eife, join(work, 'eife'));
+    eife.dispose();
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('writes model.json, weights.bin and a manifest with the saved labels, input size and ImageNet normalisation', async () => {
+    const out = join(work, 'web');
+    const r = await runCli(['export', '--model', join(work, 'net'), '--out', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/exported DFD-Net att, width 0.0625 \(40x40, 7 labels/);
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest).toEqual({
+      format: 'dfd-web',
+      formatVersion: 1,
+      model: 'model.json',
+      labels: EXPRESSIONS.map((e) => e.toUpperCase()),
+      inputSize: 40,
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+      description: 'DFD-Net att, width 0.0625',
+    });
+    // The exported folder is a model folder too: same tensors, bit for bit.
+    const [a, b] = await Promise.all([loadModelDir(join(work, 'net')), loadModelDir(out)]);
+    const sa = a.namedState();
+    const sb = new Map(b.namedState());
+    expect(sa.length).toBeGreaterThan(10);
+    for (const [name, v] of sa) expect(Array.from(await sb.get(name)!.data()), name).toEqual(Array.from(await v.data()));
+    a.dispose();
+    b.dispose();
+  });
+
+  it('copies a built app next to the model with --app', async () => {
+    const app = join(work, 'app');
+    mkdirSync(join(app, 'assets'), { recursive: true });
+    writeFileSync(join(app, 'index.html'), '<!doctype html><title>app</title>');
+    writeFileSync(join(app, 'assets', 'main.js'), 'console.log(1)');
+    const out = join(work, 'site');
+    const r = await runCli(['export', '--model', join(work, 'net'), '--out', out, '--app', app]);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toContain('<title>app</title>');
+    expect(readFileSync(join(out, 'assets', 'main.js'), 'utf8')).toBe('console.log(1)');
+    expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).inputSize).toBe(40);
+  });
+
+  it('rejects a missing folder, a non-classifier model and an app folder without index.html', async () => {
+    const missing = await runCli(['export', '--model', join(work, 'nope'), '--out', join(work, 'x')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/--model .*nope: no such folder/);
+    const eife = await runCli(['export', '--model', join(work, 'eife'), '--out', join(work, 'x')]);
+    expect(eife.code).toBe(1);
+    expect(eife.stderr).toMatch(/'eife' model, but the web app needs an expression classifier/);
+    const noApp = await runCli(['export', '--model', join(work, 'net'), '--out', join(work, 'y'), '--app', join(work, 'eife')]);
+    expect(noApp.code).toBe(1);
+    expect(noApp.stderr).toMatch(/no index.html there; build the app first/);
+  });
+});
