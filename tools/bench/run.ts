@@ -248,7 +248,7 @@ function runTorch(args: Args): Record<string, unknown> {
   if (probe.status !== 0) return { skipped: 'no torch in /usr/bin/python3 (apt-get install python3-torch)' };
   const r = spawnSync(
     py,
-    [join(HERE, 'torch_bench.py'), '--batch', String(args.batch), '--size', String(args.size), '--steps', String(args.steps), '--threads', String(args.torchThreads), '--width', String(args.width)],
+    [join(HERE, 'torch_bench.py'), '--batch', String(args.batch), '--size', String(args.size), '--steps', String(args.steps), '--threads', String(args.torchThreads), '--width', String(args.width), '--net', args.net],
     { encoding: 'utf8', timeout: 1_800_000 },
   );
   const line = r.stdout.trim().split('\n').pop() ?? '';
@@ -350,7 +350,7 @@ async function main(): Promise<void> {
   if (torch.train) {
     const t = torch.train as Timing;
     const i = torch.infer as Timing;
-    log(`${`pytorch ${String(torch.torch)} (${String(torch.threads)} thread)`.padEnd(56)}${fmt(t.imgPerSec).padStart(11)}${fmt(t.imgPerCpuSec).padStart(10)}${fmt(i.imgPerSec).padStart(11)}${fmt(i.imgPerCpuSec).padStart(10)}  1.00x`);
+    log(`${`pytorch ${String(torch.torch)} (${String(torch.threads)} thread): ${String(torch.net)}`.slice(0, 55).padEnd(56)}${fmt(t.imgPerSec).padStart(11)}${fmt(t.imgPerCpuSec).padStart(10)}${fmt(i.imgPerSec).padStart(11)}${fmt(i.imgPerCpuSec).padStart(10)}  1.00x`);
   } else {
     log(`pytorch: ${JSON.stringify(torch)}`);
   }

@@ -8,6 +8,7 @@ Run with /usr/bin/python3 (Debian python3-torch). Threads default to 1, like tfj
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -71,17 +72,37 @@ def main():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--net", choices=["dfd", "resnet"], default="dfd")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = Net(a.width).to(memory_format=torch.channels_last)
+    name = "PreAct-ResNet-18 (torch)"
+    if a.net == "dfd":
+        # The PyTorch reference DFD-Net the TypeScript model is checked against.
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pytorch"))
+        from dfd_ref import DfdNet
+
+        net = DfdNet("att+eifp", base=max(1, round(64 * a.width)))
+        name = "DFD-Net att+eifp (tools/pytorch/dfd_ref.py)"
+    else:
+        net = Net(a.width)
+    net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x = (torch.rand(a.batch, 3, a.size, a.size) * 2 - 1).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 7, (a.batch,))
 
+    def logits_and_aux():
+        out = net(x)
+        if isinstance(out, dict):
+            # Same loss as tools/bench/train.ts: CE + smooth-L1 (Huber, delta 1) of each MI prediction to 0.
+            aux = sum(F.smooth_l1_loss(d, torch.zeros_like(d)) for d in out.get("mi", []))
+            return out["logits"], aux
+        return out, 0.0
+
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(net(x), y)
+        logits, aux = logits_and_aux()
+        loss = F.cross_entropy(logits, y) + aux
         loss.backward()
         opt.step()
         return loss.item()
@@ -102,11 +123,12 @@ def main():
 
     def infer():
         with torch.no_grad():
-            return net(x).sum().item()
+            return logits_and_aux()[0].sum().item()
 
     iw, ic = timed(infer, a.steps)
     out = {
         "torch": torch.__version__,
+        "net": name,
         "threads": a.threads,
         "batch": a.batch,
         "size": a.size,

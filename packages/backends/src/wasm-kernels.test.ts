@@ -145,6 +145,43 @@ describe('wasm training kernels vs the cpu backend', () => {
     });
   }
 
+  it('tile over every axis pattern (float32, int32, bool)', async () => {
+    const rng = new Rng('tile');
+    const cases: Array<[number[], number[]]> = [
+      [[1, 1, 1, 5], [2, 3, 4, 1]],
+      [[2, 3], [3, 2]],
+      [[4, 1], [1, 6]],
+      [[3], [5]],
+      [[2, 1, 3], [1, 4, 1]],
+      [[2, 2, 2, 2], [1, 1, 1, 1]],
+    ];
+    for (const [shape, reps] of cases) {
+      const v = randn(rng, shape);
+      const f = () => tf.tidy(() => tf.tile(tf.tensor(v, shape), reps));
+      expectClose(await on('wasm', f), await on('cpu', f), `tile ${shape} x ${reps}`);
+      const fi = () => tf.tidy(() => tf.cast(tf.tile(tf.cast(tf.mul(tf.tensor(v, shape), 100), 'int32'), reps), 'float32'));
+      expectClose(await on('wasm', fi), await on('cpu', fi), `tile int32 ${shape} x ${reps}`);
+      const fb = () => tf.tidy(() => tf.cast(tf.tile(tf.greater(tf.tensor(v, shape), 0), reps), 'float32'));
+      expectClose(await on('wasm', fb), await on('cpu', fb), `tile bool ${shape} x ${reps}`);
+    }
+  });
+
+  it('sum and mean over leading, middle, trailing and all axes, keepDims or not', async () => {
+    const rng = new Rng('reduce');
+    const shape = [3, 5, 4, 16];
+    const v = randn(rng, shape);
+    for (const axes of [[0, 1, 2], [1, 2], [0], [1], [2, 3], [3], [0, 1, 2, 3], [0, 2]]) {
+      for (const keepDims of [false, true]) {
+        for (const op of [tf.sum, tf.mean]) {
+          const f = () => tf.tidy(() => op(tf.tensor(v, shape), axes, keepDims));
+          expectClose(await on('wasm', f), await on('cpu', f), `${op === tf.sum ? 'sum' : 'mean'} ${axes} keepDims=${keepDims}`);
+        }
+      }
+    }
+    const fi = () => tf.tidy(() => tf.cast(tf.sum(tf.cast(tf.mul(tf.tensor(v, shape), 10), 'int32'), [0, 1]), 'float32'));
+    expectClose(await on('wasm', fi), await on('cpu', fi), 'sum int32');
+  });
+
   it('reverse over leading, middle and all axes (float32 and int32)', async () => {
     const rng = new Rng('reverse');
     const shape = [3, 4, 5, 17];
