@@ -327,7 +327,7 @@ function tile(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend:
 /**
  * Sum/Mean over a contiguous run of axes that are not the innermost ones (BN statistics and
  * their gradients reduce [N,H,W] of NHWC; global pooling reduces [H,W]). The stock kernels
- * transpose the reduced axes innermost first, ~10x slower; here it is one GEMM with a ones row.
+ * transpose the reduced axes innermost first (the transpose dominates).
  */
 function reduceKernel(name: 'Sum' | 'Mean') {
   return (args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo => {
@@ -344,14 +344,31 @@ function reduceKernel(name: 'Sum' | 'Mean') {
     const O = util.sizeFromShape(shape.slice(0, first));
     const R = util.sizeFromShape(shape.slice(first, last + 1));
     const outShape = keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
-    // ones[1,1,R] @ x[O,R,C] on XNNPACK's GEMM: ~1 ns per element, against ~5 in a JS loop.
-    const ones = backend.makeOutput([1, 1, R], 'float32');
-    (backend.typedArrayFromHeap(ones) as Float32Array).fill(name === 'Mean' ? 1 / R : 1);
-    const x3 = call('Reshape', backend, { x }, { shape: [O, R, C] });
-    const prod = kernel('BatchMatMul')({ inputs: { a: ones, b: x3 }, attrs: { transposeA: false, transposeB: false }, backend });
-    dispose(backend, ones, x3);
-    const out = call('Reshape', backend, { x: prod }, { shape: outShape });
-    dispose(backend, prod);
+    // A JS loop, four rows per pass: a GEMM with a ones row would be ~1 ns per element, but
+    // XNNPACK re-packs its weight operand (x here) on every call at ~17 ns per element.
+    const out = backend.makeOutput(outShape, 'float32');
+    const src = backend.typedArrayFromHeap(x) as Float32Array;
+    const dst = backend.typedArrayFromHeap(out) as Float32Array;
+    const acc = new Float64Array(C);
+    const scale = name === 'Mean' ? 1 / R : 1;
+    for (let o = 0; o < O; o++) {
+      acc.fill(0);
+      let r = 0;
+      for (; r + 4 <= R; r += 4) {
+        const b0 = (o * R + r) * C;
+        const b1 = b0 + C;
+        const b2 = b1 + C;
+        const b3 = b2 + C;
+        for (let c = 0; c < C; c++) {
+          acc[c] = (acc[c] as number) + (src[b0 + c] as number) + (src[b1 + c] as number) + (src[b2 + c] as number) + (src[b3 + c] as number);
+        }
+      }
+      for (; r < R; r++) {
+        const b0 = (o * R + r) * C;
+        for (let c = 0; c < C; c++) acc[c] = (acc[c] as number) + (src[b0 + c] as number);
+      }
+      for (let c = 0; c < C; c++) dst[o * C + c] = (acc[c] as number) * scale;
+    }
     return out;
   };
 }
