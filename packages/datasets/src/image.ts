@@ -1,4 +1,4 @@
-import type { FloatImage, ImageDecoder, ImageSource, RgbImage } from './types.js';
+import type { DecodeHint, FloatImage, ImageDecoder, ImageSource, RgbImage } from './types.js';
 import { DatasetFormatError, ImageDecodeError } from './errors.js';
 
 /** An integer pixel rectangle inside an image. */
@@ -51,7 +51,7 @@ export function getDefaultImageDecoder(): ImageDecoder | undefined {
 }
 
 /** Decodes any image source to RGB; raw pixels and generated images take a fast path with no decoder. */
-export async function decodeImage(source: ImageSource, decoder?: ImageDecoder): Promise<RgbImage> {
+export async function decodeImage(source: ImageSource, decoder?: ImageDecoder, hint?: DecodeHint): Promise<RgbImage> {
   if (source.kind === 'pixels') return toRgb(source.width, source.height, source.channels, source.data);
   if (source.kind === 'generated') return source.render();
   const d = decoder ?? getDefaultImageDecoder();
@@ -61,7 +61,7 @@ export async function decodeImage(source: ImageSource, decoder?: ImageDecoder): 
       "no image decoder for this source on this platform; on Node import '@dfd/datasets/node' (sharp), in browsers createImageBitmap is used",
     );
   }
-  return d(source);
+  return d(source, hint);
 }
 
 /** A short name of a source for messages. */

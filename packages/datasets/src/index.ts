@@ -4,6 +4,7 @@ export type {
   DatasetPlugin,
   DatasetSpec,
   DatasetWarning,
+  DecodeHint,
   FactorSpec,
   FloatImage,
   ImageDecoder,

@@ -177,6 +177,25 @@ describe('createLoader', () => {
     expect(renders).toBe(6);
   });
 
+  it('passes its decoder and decodeMaxSide hint for file sources', async () => {
+    const hints: unknown[] = [];
+    const files: Sample[] = [0, 1, 2].map((i) => ({ id: `f${i}`, expression: i, image: { kind: 'file', path: `/virtual/${i}.jpg` } }));
+    const loader = createLoader(files, {
+      batchSize: 3,
+      transform: ev,
+      shuffle: false,
+      decodeMaxSide: 64,
+      decoder: async (source, hint) => {
+        hints.push(hint);
+        const v = Number((source as { path: string }).path.slice(9, 10));
+        return { width: 4, height: 4, data: new Uint8Array(48).fill(v * 10) };
+      },
+    });
+    const [b] = await take(loader, 1);
+    expect(hints).toEqual([{ maxSide: 64 }, { maxSide: 64 }, { maxSide: 64 }]);
+    expect(b!.images[48]).toBeCloseTo(10 / 255, 6);
+  });
+
   it('rejects bad options and mixed output sizes', async () => {
     expect(() => createLoader([], { batchSize: 2, transform: ev })).toThrow(/no samples/);
     expect(() => createLoader(samples(3), { batchSize: 0, transform: ev })).toThrow(/batchSize/);

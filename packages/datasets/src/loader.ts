@@ -28,6 +28,8 @@ export interface LoaderOptions {
   factors?: readonly string[];
   /** Keep decoded images in memory after the first epoch (small datasets). */
   cache?: boolean;
+  /** Decoding hint: shrink files larger than this on load (see DecodeHint.maxSide); default full size. */
+  decodeMaxSide?: number;
 }
 
 /** Everything needed to resume a loader exactly. JSON-serialisable. */
@@ -204,7 +206,8 @@ class BatchLoader implements Loader {
   private async decode(index: number): Promise<RgbImage> {
     const hit = this.cache.get(index);
     if (hit) return hit;
-    const img = await decodeImage(this.samples[index]!.image, this.options.decoder);
+    const hint = this.options.decodeMaxSide ? { maxSide: this.options.decodeMaxSide } : undefined;
+    const img = await decodeImage(this.samples[index]!.image, this.options.decoder, hint);
     if (this.options.cache) this.cache.set(index, img);
     return img;
   }

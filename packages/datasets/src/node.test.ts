@@ -66,6 +66,11 @@ describe('decodeImageFile (sharp)', () => {
     const fromBytes = await decodeImage({ kind: 'bytes', data: new Uint8Array(await readFile(join(dir, 'x.png'))) });
     const fromUrl = await decodeImage({ kind: 'url', url: `file://${join(dir, 'x.png')}` });
     expect(fromFile.data[0]).toBe(77);
+    await writeImage(join(dir, 'big.jpg'), { width: 300, height: 200 });
+    const shrunk = await decodeImage({ kind: 'file', path: join(dir, 'big.jpg') }, undefined, { maxSide: 90 });
+    expect([shrunk.width, shrunk.height]).toEqual([90, 60]);
+    const small = await decodeImageFile(join(dir, 'x.png'), { maxSide: 90 });
+    expect([small.width, small.height]).toEqual([5, 4]); // never enlarged
     expect(Array.from(fromBytes.data)).toEqual(Array.from(fromFile.data));
     expect(Array.from(fromUrl.data)).toEqual(Array.from(fromFile.data));
   });

@@ -5,7 +5,7 @@ import { DatasetSpecError, ImageDecodeError } from './errors.js';
 import { describeSource, setDefaultImageDecoder, toRgb } from './image.js';
 import { assertDatasetPlugin, DatasetRegistry } from './registry.js';
 import { syntheticPlugin } from './synthetic.js';
-import type { DatasetPlugin, ImageDecoder, ImageSource, RgbImage } from './types.js';
+import type { DatasetPlugin, DecodeHint, ImageDecoder, ImageSource, RgbImage } from './types.js';
 import { affectnetPlugin } from './formats/affectnet.js';
 import { fer2013Plugin, ferplusPlugin } from './formats/fer.js';
 import { folderPlugin, identityFolderPlugin, mmaPlugin, orlPlugin, sfewPlugin, utkfacePlugin } from './formats/folders.js';
@@ -20,10 +20,12 @@ export { RAFDB_FACTORS, rafdbPlugin, readAttributes } from './formats/rafdb.js';
 export { IMAGE_EXTENSIONS, safeJoin, splitCsvLine } from './formats/fsutil.js';
 
 /** Decodes an image (file path or encoded bytes) with sharp into 8-bit RGB; grey, palette and alpha images become RGB. */
-async function decodeWithSharp(input: string | Uint8Array, name: string): Promise<RgbImage> {
+async function decodeWithSharp(input: string | Uint8Array, name: string, hint?: DecodeHint): Promise<RgbImage> {
   try {
     // 'truncated' fails on cut-off files but tolerates the benign libjpeg warnings PIL also ignores.
-    const { data, info } = await sharp(input, { failOn: 'truncated' }).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    let img = sharp(input, { failOn: 'truncated' });
+    if (hint?.maxSide) img = img.resize({ width: hint.maxSide, height: hint.maxSide, fit: 'inside', withoutEnlargement: true });
+    const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return toRgb(info.width, info.height, info.channels, new Uint8Array(data.buffer, data.byteOffset, data.length));
   } catch (err) {
     if (err instanceof ImageDecodeError) throw err;
@@ -33,22 +35,22 @@ async function decodeWithSharp(input: string | Uint8Array, name: string): Promis
 }
 
 /** Decodes an image file into RGB uint8 with sharp (Node only). */
-export async function decodeImageFile(path: string): Promise<RgbImage> {
-  return decodeWithSharp(path, path);
+export async function decodeImageFile(path: string, hint?: DecodeHint): Promise<RgbImage> {
+  return decodeWithSharp(path, path, hint);
 }
 
 /** Node image decoder: files and bytes through sharp, `file:` URLs as files, http(s) URLs fetched. */
-export const nodeImageDecoder: ImageDecoder = async (source: ImageSource) => {
+export const nodeImageDecoder: ImageDecoder = async (source: ImageSource, hint?: DecodeHint) => {
   switch (source.kind) {
     case 'file':
-      return decodeWithSharp(source.path, source.path);
+      return decodeWithSharp(source.path, source.path, hint);
     case 'bytes':
-      return decodeWithSharp(source.data, describeSource(source));
+      return decodeWithSharp(source.data, describeSource(source), hint);
     case 'url': {
-      if (source.url.startsWith('file:')) return decodeWithSharp(fileURLToPath(source.url), source.url);
+      if (source.url.startsWith('file:')) return decodeWithSharp(fileURLToPath(source.url), source.url, hint);
       const res = await fetch(source.url);
       if (!res.ok) throw new ImageDecodeError(source.url, `HTTP ${res.status}`);
-      return decodeWithSharp(new Uint8Array(await res.arrayBuffer()), source.url);
+      return decodeWithSharp(new Uint8Array(await res.arrayBuffer()), source.url, hint);
     }
     case 'pixels':
       return toRgb(source.width, source.height, source.channels, source.data);

@@ -39,6 +39,7 @@ describe('DatasetRegistry', () => {
     expect(reg.list().map((p) => p.name)).toEqual(['tiny']);
     const ds = await reg.resolve('tiny:/somewhere?n=5');
     expect(ds.splits.train!.length).toBe(5);
+    expect(ds.name).toBe('tiny:/somewhere?n=5');
     expect(() => reg.register(tiny)).toThrow(/already registered/);
     reg.register({ ...tiny, description: 'v2' }, { override: true });
     expect(reg.get('tiny')!.description).toBe('v2');

@@ -82,7 +82,8 @@ export class DatasetRegistry {
     }
     // Warnings the plugin recorded through the context and those it put on the dataset itself.
     const merged = [...dataset.warnings, ...warnings.filter((w) => !dataset.warnings.includes(w))];
-    return { ...dataset, warnings: merged };
+    // The spec text names the dataset everywhere (reports, evaluation targets).
+    return { ...dataset, name: spec.trim(), warnings: merged };
   }
 }
 

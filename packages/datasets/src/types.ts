@@ -62,7 +62,7 @@ export interface DatasetWarning {
 
 /** A dataset resolved from a spec: splits of samples plus what its labels mean. */
 export interface Dataset {
-  /** The spec it was resolved from, e.g. `rafdb:/data/RAF-DB`. */
+  /** The spec it was resolved from, e.g. `rafdb:/data/RAF-DB` (set by DatasetRegistry.resolve). */
   readonly name: string;
   /** The plugin that produced it. */
   readonly plugin: string;
@@ -125,5 +125,15 @@ export interface DatasetPlugin {
   load(location: string, options: SpecOptions, context: DatasetContext): Promise<Dataset>;
 }
 
+/** Optional decoding hints. */
+export interface DecodeHint {
+  /**
+   * Shrink (never enlarge) so that neither side exceeds this, keeping the aspect ratio, while
+   * decoding (sharp shrinks JPEGs on load): fast for large photos (AffectNet) when the network
+   * input is 90x90. Decoders may ignore it.
+   */
+  maxSide?: number;
+}
+
 /** Decodes file/url/bytes image sources into RGB (grey and palette images become RGB). */
-export type ImageDecoder = (source: ImageSource) => Promise<RgbImage>;
+export type ImageDecoder = (source: ImageSource, hint?: DecodeHint) => Promise<RgbImage>;
