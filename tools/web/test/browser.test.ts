@@ -99,10 +99,20 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     return page;
   }
 
-  async function waitForState(page: Page, timeout = 60_000): Promise<void> {
-    await page.waitForFunction(() => document.body.dataset.state === 'ready' || document.body.dataset.state === 'error', undefined, { timeout });
-    const state = await page.evaluate(() => document.body.dataset.state);
-    if (state !== 'ready') throw new Error(`page failed: ${await page.textContent('#error')}\n${pageLog.join('\n')}`);
+  /** Wait until `done()` holds in the page; fail early, with the page's log, if it shows an error. */
+  async function waitFor(page: Page, done: () => boolean, timeout = 60_000): Promise<void> {
+    try {
+      await page.waitForFunction(`document.body.dataset.state === 'error' || (${done.toString()})()`, undefined, { timeout });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\npage log:\n${pageLog.join('\n')}`);
+    }
+    if ((await page.evaluate(() => document.body.dataset.state)) === 'error') {
+      throw new Error(`page failed: ${await page.textContent('#error')}\npage log:\n${pageLog.join('\n')}`);
+    }
+  }
+
+  async function waitForState(page: Page): Promise<void> {
+    await waitFor(page, () => document.body.dataset.state === 'ready');
   }
 
   it('export wrote the manifest the app reads', () => {
@@ -117,7 +127,7 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     await waitForState(page);
     expect(await page.textContent('#backend')).toBe('webgpu');
     await page.setInputFiles('#file', facePng);
-    await page.waitForFunction(() => document.body.dataset.predictions === '1' || document.body.dataset.state === 'error', undefined, { timeout: 60_000 });
+    await waitFor(page, () => document.body.dataset.predictions === '1');
     const probs = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[] | null;
     expect(probs, pageLog.join('\n')).not.toBeNull();
     expect(probs).toHaveLength(7);
@@ -133,10 +143,24 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     // A tighter face crop re-runs the network on the same photo: different input, no leaked tensors.
     const tensors = await page.evaluate(() => document.body.dataset.tensors);
     await page.locator('#crop').fill('0.8');
-    await page.waitForFunction(() => document.body.dataset.predictions === '2' || document.body.dataset.state === 'error', undefined, { timeout: 60_000 });
+    await waitFor(page, () => document.body.dataset.predictions === '2');
     expect(await page.evaluate(() => document.body.dataset.tensors)).toBe(tensors);
     const cropped = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
     expect(maxAbsDiff(cropped, probs!)).toBeGreaterThan(1e-4);
+
+    // Drag and drop of the same file, back at the full centre crop: the first answer again.
+    await page.locator('#crop').fill('1');
+    await waitFor(page, () => document.body.dataset.predictions === '3');
+    const png = readFileSync(facePng).toString('base64');
+    await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+      document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, png);
+    await waitFor(page, () => document.body.dataset.predictions === '4');
+    const dropped = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
+    expect(maxAbsDiff(dropped, cpuProbs)).toBeLessThan(1e-3);
     await page.close();
   });
 
@@ -145,7 +169,7 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     await waitForState(page);
     expect(await page.textContent('#backend')).toBe('wasm');
     await page.setInputFiles('#file', facePng);
-    await page.waitForFunction(() => document.body.dataset.predictions === '1' || document.body.dataset.state === 'error', undefined, { timeout: 60_000 });
+    await waitFor(page, () => document.body.dataset.predictions === '1');
     const probs = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
     expect(maxAbsDiff(probs, cpuProbs)).toBeLessThan(1e-3);
     await page.close();
@@ -160,7 +184,7 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     const page = await open(`train.html?autostart=1&steps=${TRAIN_STEPS}&size=${TRAIN_SIZE}`);
     await waitForState(page);
     expect(await page.textContent('#backend')).toBe('webgpu');
-    await page.waitForFunction(() => document.body.dataset.training === 'done' || document.body.dataset.state === 'error', undefined, { timeout: 120_000 });
+    await waitFor(page, () => document.body.dataset.training === 'done', 120_000);
     const losses = JSON.parse((await page.getAttribute('#loss-rows', 'data-losses')) ?? '[]') as number[];
     expect(losses, pageLog.join('\n')).toHaveLength(TRAIN_STEPS);
     const diff = maxAbsDiff(losses, cpuLosses);
