@@ -1,1 +1,1 @@
-export {};
+export { AttentionBlock, ClassifierHead, MaskGenerator, Selection, type AttentionOptions, type AttentionOutputs } from './attention.js';
