@@ -33,6 +33,8 @@ export async function launchChromium(): Promise<{ context: BrowserContext; close
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      // Containers often give /dev/shm only 64 MB; Chromium then crashes on big pages.
+      '--disable-dev-shm-usage',
     ],
   });
   return {
