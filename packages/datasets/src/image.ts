@@ -157,10 +157,29 @@ export function resizeBox(image: RgbImage | FloatImage, box: Box, outWidth: numb
   }
   const cx = coefficients(box.x, box.x + box.width, outWidth);
   const cy = coefficients(box.y, box.y + box.height, outHeight);
-  // Horizontal pass over the rows the box covers.
-  const rows = box.height;
-  const tmp = new Float32Array(rows * outWidth * 3);
-  for (let r = 0; r < rows; r++) {
+  // Horizontal pass over the rows the box covers; one copy per element type keeps the loop
+  // monomorphic (a shared one runs ~2x slower in V8).
+  const tmp = new Float32Array(box.height * outWidth * 3);
+  if (data instanceof Float32Array) horizontalF32(data, width, box, outWidth, cx, tmp, unit);
+  else horizontalU8(data, width, box, outWidth, cx, tmp, unit);
+  const out = new Float32Array(outWidth * outHeight * 3);
+  const rowLen = outWidth * 3;
+  for (let o = 0; o < outHeight; o++) {
+    const s = cy.start[o]! - box.y;
+    const n = cy.count[o]!;
+    const wb = o * cy.kmax;
+    const ob = o * rowLen;
+    for (let k = 0; k < n; k++) {
+      const w = cy.weights[wb + k]!;
+      const tb = (s + k) * rowLen;
+      for (let i = 0; i < rowLen; i++) out[ob + i]! += w * tmp[tb + i]!;
+    }
+  }
+  return { width: outWidth, height: outHeight, data: out };
+}
+
+function horizontalU8(data: Uint8Array, width: number, box: Box, outWidth: number, cx: Coefficients, tmp: Float32Array, unit: number): void {
+  for (let r = 0; r < box.height; r++) {
     const rowBase = (box.y + r) * width * 3;
     for (let o = 0; o < outWidth; o++) {
       const s = cx.start[o]!;
@@ -182,20 +201,31 @@ export function resizeBox(image: RgbImage | FloatImage, box: Box, outWidth: numb
       tmp[q + 2] = c * unit;
     }
   }
-  const out = new Float32Array(outWidth * outHeight * 3);
-  const rowLen = outWidth * 3;
-  for (let o = 0; o < outHeight; o++) {
-    const s = cy.start[o]! - box.y;
-    const n = cy.count[o]!;
-    const wb = o * cy.kmax;
-    const ob = o * rowLen;
-    for (let k = 0; k < n; k++) {
-      const w = cy.weights[wb + k]!;
-      const tb = (s + k) * rowLen;
-      for (let i = 0; i < rowLen; i++) out[ob + i]! += w * tmp[tb + i]!;
+}
+
+function horizontalF32(data: Float32Array, width: number, box: Box, outWidth: number, cx: Coefficients, tmp: Float32Array, unit: number): void {
+  for (let r = 0; r < box.height; r++) {
+    const rowBase = (box.y + r) * width * 3;
+    for (let o = 0; o < outWidth; o++) {
+      const s = cx.start[o]!;
+      const n = cx.count[o]!;
+      const wb = o * cx.kmax;
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      for (let k = 0; k < n; k++) {
+        const w = cx.weights[wb + k]!;
+        const p = rowBase + (s + k) * 3;
+        a += w * data[p]!;
+        b += w * data[p + 1]!;
+        c += w * data[p + 2]!;
+      }
+      const q = (r * outWidth + o) * 3;
+      tmp[q] = a * unit;
+      tmp[q + 1] = b * unit;
+      tmp[q + 2] = c * unit;
     }
   }
-  return { width: outWidth, height: outHeight, data: out };
 }
 
 /** Resizes the whole image. */

@@ -190,6 +190,21 @@ describe('colour jitter', () => {
     expect(az[2]).toBeCloseTo(1, 5);
   });
 
+  it('hue rotation matches Python colorsys on random pixels', () => {
+    const fx = JSON.parse(readFileSync(new URL('./__fixtures__/hue.json', import.meta.url), 'utf8')) as {
+      pixels: number[][];
+      cases: Array<{ shift: number; expected: number[][] }>;
+    };
+    for (const c of fx.cases) {
+      const img: FloatImage = { width: fx.pixels.length, height: 1, data: Float32Array.from(fx.pixels.flat()) };
+      applyJitter(img, { order: [3], brightness: 1, contrast: 1, saturation: 1, hue: c.shift });
+      const want = c.expected.flat();
+      let maxErr = 0;
+      for (let i = 0; i < want.length; i++) maxErr = Math.max(maxErr, Math.abs(img.data[i]! - want[i]!));
+      expect(maxErr).toBeLessThan(1e-5);
+    }
+  });
+
   it('keeps every value in [0, 1]', () => {
     const img = randomImage(16, 16, 4);
     const t = colorJitter({});

@@ -190,32 +190,34 @@ export function applyJitter(image: FloatImage, f: JitterFactors): FloatImage {
   return image;
 }
 
-// torchvision _rgb2hsv / _hsv2rgb on one pixel.
+// torchvision _rgb2hsv / _hsv2rgb on one pixel (no % on doubles: this runs per pixel).
 function shiftHue(d: Float32Array, i: number, shift: number): void {
   const r = d[i]!;
   const g = d[i + 1]!;
   const b = d[i + 2]!;
-  const maxc = Math.max(r, g, b);
-  const minc = Math.min(r, g, b);
+  const maxc = r > g ? (r > b ? r : b) : g > b ? g : b;
+  const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
   const cr = maxc - minc;
   if (cr === 0) return; // grey pixels have no hue to rotate
   const s = cr / maxc;
-  const rc = (maxc - r) / cr;
-  const gc = (maxc - g) / cr;
-  const bc = (maxc - b) / cr;
   let h: number;
-  if (maxc === r) h = bc - gc;
-  else if (maxc === g) h = 2 + rc - bc;
-  else h = 4 + gc - rc;
-  h = (((h / 6 + 1) % 1) + shift + 1) % 1;
+  if (maxc === r) h = ((maxc - b) - (maxc - g)) / cr;
+  else if (maxc === g) h = 2 + ((maxc - r) - (maxc - b)) / cr;
+  else h = 4 + ((maxc - g) - (maxc - r)) / cr;
+  h = h / 6;
+  if (h < 0) h += 1;
+  h += shift;
+  if (h < 0) h += 1;
+  else if (h >= 1) h -= 1;
   const v = maxc;
   const h6 = h * 6;
-  const k = Math.floor(h6);
+  let k = Math.floor(h6);
   const fr = h6 - k;
+  if (k >= 6) k -= 6;
   const p = clamp01(v * (1 - s));
   const q = clamp01(v * (1 - s * fr));
   const t = clamp01(v * (1 - s * (1 - fr)));
-  switch (k % 6) {
+  switch (k) {
     case 0: d[i] = v; d[i + 1] = t; d[i + 2] = p; break;
     case 1: d[i] = q; d[i + 1] = v; d[i + 2] = p; break;
     case 2: d[i] = p; d[i + 1] = v; d[i + 2] = t; break;
