@@ -6,6 +6,7 @@ import { Rng } from '@dfd/core';
 import { useBackend } from '@dfd/backends';
 import { createDfdNet } from '@dfd/model';
 import { softmax } from '../src/preprocess.js';
+import { runTrainingDemo, TRAIN_DEMO_DEFAULTS } from '../src/train-core.js';
 import { maxAbsDiff, TINY } from './fixtures.js';
 
 // Without a GPU, Dawn (the `webgpu` package) runs on SwiftShader, the CPU Vulkan driver that
@@ -56,6 +57,30 @@ describe('Node WebGPU backend (webgpu package, Dawn)', () => {
     } finally {
       await tf.setBackend('cpu');
       model.dispose();
+    }
+  });
+
+  it('trains with the same first losses as the CPU backend', async (ctx) => {
+    if (webgpuError) ctx.skip(`no WebGPU adapter: ${webgpuError}`);
+    const opts = { ...TRAIN_DEMO_DEFAULTS, steps: 2, size: 32 };
+    const losses = async () => {
+      const out: number[] = [];
+      const result = await runTrainingDemo(opts, (bus) => bus.subscribe('batchEnd', (e) => void out.push(e.loss.total)));
+      expect(result.status).toBe('completed');
+      return out;
+    };
+    const cpu = await losses();
+    await tf.setBackend('webgpu');
+    try {
+      const before = tf.memory().numTensors;
+      const gpu = await losses();
+      expect(tf.memory().numTensors, 'the demo run leaves no tensors behind').toBe(before);
+      const diff = maxAbsDiff(gpu, cpu);
+      console.log(`[dfd web] Node WebGPU vs CPU training losses: ${gpu.map((l) => l.toFixed(5)).join(' ')}, max |diff| = ${diff.toExponential(2)}`);
+      expect(gpu).toHaveLength(2);
+      expect(diff).toBeLessThan(1e-3);
+    } finally {
+      await tf.setBackend('cpu');
     }
   });
 });
