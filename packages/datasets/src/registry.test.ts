@@ -59,6 +59,22 @@ describe('DatasetRegistry', () => {
     expect((await reg.resolve('tiny:x?n=0', { allowEmpty: true })).splits.train).toEqual([]);
   });
 
+  it('wraps file-system errors of a plugin into DatasetFormatError naming the path', async () => {
+    const failing: DatasetPlugin = {
+      ...tiny,
+      name: 'failing',
+      async load() {
+        throw Object.assign(new Error("EACCES: permission denied, scandir '/data/x'"), { code: 'EACCES', path: '/data/x' });
+      },
+    };
+    const err = await new DatasetRegistry([failing]).resolve('failing:/data').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatasetFormatError);
+    expect((err as DatasetFormatError).file).toBe('/data/x');
+    expect((err as Error).message).toMatch(/EACCES.*while loading 'failing:\/data'/);
+    const plain: DatasetPlugin = { ...tiny, name: 'plain', load: async () => Promise.reject(new TypeError('bug')) };
+    await expect(new DatasetRegistry([plain]).resolve('plain:x')).rejects.toThrow(TypeError);
+  });
+
   it('rejects objects that are not plugins', () => {
     const reg = new DatasetRegistry();
     expect(() => reg.register({ name: 'x y', load: async () => ({}) } as never)).toThrow(/not a dataset plugin/);

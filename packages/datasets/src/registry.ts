@@ -1,4 +1,4 @@
-import { TOKENS, type EventBus, type InjectionToken } from '@dfd/core';
+import { DfdError, TOKENS, type EventBus, type InjectionToken } from '@dfd/core';
 import { DatasetFormatError, DatasetSpecError } from './errors.js';
 import { parseSpec } from './spec.js';
 import type { Dataset, DatasetContext, DatasetPlugin, DatasetWarning } from './types.js';
@@ -70,7 +70,17 @@ export class DatasetRegistry {
     }
     const warnings: DatasetWarning[] = [];
     const context = createDatasetContext(options.bus, plugin.name, warnings);
-    const dataset = await plugin.load(parsed.location, parsed.options, context);
+    let dataset: Dataset;
+    try {
+      dataset = await plugin.load(parsed.location, parsed.options, context);
+    } catch (err) {
+      // File-system failures (EACCES, ENOTDIR, ...) become typed errors naming the path.
+      const e = err as { code?: unknown; path?: string; message?: string } | null;
+      if (!(err instanceof DfdError) && e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
+        throw new DatasetFormatError({ file: e.path ?? parsed.location }, `${e.code}: ${e.message} (while loading '${spec}')`, { cause: err });
+      }
+      throw err;
+    }
     if (!options.allowEmpty) {
       const splits = Object.entries(dataset.splits).filter(([, s]) => s !== undefined);
       if (splits.length === 0) throw new DatasetFormatError({ file: parsed.location }, `dataset '${spec}' has no splits`, undefined);

@@ -65,6 +65,26 @@ describe('folder plugin', () => {
   });
 });
 
+describe('file-system edge cases', () => {
+  it('follows symbolic links to class folders and turns fs errors into DatasetFormatError', async () => {
+    const { symlink, chmod } = await import('node:fs/promises');
+    await writeImage(join(dir, 'store', 'happy', '1.jpg'));
+    await writeImage(join(dir, 'store', 'sad', '1.jpg'));
+    await writeImage(join(dir, 'data', 'angry', '1.jpg'));
+    await symlink(join(dir, 'store', 'happy'), join(dir, 'data', 'happy'));
+    const ds = await reg.resolve(`folder:${join(dir, 'data')}`);
+    expect(counts(ds.splits.train)).toEqual([0, 0, 0, 1, 0, 1, 0]);
+    if (process.getuid?.() !== 0) {
+      await chmod(join(dir, 'store', 'sad'), 0o000);
+      await symlink(join(dir, 'store', 'sad'), join(dir, 'data', 'sad'));
+      const err = await reg.resolve(`folder:${join(dir, 'data')}`).catch((e: unknown) => e);
+      await chmod(join(dir, 'store', 'sad'), 0o755);
+      expect(err).toBeInstanceOf(DatasetFormatError);
+      expect((err as Error).message).toMatch(/EACCES/);
+    }
+  });
+});
+
 describe('sfew and mma plugins', () => {
   it('sfew: Train/ and Val/ (wrapper folders descended, capitalised names); Val is the test split', async () => {
     for (const cls of ['Angry', 'Disgust', 'Fear', 'Happy', 'Neutral', 'Sad', 'Surprise']) await writeImage(join(dir, 'Train', 'Train_Aligned_Faces', cls, `${cls}_1.png`));

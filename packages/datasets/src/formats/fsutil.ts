@@ -53,11 +53,9 @@ export async function dirIssue(path: string, what: string): Promise<ValidationIs
 
 /** Entries of a folder, natural order, dot-files left out. */
 export async function listDir(path: string): Promise<Array<{ name: string; dir: boolean; path: string }>> {
-  const entries = await readdir(path, { withFileTypes: true });
-  return entries
-    .filter((e) => !e.name.startsWith('.'))
-    .sort((a, b) => naturalCompare(a.name, b.name))
-    .map((e) => ({ name: e.name, dir: e.isDirectory(), path: join(path, e.name) }));
+  const entries = (await readdir(path, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => naturalCompare(a.name, b.name));
+  // Symbolic links (datasets assembled with ln -s) count as what they point to.
+  return Promise.all(entries.map(async (e) => ({ name: e.name, dir: e.isSymbolicLink() ? await isDir(join(path, e.name)) : e.isDirectory(), path: join(path, e.name) })));
 }
 
 /** The child of `dir` whose name matches one of `names` case-insensitively, or undefined. */
