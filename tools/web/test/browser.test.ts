@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import sharp from 'sharp';
 import type { BrowserContext, Page } from 'playwright-core';
+import { main as dfdMain } from '@dfd/cli';
 import { EXPRESSIONS } from '@dfd/core';
 import { createDfdNet } from '@dfd/model';
 import { saveModelDir } from '@dfd/model/node';
@@ -19,7 +18,6 @@ import { fixtureImage, maxAbsDiff, TINY } from './fixtures.js';
 import { serveStatic, type StaticServer } from './serve.js';
 
 const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const repoRoot = resolve(webDir, '../..');
 const artifacts = join(webDir, 'test-artifacts');
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
@@ -74,11 +72,8 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     // 2. Build the app, then export model + app with the real CLI, as a user would.
     const { build } = await import('vite');
     await build({ configFile: join(webDir, 'vite.config.ts'), logLevel: 'warn', build: { outDir: join(tmp, 'app'), emptyOutDir: true } });
-    await promisify(execFile)(
-      process.execPath,
-      ['--conditions=@dfd/source', '--import', 'tsx', 'packages/cli/src/bin.ts', 'export', '--model', join(tmp, 'model'), '--out', join(tmp, 'site'), '--app', join(tmp, 'app')],
-      { cwd: repoRoot },
-    );
+    const code = await dfdMain(['node', 'dfd', 'export', '--model', join(tmp, 'model'), '--out', join(tmp, 'site'), '--app', join(tmp, 'app')]);
+    expect(code, 'dfd export exit code').toBe(0);
 
     // 3. Serve it and start Chromium.
     server = await serveStatic(join(tmp, 'site'));
