@@ -18,10 +18,11 @@ export function smoothL1(pred: tf.Tensor, target: tf.Tensor, beta = 1): tf.Scala
   }
   if (!(beta > 0)) throw new ShapeError('smoothL1', `beta must be > 0, got ${beta}`);
   return tf.tidy(() => {
+    // 0.5 c^2 / beta + (|d| - c) with c = min(|d|, beta) equals the piecewise definition and,
+    // unlike tf.where on a comparison, has a gradient path tfjs can differentiate.
     const d = tf.abs(tf.sub(pred, target));
-    const quad = tf.div(tf.mul(tf.square(d), 0.5), beta);
-    const lin = tf.sub(d, 0.5 * beta);
-    return tf.mean(tf.where(tf.less(d, beta), quad, lin)) as tf.Scalar;
+    const c = tf.minimum(d, beta);
+    return tf.mean(tf.add(tf.div(tf.mul(tf.square(c), 0.5), beta), tf.sub(d, c))) as tf.Scalar;
   });
 }
 
@@ -45,7 +46,7 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
     const k = logits.shape[1];
     const lab = tf.cast(labels, 'int32');
     const valid = tf.cast(tf.greaterEqual(lab, 0), 'float32');
-    const onehot = tf.oneHot(tf.maximum(lab, 0) as tf.Tensor1D, k);
+    const onehot = tf.oneHot(tf.where(tf.greaterEqual(lab, 0), lab, tf.zerosLike(lab)) as tf.Tensor1D, k);
     const nll = tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1));
     const n = tf.maximum(tf.sum(valid), 1);
     return tf.div(tf.sum(tf.mul(nll, valid)), n) as tf.Scalar;
