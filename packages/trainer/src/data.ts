@@ -103,3 +103,35 @@ export function disposeBatch(batch: Batch): void {
   batch.expression?.dispose();
   if (batch.factors) for (const t of Object.values(batch.factors)) t.dispose();
 }
+
+/** The part of @dfd/datasets' `Loader` that {@link loaderBatchSource} uses. */
+export interface StatefulLoader<S = unknown> extends AsyncIterable<Batch & { epoch?: number; index?: number }> {
+  readonly length: number;
+  readonly size: number;
+  getState(): S & { epoch: number; cursor: number };
+  setState(state: S): void;
+}
+
+/**
+ * Adapts a stateful @dfd/datasets loader (its state = epoch, cursor and epoch-start RNG) to a
+ * {@link BatchSource}. The loader's own state goes into every checkpoint, so a resumed run asks
+ * for exactly the batch the loader will produce next; any other request is a bug and throws.
+ */
+export function loaderBatchSource<S>(loader: StatefulLoader<S>): BatchSource {
+  return {
+    stepsPerEpoch: loader.length,
+    size: loader.size,
+    async *batches(epoch: number, fromStep = 0) {
+      const s = loader.getState();
+      const atEnd = s.cursor >= loader.length;
+      const nextEpoch = atEnd ? s.epoch + 1 : s.epoch;
+      const nextStep = atEnd ? 0 : s.cursor;
+      if (nextEpoch !== epoch || nextStep !== fromStep) {
+        throw new TrainingSetupError(`the loader is at epoch ${nextEpoch} batch ${nextStep}, the trainer asked for epoch ${epoch} batch ${fromStep}; restore the loader state from the same checkpoint.`);
+      }
+      yield* loader;
+    },
+    getState: () => loader.getState(),
+    setState: (state) => loader.setState(state as S),
+  };
+}

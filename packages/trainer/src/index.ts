@@ -8,3 +8,22 @@ export { correctCount, crossEntropy, smoothL1 } from './losses.js';
 export { DfdTask, EifeTask, defaultGroupOf, type DfdNetLike, type EifeLike, type StepContext, type TaskLoss, type TrainableModule, type TrainingTask } from './task.js';
 export { TRAINER_TOKENS, type Optional } from './tokens.js';
 export { Trainer, type LoopOptions, type TrainResult } from './trainer.js';
+export { eifeConfigSchema, mergeConfig, readConfigFile, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';
+export { loaderBatchSource, type StatefulLoader } from './data.js';
+export { confusionSvg, lineChartSvg, resultsTable, writeRunReport, type RunReport } from './report.js';
+export {
+  createDefaultPluginRegistry,
+  createEifeTrainer,
+  createTrainer,
+  defaultDatasetRegistry,
+  evalSource,
+  evaluateModelDir,
+  evaluateTargets,
+  loadPretrainedBackbone,
+  modelDirOf,
+  readRunConfig,
+  type ComposedRun,
+  type DfdRunResult,
+  type EifeRunResult,
+  type RunOptions,
+} from './run.js';

@@ -1,9 +1,8 @@
 import 'reflect-metadata';
 import * as tf from '@tensorflow/tfjs-core';
-// Training needs every op's gradient; tfjs-core only registers them through this side-effect import.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { inject, injectable } from 'tsyringe';
 import { TOKENS, type EventBus, type PluginHost, type Rng } from '@dfd/core';
+import { registerGradients } from '@dfd/backends';
 import { cosineAnnealingLr, createGammaSchedule, createLambdaSchedule, type GammaScheduleSpec, type LambdaScheduleSpec, type Schedule } from '@dfd/plugin-schedulers';
 import { AdamW, type ParamGroup } from './adamw.js';
 import type { CheckpointStore, StoredTensor } from './checkpoint.js';
@@ -112,6 +111,8 @@ export class Trainer {
     let history: Array<Record<string, number>> = [];
     let acc: Accumulator = {};
     let lastCheckpoint: string | undefined;
+    // tfjs-core alone registers no gradient functions; @dfd/backends loads them (Node-safe).
+    await registerGradients();
     await this.host.setupAll();
     try {
       if (this.options.resume) {
@@ -120,7 +121,8 @@ export class Trainer {
         this.restore(ckpt.meta.stage, ckpt.tensors);
         this.rng.setState(ckpt.meta.rng);
         this.host.setState(ckpt.meta.plugins);
-        this.data.setState?.(ckpt.meta.loader);
+        const loaderState = (ckpt.meta.loader as { source?: unknown } | null)?.source;
+        if (loaderState !== undefined && loaderState !== null) this.data.setState?.(loaderState);
         ({ epoch, stepInEpoch, globalStep, history } = ckpt.meta);
         acc = { ...ckpt.meta.epochAccumulator };
         const steps = ckpt.meta.optimizer.steps;

@@ -1,0 +1,55 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { eifeConfigSchema, mergeConfig, readConfigFile, resolveLearningRates, trainConfigSchema, validateConfig } from './config.js';
+
+describe('train config', () => {
+  it('fills the paper recipe as defaults', () => {
+    const c = validateConfig(trainConfigSchema, { source: 'synthetic:studio', out: 'runs/x', targets: ['wild=synthetic:wild'] });
+    expect(c.targets).toEqual([{ name: 'wild', spec: 'synthetic:wild' }]);
+    expect(c.variant).toBe('att+eifp');
+    expect(c.epochs).toBe(60);
+    expect(c.data.batchSize).toBe(128);
+    expect(c.optimizer).toEqual({ lr: { heads: 5e-4 }, weightDecay: 0.01, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
+    expect(c.schedule).toEqual({ cosine: { tMax: 100, etaMin: 0 }, gamma: { name: 'paper' }, lambda: { name: 'constant', value: 1 } });
+    expect(resolveLearningRates(c.optimizer, false)).toEqual({ heads: 5e-4, backbone: 5e-4 });
+    expect(resolveLearningRates(c.optimizer, true)).toEqual({ heads: 5e-4, backbone: 1e-6 });
+  });
+
+  it('names every bad field by its path', () => {
+    const bad = { source: 'x', out: 'o', epochs: -1, optimizer: { beta1: 2, lr: { heads: 'fast' } }, schedule: { gamma: { name: 'cubic' } }, targets: ['nospec'], colour: 1 };
+    let message = '';
+    try {
+      validateConfig(trainConfigSchema, bad, 'run.yaml');
+    } catch (err) {
+      message = (err as Error).message;
+      expect((err as { code: string }).code).toBe('E_CONFIG');
+    }
+    expect(message).toMatch(/^invalid run\.yaml:/);
+    expect(message).toMatch(/  epochs: /);
+    expect(message).toMatch(/  optimizer\.beta1: /);
+    expect(message).toMatch(/  optimizer\.lr\.heads: /);
+    expect(message).toMatch(/  schedule\.gamma\.name: /);
+    expect(message).toMatch(/  targets\.0: expected NAME=SPEC/);
+    expect(message).toMatch(/colour/);
+  });
+
+  it('reads YAML and JSON files and merges CLI overrides over them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-cfg-'));
+    writeFileSync(join(dir, 'run.yaml'), 'source: synthetic:studio\nout: r\nepochs: 3\noptimizer:\n  lr:\n    heads: 0.001\ntargets:\n  wild: synthetic:wild\n');
+    writeFileSync(join(dir, 'bad.json'), '{"source": ');
+    const merged = mergeConfig(readConfigFile(join(dir, 'run.yaml')), { epochs: 5, optimizer: { weightDecay: 0 }, variant: undefined });
+    const c = validateConfig(trainConfigSchema, merged);
+    expect(c.epochs).toBe(5);
+    expect(c.optimizer.lr.heads).toBe(0.001);
+    expect(c.optimizer.weightDecay).toBe(0);
+    expect(c.targets).toEqual([{ name: 'wild', spec: 'synthetic:wild' }]);
+    expect(() => readConfigFile(join(dir, 'bad.json'))).toThrow(/bad\.json is not valid JSON/);
+    expect(() => readConfigFile(join(dir, 'missing.yaml'))).toThrow(/cannot read/);
+  });
+
+  it('stage-1 config requires factors', () => {
+    expect(() => validateConfig(eifeConfigSchema, { dataset: 'synthetic:studio', out: 'e', factors: [] })).toThrow(/factors: /);
+  });
+});

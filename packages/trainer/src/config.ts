@@ -1,0 +1,210 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '@dfd/core';
+
+const positive = z.number().positive();
+const nonNegative = z.number().nonnegative();
+
+const gammaSchema = z.discriminatedUnion('name', [
+  z.object({ name: z.literal('paper'), alpha: positive.optional(), scale: nonNegative.optional() }).strict(),
+  z.object({ name: z.literal('constant'), value: nonNegative }).strict(),
+  z.object({ name: z.literal('linear'), start: nonNegative.optional(), end: nonNegative.optional() }).strict(),
+]);
+
+const lambdaSchema = z.discriminatedUnion('name', [
+  z.object({ name: z.literal('constant'), value: z.number().optional() }).strict(),
+  z.object({ name: z.literal('dann'), alpha: positive.optional(), max: z.number().optional() }).strict(),
+  z.object({ name: z.literal('linear'), start: z.number().optional(), end: z.number().optional() }).strict(),
+]);
+
+const dataSchema = z
+  .object({
+    /** Mini-batch size (paper 128). */
+    batchSize: z.number().int().positive().default(128),
+    /** Evaluation batch size. */
+    evalBatchSize: z.number().int().positive().default(128),
+    /** Paper augmentation (random resized crop, colour jitter, flip); false = resize only. */
+    augment: z.boolean().default(true),
+    scale: z.tuple([positive, positive]).default([0.8, 1]),
+    jitter: nonNegative.max(0.5).default(0.4),
+    flip: nonNegative.max(1).default(0.5),
+    balanced: z.boolean().default(false),
+    prefetch: z.number().int().nonnegative().default(2),
+    cache: z.boolean().default(false),
+    /** Use at most this many training samples (quick experiments). */
+    limit: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const optimizerSchema = z
+  .object({
+    /** Learning rates: heads (attention, EIFP, classifier) and backbone (EFE). */
+    lr: z
+      .object({
+        heads: positive.default(5e-4),
+        /** Default: 1e-6 with a pretrained --backbone, else the heads rate (METHOD.md: from scratch needs the higher rate). */
+        backbone: positive.optional(),
+      })
+      .strict()
+      .default({ heads: 5e-4 }),
+    weightDecay: nonNegative.default(0.01),
+    beta1: nonNegative.lt(1).default(0.5),
+    beta2: nonNegative.lt(1).default(0.999),
+    eps: positive.default(1e-8),
+  })
+  .strict();
+
+const scheduleSchema = z
+  .object({
+    /** CosineAnnealingLR stepped per epoch; false = constant rates. */
+    cosine: z.union([z.object({ tMax: positive.default(100), etaMin: nonNegative.default(0) }).strict(), z.literal(false)]).default({ tMax: 100, etaMin: 0 }),
+    gamma: gammaSchema.default({ name: 'paper' }),
+    lambda: lambdaSchema.default({ name: 'constant', value: 1 }),
+  })
+  .strict();
+
+const pluginSchema = z.object({ name: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }).strict();
+
+const target = z.object({ name: z.string().min(1), spec: z.string().min(1) }).strict();
+
+/** Accepts `NAME=SPEC` strings, `{name, spec}` objects or a `{NAME: SPEC}` map. */
+const targetsSchema = z
+  .union([z.array(z.union([z.string(), target])), z.record(z.string(), z.string())])
+  .transform((value, ctx) => {
+    const list = Array.isArray(value) ? value : Object.entries(value).map(([name, spec]) => ({ name, spec }));
+    return list.map((t, i) => {
+      if (typeof t !== 'string') return t;
+      const eq = t.indexOf('=');
+      if (eq <= 0 || eq === t.length - 1) {
+        ctx.addIssue({ code: 'custom', message: `expected NAME=SPEC (e.g. wild=synthetic:wild), got '${t}'`, path: [i] });
+        return { name: t, spec: t };
+      }
+      return { name: t.slice(0, eq), spec: t.slice(eq + 1) };
+    });
+  })
+  .default([]);
+
+/** `dfd train` configuration (stage 2). Every number of the paper's recipe is a default here. */
+export const trainConfigSchema = z
+  .object({
+    source: z.string().min(1),
+    targets: targetsSchema,
+    variant: z.enum(['base', 'att', 'att+eifp']).default('att+eifp'),
+    /** Stage-1 extractor folders (one per MI head), required for att+eifp. */
+    eife: z.array(z.string().min(1)).default([]),
+    /** Pretrained model folder whose efe.* weights initialise the backbone. */
+    backbone: z.string().optional(),
+    out: z.string().min(1),
+    epochs: z.number().int().positive().default(60),
+    seed: z.number().int().nonnegative().default(0),
+    model: z
+      .object({
+        width: positive.max(4).default(1),
+        inputSize: z.number().int().min(16).default(90),
+        layout: z.enum(['ddl', 'torchvision']).default('ddl'),
+        miHidden: z.number().int().positive().optional(),
+      })
+      .strict()
+      .default({ width: 1, inputSize: 90, layout: 'ddl' }),
+    data: dataSchema.default(dataSchema.parse({})),
+    optimizer: optimizerSchema.default(optimizerSchema.parse({})),
+    schedule: scheduleSchema.default(scheduleSchema.parse({})),
+    /** `last` (paper) or `source-val`: keep the epoch best on the source's own val split. Never targets. */
+    selection: z.enum(['last', 'source-val']).default('last'),
+    plugins: z.array(pluginSchema).default([]),
+    /** Built-in console progress (stderr) and metrics.jsonl in the run folder. */
+    console: z.boolean().default(true),
+    jsonl: z.boolean().default(true),
+    keepCheckpoints: z.number().int().positive().default(2),
+    backend: z.string().default('auto'),
+  })
+  .strict();
+
+/** Validated stage-2 configuration. */
+export type TrainConfig = z.output<typeof trainConfigSchema>;
+/** Stage-2 configuration as written by a user (defaults optional). */
+export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+
+/** `dfd train-eife` configuration (stage 1). */
+export const eifeConfigSchema = z
+  .object({
+    dataset: z.string().min(1),
+    factors: z.array(z.string().min(1)).min(1),
+    out: z.string().min(1),
+    epochs: z.number().int().positive().default(30),
+    seed: z.number().int().nonnegative().default(0),
+    model: z
+      .object({
+        width: positive.max(4).default(1),
+        inputSize: z.number().int().min(16).default(90),
+        layout: z.enum(['ddl', 'torchvision']).default('ddl'),
+        embedDim: z.number().int().positive().default(256),
+      })
+      .strict()
+      .default({ width: 1, inputSize: 90, layout: 'ddl', embedDim: 256 }),
+    data: dataSchema.default(dataSchema.parse({})),
+    optimizer: optimizerSchema.default(optimizerSchema.parse({})),
+    schedule: scheduleSchema.pick({ cosine: true }).default({ cosine: { tMax: 100, etaMin: 0 } }),
+    plugins: z.array(pluginSchema).default([]),
+    console: z.boolean().default(true),
+    jsonl: z.boolean().default(true),
+    keepCheckpoints: z.number().int().positive().default(2),
+    backend: z.string().default('auto'),
+  })
+  .strict();
+
+/** Validated stage-1 configuration. */
+export type EifeConfig = z.output<typeof eifeConfigSchema>;
+/** Stage-1 configuration as written by a user. */
+export type EifeConfigInput = z.input<typeof eifeConfigSchema>;
+
+/** Validate `input` against `schema`; every bad field becomes one line naming its dotted path. */
+export function validateConfig<S extends z.ZodType>(schema: S, input: unknown, origin = 'config'): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+  const first = r.error.issues[0]!;
+  const err = new ConfigError(first.path.join('.') || '(root)', `invalid ${origin}:\n${lines.join('\n')}`);
+  // The ConfigError message starts with the field; keep the full list readable.
+  Object.defineProperty(err, 'message', { value: `invalid ${origin}:\n${lines.join('\n')}` });
+  throw err;
+}
+
+/** Read a JSON or YAML config file into a plain object. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('--config', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const value: unknown = extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('the top level must be a mapping');
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError('--config', `${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+}
+
+/** Deep merge (objects merged, arrays and scalars replaced); `undefined` in `over` keeps `base`. */
+export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    out[k] = isPlain(v) && isPlain(b) ? mergeConfig(b, v) : v;
+  }
+  return out;
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Learning rates per group after the rule "no pretrained backbone: backbone lr = heads lr". */
+export function resolveLearningRates(opt: { lr: { heads: number; backbone?: number } }, pretrainedBackbone: boolean): { backbone: number; heads: number } {
+  return { heads: opt.lr.heads, backbone: opt.lr.backbone ?? (pretrainedBackbone ? 1e-6 : opt.lr.heads) };
+}

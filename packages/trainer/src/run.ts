@@ -1,0 +1,413 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, DfdError, PluginRegistry, type DependencyContainer, type DfdPlugin, type EvaluationResult } from '@dfd/core';
+import { createDatasetRegistry, createLoader, evalTransform, trainTransform, type DatasetRegistry, type Sample } from '@dfd/datasets';
+import { createDfdNet, createEife, type DfdNet, type Eife } from '@dfd/model';
+import { loadModelDir, saveModelDir } from '@dfd/model/node';
+import { ConsolePlugin, registerConsole, type ConsoleStream } from '@dfd/plugin-console';
+import { registerEarlyStopping } from '@dfd/plugin-early-stopping';
+import { JsonlLoggerPlugin, registerJsonlLogger } from '@dfd/plugin-jsonl-logger';
+import { registerSchedulers } from '@dfd/plugin-schedulers';
+import { composeTrainer } from './compose.js';
+import { eifeConfigSchema, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';
+import { loaderBatchSource, type BatchSource } from './data.js';
+import { TrainingSetupError } from './errors.js';
+import { evaluate, meanAccuracy, summarise } from './evaluate.js';
+import { writeRunReport, type RunReport } from './report.js';
+import { DfdTask, EifeTask } from './task.js';
+import type { Trainer, TrainResult } from './trainer.js';
+
+/** A plugin registry with every plugin of this repository: console, jsonl-logger, early-stopping, schedule-monitor. */
+export function createDefaultPluginRegistry(): PluginRegistry {
+  const r = new PluginRegistry();
+  registerConsole(r);
+  registerJsonlLogger(r);
+  registerEarlyStopping(r);
+  registerSchedulers(r);
+  return r;
+}
+
+/**
+ * The dataset registry for Node: `@dfd/datasets/node`'s (file formats: folder, rafdb, fer2013...)
+ * when that entry exists, else the browser-safe one (synthetic only).
+ */
+export async function defaultDatasetRegistry(): Promise<DatasetRegistry> {
+  const nodeEntry = '@dfd/datasets/node';
+  try {
+    const mod = (await import(nodeEntry)) as { createNodeDatasetRegistry?: () => DatasetRegistry };
+    if (mod.createNodeDatasetRegistry) return mod.createNodeDatasetRegistry();
+  } catch {
+    // Older @dfd/datasets without the node entry: synthetic data only.
+  }
+  return createDatasetRegistry();
+}
+
+/** What both stages accept besides the config. */
+export interface RunOptions {
+  /** Extra plugin instances (custom callbacks). */
+  plugins?: DfdPlugin[];
+  /** Where config `plugins: [{name}]` are looked up (default {@link createDefaultPluginRegistry}). */
+  pluginRegistry?: PluginRegistry;
+  /** Where dataset specs are resolved (default {@link defaultDatasetRegistry}). */
+  datasetRegistry?: DatasetRegistry;
+  /** Stream of the console plugin (default process.stderr). */
+  stream?: ConsoleStream;
+  /** Continue from the run folder's latest checkpoint. */
+  resume?: boolean;
+  /** Parent DI container. */
+  parent?: DependencyContainer;
+}
+
+/** A composed run: the trainer (to stop it, e.g. on SIGINT), its container, and `run()`. */
+export interface ComposedRun<R> {
+  trainer: Trainer;
+  container: DependencyContainer;
+  run(): Promise<R>;
+}
+
+/** Result of a stage-2 run. */
+export interface DfdRunResult {
+  result: TrainResult;
+  report: RunReport;
+  modelDir: string;
+}
+
+/** Result of a stage-1 run. */
+export interface EifeRunResult {
+  result: TrainResult;
+  modelDir: string;
+  /** Accuracy per factor on the dataset's test split (if any). */
+  factorAccuracy: Record<string, number>;
+}
+
+/** Where a model folder's model.json lives: `dir` itself or `dir/model`. */
+export function modelDirOf(dir: string): string {
+  if (existsSync(join(dir, 'model.json'))) return dir;
+  if (existsSync(join(dir, 'model', 'model.json'))) return join(dir, 'model');
+  throw new ConfigError('model', `no model.json in ${dir} or ${join(dir, 'model')}; pass a folder written by 'dfd train' / 'dfd train-eife'.`);
+}
+
+function limitSamples(samples: Sample[], limit?: number): Sample[] {
+  return limit ? samples.slice(0, limit) : samples;
+}
+
+function pluginsFor(c: { console: boolean; jsonl: boolean; plugins: Array<{ name: string; options: Record<string, unknown> }>; out: string }, o: RunOptions): DfdPlugin[] {
+  const registry = o.pluginRegistry ?? createDefaultPluginRegistry();
+  const list: DfdPlugin[] = [];
+  if (c.console) list.push(new ConsolePlugin({ stream: o.stream }));
+  if (c.jsonl) list.push(new JsonlLoggerPlugin({ path: join(c.out, 'metrics.jsonl') }));
+  for (const p of c.plugins) list.push(registry.create(p.name, p.name === 'jsonl-logger' ? { path: join(c.out, 'metrics.jsonl'), ...p.options } : p.options));
+  return [...list, ...(o.plugins ?? [])];
+}
+
+function trainingTransform(c: TrainConfig | EifeConfig, size: number) {
+  const d = c.data;
+  return d.augment ? trainTransform({ size, scale: d.scale, brightness: d.jitter, contrast: d.jitter, saturation: d.jitter, hue: d.jitter, flip: d.flip }) : evalTransform({ size });
+}
+
+function saveResolvedConfig(out: string, stage: string, config: unknown): void {
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'config.json'), JSON.stringify({ stage, ...(config as object) }, null, 2) + '\n');
+}
+
+/** Read the config a run folder was started with (for `--resume`). */
+export function readRunConfig(runDir: string): { stage: 'dfd' | 'eife'; config: Record<string, unknown> } {
+  const path = join(runDir, 'config.json');
+  if (!existsSync(path)) throw new ConfigError('--resume', `${path} not found; --resume needs a folder written by 'dfd train' or 'dfd train-eife'.`);
+  const { stage, ...config } = JSON.parse(readFileSync(path, 'utf8')) as { stage: 'dfd' | 'eife' } & Record<string, unknown>;
+  return { stage, config };
+}
+
+/** Copy the efe.* weights (and BN statistics) of a pretrained model folder into `model`. */
+export async function loadPretrainedBackbone(model: DfdNet | Eife, dir: string): Promise<number> {
+  const source = await loadModelDir(modelDirOf(dir));
+  const have = new Map([...source.namedParameters(), ...source.namedBuffers()]);
+  let n = 0;
+  try {
+    for (const [name, v] of [...model.namedParameters(), ...model.namedBuffers()]) {
+      if (!name.startsWith('efe.')) continue;
+      const w = have.get(name);
+      if (!w) throw new TrainingSetupError(`pretrained backbone ${dir} has no '${name}'; it was built with another layout or width (model config ${JSON.stringify(model.config)}).`);
+      if (w.shape.join('x') !== v.shape.join('x')) throw new TrainingSetupError(`pretrained '${name}' is ${w.shape.join('x')}, the model expects ${v.shape.join('x')}; use the same --width/layout.`);
+      v.assign(w);
+      n++;
+    }
+  } finally {
+    source.dispose();
+  }
+  return n;
+}
+
+/** Evaluation batches of `samples` (resize + normalise, in order). */
+export function evalSource(samples: Sample[], size: number, batchSize: number): BatchSource {
+  return loaderBatchSource(createLoader(samples, { batchSize, transform: evalTransform({ size }), shuffle: false, prefetch: 1 }));
+}
+
+/** Evaluate a classifier on named target specs (their test split; the whole set if it has none). */
+export async function evaluateTargets(
+  model: { forward(x: tf.Tensor4D, o: { training: boolean }): { logits: tf.Tensor2D } },
+  targets: Array<{ name: string; spec: string }>,
+  options: { inputSize: number; batchSize?: number; datasetRegistry?: DatasetRegistry },
+): Promise<EvaluationResult[]> {
+  const registry = options.datasetRegistry ?? (await defaultDatasetRegistry());
+  const results: EvaluationResult[] = [];
+  for (const t of targets) {
+    const ds = await registry.resolve(t.spec, { allowEmpty: true });
+    const samples = ds.splits.test ?? [...(ds.splits.train ?? []), ...(ds.splits.val ?? [])];
+    if (!samples.length) throw new TrainingSetupError(`target '${t.name}' (${t.spec}) has no samples.`);
+    results.push(await evaluate(model, evalSource(samples, options.inputSize, options.batchSize ?? 128), t.name));
+  }
+  return results;
+}
+
+/**
+ * Stage 2 composed from a config (the same thing `dfd train` runs): resolves the datasets, loads
+ * the frozen EIFE extractors, builds DFD-Net, and composes the {@link Trainer} in a child DI
+ * container. `run()` trains, saves the model, evaluates every target and writes the reports.
+ */
+export async function createTrainer(input: TrainConfigInput, options: RunOptions = {}): Promise<ComposedRun<DfdRunResult>> {
+  const config = validateConfig(trainConfigSchema, input);
+  const out = resolve(config.out);
+  const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
+  const source = await datasetRegistry.resolve(config.source);
+  const train = limitSamples(source.splits.train ?? [], config.data.limit);
+  if (!train.length) throw new TrainingSetupError(`source ${config.source} has no training split.`);
+  if (!source.hasExpression) throw new TrainingSetupError(`source ${config.source} has no expression labels.`);
+  const eifes: Eife[] = [];
+  if (config.variant === 'att+eifp') {
+    if (!config.eife.length) throw new ConfigError('eife', "variant att+eifp needs at least one stage-1 extractor (--eife DIR, from 'dfd train-eife').");
+    for (const dir of config.eife) {
+      const m = await loadModelDir(modelDirOf(dir));
+      if (!('embedDim' in m) || (m as { kind?: string }).kind === 'dfd-net') throw new ConfigError('eife', `${dir} is not an EIFE model folder.`);
+      eifes.push(m as Eife);
+    }
+  }
+  const model = createDfdNet({
+    variant: config.variant,
+    width: config.model.width,
+    inputSize: config.model.inputSize,
+    layout: config.model.layout,
+    miDims: eifes.length ? eifes.map((e) => e.embedDim) : undefined,
+    ...(config.model.miHidden ? { miHidden: config.model.miHidden } : {}),
+    numClasses: 7,
+    seed: config.seed,
+  });
+  if (config.backbone) await loadPretrainedBackbone(model, config.backbone);
+  const loader = createLoader(train, {
+    batchSize: config.data.batchSize,
+    transform: trainingTransform(config, config.model.inputSize),
+    seed: config.seed,
+    shuffle: true,
+    balanced: config.data.balanced,
+    prefetch: config.data.prefetch,
+    cache: config.data.cache,
+    dropLast: train.length >= config.data.batchSize,
+  });
+  let validation: BatchSource | null = null;
+  if (config.selection === 'source-val') {
+    const val = source.splits.val;
+    if (!val?.length) throw new ConfigError('selection', `source-val selection needs a val split in ${config.source}; use selection: last.`);
+    validation = evalSource(val, config.model.inputSize, config.data.evalBatchSize);
+  }
+  const lr = resolveLearningRates(config.optimizer, Boolean(config.backbone));
+  const resolvedConfig = { ...config, optimizer: { ...config.optimizer, lr } };
+  if (!options.resume) saveResolvedConfig(out, 'dfd', config);
+  const best = config.selection === 'source-val' ? new BestWeights(model) : null;
+  const { trainer, container } = composeTrainer({
+    task: new DfdTask(model, eifes),
+    data: loaderBatchSource(loader),
+    validation,
+    options: {
+      runId: `${config.variant}@${source.name}`,
+      epochs: config.epochs,
+      lr,
+      weightDecay: config.optimizer.weightDecay,
+      beta1: config.optimizer.beta1,
+      beta2: config.optimizer.beta2,
+      eps: config.optimizer.eps,
+      cosine: config.schedule.cosine || null,
+      gamma: config.schedule.gamma,
+      lambda: config.schedule.lambda,
+      resume: options.resume ?? false,
+      config: resolvedConfig as unknown as Record<string, unknown>,
+    },
+    runDir: out,
+    keepCheckpoints: config.keepCheckpoints,
+    plugins: [...pluginsFor({ ...config, out }, options), ...(best ? [best] : [])],
+    seed: config.seed,
+    parent: options.parent,
+  });
+  return {
+    trainer,
+    container,
+    async run() {
+      const t0 = Date.now();
+      try {
+        const result = await trainer.run();
+        if (best && best.restore()) result.reason = `${result.reason ? `${result.reason}; ` : ''}weights of epoch ${best.epoch} (best source val accuracy ${best.value.toFixed(4)})`;
+        const modelDir = join(out, 'model');
+        await saveModelDir(model, modelDir);
+        const results = await evaluateTargets(model, config.targets, { inputSize: config.model.inputSize, batchSize: config.data.evalBatchSize, datasetRegistry });
+        const sourceTest = source.splits.test?.length ? await evaluate(model, evalSource(source.splits.test, config.model.inputSize, config.data.evalBatchSize), 'source-test') : undefined;
+        const report: RunReport = {
+          stage: 'dfd',
+          variant: config.variant,
+          source: source.name,
+          selection: config.selection,
+          epochsDone: result.epochsDone,
+          status: result.status,
+          results,
+          mean: meanAccuracy(results),
+          ...(sourceTest ? { sourceTest } : {}),
+          history: result.history,
+          config: resolvedConfig as unknown as Record<string, unknown>,
+          seconds: (Date.now() - t0) / 1000,
+        };
+        await writeRunReport(out, report);
+        return { result, report, modelDir };
+      } finally {
+        model.dispose();
+        for (const e of eifes) e.dispose();
+      }
+    },
+  };
+}
+
+/** Keeps the weights of the epoch with the best source-validation accuracy (selection: source-val). */
+class BestWeights implements DfdPlugin {
+  readonly name = 'best-source-val';
+  value = -Infinity;
+  epoch = 0;
+  private weights: Map<string, Float32Array> | null = null;
+
+  constructor(private readonly model: DfdNet) {}
+
+  setup(ctx: Parameters<DfdPlugin['setup']>[0]): void {
+    // The trainer drains the bus after epochEnd, so the model still holds this epoch's weights here.
+    ctx.on('epochEnd', (e) => {
+      const v = e.metrics.val_accuracy;
+      if (v === undefined || !(v > this.value)) return;
+      this.value = v;
+      this.epoch = e.epoch + 1;
+      this.weights = new Map([...this.model.namedParameters(), ...this.model.namedBuffers()].map(([n, t]) => [n, t.dataSync() as Float32Array]));
+    });
+  }
+
+  getState() {
+    return { value: this.value, epoch: this.epoch };
+  }
+
+  setState(s: { value: number; epoch: number }) {
+    this.value = s.value ?? -Infinity;
+    this.epoch = s.epoch;
+  }
+
+  restore(): boolean {
+    if (!this.weights) return false;
+    for (const [n, t] of [...this.model.namedParameters(), ...this.model.namedBuffers()]) {
+      const w = this.weights.get(n);
+      if (w) tf.tidy(() => t.assign(tf.tensor(w, t.shape, t.dtype)));
+    }
+    return true;
+  }
+}
+
+/** Stage 1 composed from a config (`dfd train-eife`): one EIFE with a head per factor, summed CE. */
+export async function createEifeTrainer(input: EifeConfigInput, options: RunOptions = {}): Promise<ComposedRun<EifeRunResult>> {
+  const config = validateConfig(eifeConfigSchema, input);
+  const out = resolve(config.out);
+  const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
+  const ds = await datasetRegistry.resolve(config.dataset);
+  const known = ds.factors ?? [];
+  const factors = config.factors.map((name) => {
+    const f = known.find((k) => k.name === name);
+    if (!f) throw new ConfigError('factors', `${config.dataset} has no factor '${name}'; it has ${known.map((k) => k.name).join(', ') || '(none)'}.`);
+    return { name: f.name, classes: f.classes };
+  });
+  const train = limitSamples(ds.splits.train ?? [], config.data.limit);
+  if (!train.length) throw new TrainingSetupError(`${config.dataset} has no training split.`);
+  const model = createEife({ factors, width: config.model.width, inputSize: config.model.inputSize, layout: config.model.layout, embedDim: config.model.embedDim, seed: config.seed });
+  const loader = createLoader(train, {
+    batchSize: config.data.batchSize,
+    transform: trainingTransform(config, config.model.inputSize),
+    seed: config.seed,
+    prefetch: config.data.prefetch,
+    cache: config.data.cache,
+    factors: config.factors,
+    dropLast: train.length >= config.data.batchSize,
+  });
+  const lr = resolveLearningRates(config.optimizer, false);
+  if (!options.resume) saveResolvedConfig(out, 'eife', config);
+  const { trainer, container } = composeTrainer({
+    task: new EifeTask(model, config.factors),
+    data: loaderBatchSource(loader),
+    options: {
+      runId: `eife[${config.factors.join(',')}]@${ds.name}`,
+      epochs: config.epochs,
+      lr,
+      weightDecay: config.optimizer.weightDecay,
+      beta1: config.optimizer.beta1,
+      beta2: config.optimizer.beta2,
+      eps: config.optimizer.eps,
+      cosine: config.schedule.cosine || null,
+      gamma: { name: 'constant', value: 0 },
+      lambda: { name: 'constant', value: 1 },
+      resume: options.resume ?? false,
+      config: { ...config, optimizer: { ...config.optimizer, lr } } as unknown as Record<string, unknown>,
+    },
+    runDir: out,
+    keepCheckpoints: config.keepCheckpoints,
+    plugins: pluginsFor({ ...config, out }, options),
+    seed: config.seed,
+    parent: options.parent,
+  });
+  return {
+    trainer,
+    container,
+    async run() {
+      try {
+        const result = await trainer.run();
+        const modelDir = join(out, 'model');
+        await saveModelDir(model, modelDir);
+        const factorAccuracy: Record<string, number> = {};
+        const test = ds.splits.test;
+        if (test?.length) {
+          const labels: Record<string, number[]> = {};
+          const preds: Record<string, number[]> = {};
+          const l = createLoader(test, { batchSize: config.data.evalBatchSize, transform: evalTransform({ size: config.model.inputSize }), shuffle: false, factors: config.factors, prefetch: 1 });
+          for await (const b of l) {
+            for (const f of config.factors) {
+              const p = tf.tidy(() => tf.argMax(model.forward(b.images, { training: false }).logits[f]!, 1));
+              (preds[f] ??= []).push(...(await p.data()));
+              p.dispose();
+              (labels[f] ??= []).push(...(await b.factors[f]!.data()));
+            }
+            b.images.dispose();
+            b.expression.dispose();
+            for (const t of Object.values(b.factors)) t.dispose();
+          }
+          for (const f of factors) factorAccuracy[f.name] = summarise(f.name, labels[f.name] ?? [], preds[f.name] ?? [], f.classes).accuracy;
+        }
+        writeFileSync(join(out, 'report.json'), JSON.stringify({ stage: 'eife', dataset: ds.name, factors, status: result.status, epochsDone: result.epochsDone, factorAccuracy, history: result.history }, null, 2) + '\n');
+        return { result, modelDir, factorAccuracy };
+      } finally {
+        model.dispose();
+      }
+    },
+  };
+}
+
+/** Evaluate a saved DFD-Net folder on targets (the `dfd eval` command). */
+export async function evaluateModelDir(dir: string, targets: Array<{ name: string; spec: string }>, options: { batchSize?: number; datasetRegistry?: DatasetRegistry } = {}): Promise<{ results: EvaluationResult[]; mean: number; config: unknown }> {
+  const model = await loadModelDir(modelDirOf(dir));
+  try {
+    if (!('classifier' in model)) throw new DfdError('E_MODEL_KIND', `${dir} holds a ${(model as { kind?: string }).kind ?? 'non-classifier'} model; dfd eval needs a DFD-Net (from dfd train).`);
+    const net = model as DfdNet;
+    const results = await evaluateTargets(net, targets, { inputSize: net.config.inputSize, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry });
+    return { results, mean: meanAccuracy(results), config: net.config };
+  } finally {
+    model.dispose();
+  }
+}
+
