@@ -86,10 +86,11 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function open(path: string): Promise<Page> {
+  async function open(path: string, init?: () => void): Promise<Page> {
     const page = await browser.context.newPage();
     page.on('console', (m) => pageLog.push(`[${m.type()}] ${m.text()}`));
     page.on('pageerror', (e) => pageLog.push(`[pageerror] ${e.message}`));
+    if (init) await page.addInitScript(init);
     await page.goto(server.url + path);
     return page;
   }
@@ -159,15 +160,25 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     await page.close();
   });
 
-  it('falls back to WASM when asked, with the same probabilities', async () => {
-    const page = await open('index.html?backend=wasm');
-    await waitForState(page);
-    expect(await page.textContent('#backend')).toBe('wasm');
-    await page.setInputFiles('#file', facePng);
-    await waitFor(page, () => document.body.dataset.predictions === '1');
-    const probs = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
-    expect(maxAbsDiff(probs, cpuProbs)).toBeLessThan(1e-3);
-    await page.close();
+  it('falls back to WebGL without WebGPU, and runs WASM when asked, with the same probabilities', async () => {
+    const cases = [
+      // A browser without WebGPU: the automatic order must land on WebGL and say why.
+      { url: 'index.html', init: () => void delete (Navigator.prototype as { gpu?: unknown }).gpu, backend: 'webgl' },
+      { url: 'index.html?backend=wasm', init: undefined, backend: 'wasm' },
+    ];
+    for (const c of cases) {
+      const page = await open(c.url, c.init);
+      await waitForState(page);
+      expect(await page.textContent('#backend')).toBe(c.backend);
+      if (c.backend === 'webgl') expect(await page.textContent('#backend-notes')).toMatch(/webgpu skipped: navigator\.gpu is missing/);
+      await page.setInputFiles('#file', facePng);
+      await waitFor(page, () => document.body.dataset.predictions === '1');
+      const probs = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
+      const diff = maxAbsDiff(probs, cpuProbs);
+      console.log(`[dfd web] ${c.backend} vs Node CPU probabilities: max |diff| = ${diff.toExponential(2)}`);
+      expect(diff).toBeLessThan(1e-3);
+      await page.close();
+    }
   });
 
   it('trains on WebGPU with the same first losses as Node on the CPU backend', async () => {
