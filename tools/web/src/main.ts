@@ -47,6 +47,11 @@ async function init(): Promise<void> {
     throw new Error(`${modelUrl} is not an expression classifier (DFD-Net); export one with 'dfd export'`);
   }
   const size = manifest.inputSize;
+  if (model.config.inputSize !== size || model.config.numClasses !== manifest.labels.length) {
+    throw new Error(
+      `manifest.json says ${size}px input and ${manifest.labels.length} labels, but ${modelUrl} is ${model.config.inputSize}px with ${model.config.numClasses} classes; re-run 'dfd export'`,
+    );
+  }
   $('model-info').textContent = `${manifest.description ?? 'DFD-Net'}, ${size}×${size} input, ${manifest.labels.length} classes`;
   predict = async (input) => {
     const logits = tf.tidy(() => {
