@@ -108,41 +108,100 @@ interface BackendResult {
   net: string;
   netWhy: string;
   reason: string;
+  /** Batch the training step ran at (smaller than asked when the asked one did not fit). */
   batch: number;
+  trainNote?: string;
   train?: Timing & { leakedTensors: number; lossFirst: number; lossLast: number };
   infer?: Timing;
+  inferBatch?: number;
   error?: string;
 }
 
-async function benchBackend(name: string, label: string, args: Args, batch: number, setup?: () => void): Promise<BackendResult> {
+type Mode = 'train' | 'infer';
+
+/** One measurement in this process (run as a child of the orchestrator: a wasm abort kills the module). */
+async function measure(name: string, mode: Mode, args: Args, batch: number, stock: boolean): Promise<Partial<BackendResult>> {
   const used = await useBackend(name as BackendName);
-  setup?.();
+  if (stock) {
+    unregisterWasmTrainingKernels();
+    registerWasmTrainingKernels(['Conv2DBackpropFilter']);
+  }
   const { net, why } = await createBenchNet({ net: args.net, width: args.width, size: args.size });
-  const result: BackendResult = { backend: name, label, net: net.name, netWhy: why, reason: used.reason, batch };
+  const out: Partial<BackendResult> = { net: net.name, netWhy: why, reason: used.reason };
   const { x, labels } = randomBatch(1, batch, args.size);
   const opt = tf.train.adam(1e-3);
+  const steps = name === 'cpu' ? 1 : args.steps;
   try {
-    const losses: number[] = [];
-    let before = -1;
-    const steps = name === 'cpu' ? 1 : args.steps;
-    const t = timed(batch, steps, () => {
-      losses.push(trainStep(net, opt, x, labels));
-      if (before < 0) before = tf.memory().numTensors;
-    });
-    result.train = { ...t, leakedTensors: tf.memory().numTensors - before, lossFirst: losses[0] ?? NaN, lossLast: losses[losses.length - 1] ?? NaN };
-    result.infer = timed(batch, steps, () => inferStep(net, x));
-  } catch (e) {
-    result.error = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    if (mode === 'train') {
+      const losses: number[] = [];
+      let before = -1;
+      const t = timed(batch, steps, () => {
+        losses.push(trainStep(net, opt, x, labels));
+        if (before < 0) before = tf.memory().numTensors;
+      });
+      out.train = { ...t, leakedTensors: tf.memory().numTensors - before, lossFirst: losses[0] ?? NaN, lossLast: losses[losses.length - 1] ?? NaN };
+    } else {
+      out.infer = timed(batch, steps, () => inferStep(net, x));
+    }
   } finally {
     opt.dispose();
     tf.dispose([x, labels]);
     net.dispose();
+  }
+  return out;
+}
+
+/** Runs this script again as a child for one measurement; returns its JSON (or the error). */
+function child(argv: string[]): { ok: true; value: unknown } | { ok: false; error: string } {
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], {
+    encoding: 'utf8',
+    timeout: 3_600_000,
+    maxBuffer: 64 * 2 ** 20,
+  });
+  const lines = r.stdout.trim().split('\n');
+  const tag = lines.reverse().find((l) => l.startsWith('@@result '));
+  if (tag) return { ok: true, value: JSON.parse(tag.slice(9)) as unknown };
+  const err = (r.stdout + '\n' + r.stderr).split('\n').find((l) => /Error|Aborted|out of bounds/.test(l)) ?? `exit ${String(r.status)}`;
+  return { ok: false, error: err.trim().slice(0, 300) };
+}
+
+function passArgs(args: Args): string[] {
+  return ['--net', args.net, '--size', String(args.size), '--steps', String(args.steps), '--width', String(args.width)];
+}
+
+/** Training with fallback to smaller batches when the asked one does not fit (wasm32 heap is 4 GB), then inference. */
+function benchBackend(name: string, label: string, args: Args, stock: boolean, log: (s: string) => void): BackendResult {
+  const result: BackendResult = { backend: name, label, net: '', netWhy: '', reason: '', batch: args.batch };
+  const failed: string[] = [];
+  for (let batch = name === 'cpu' ? Math.min(2, args.batch) : args.batch; batch >= 4; batch = Math.floor(batch / 2)) {
+    const r = child(['--child', name, '--mode', 'train', '--batch', String(batch), ...(stock ? ['--stock'] : []), ...passArgs(args)]);
+    if (r.ok) {
+      Object.assign(result, r.value);
+      result.batch = batch;
+      break;
+    }
+    failed.push(`batch ${batch}: ${r.error}`);
+    log(`  training at batch ${batch} failed: ${r.error}`);
+    if (!/Aborted|out of bounds|memory|heap/i.test(r.error)) break;
+  }
+  if (failed.length > 0) result.trainNote = `did not fit or failed: ${failed.join('; ')}`;
+  if (!result.train) result.error = failed.join('; ');
+  const inferBatch = name === 'cpu' ? Math.min(2, args.batch) : args.batch;
+  const ri = child(['--child', name, '--mode', 'infer', '--batch', String(inferBatch), ...passArgs(args)]);
+  if (ri.ok) {
+    const v = ri.value as Partial<BackendResult>;
+    result.infer = v.infer;
+    result.inferBatch = inferBatch;
+    if (!result.net) Object.assign(result, { net: v.net, netWhy: v.netWhy, reason: v.reason });
+  } else {
+    result.error = [result.error, `inference: ${ri.error}`].filter(Boolean).join('; ');
   }
   return result;
 }
 
 interface MemResult {
   backend: string;
+  error?: string;
   batch: number;
   steps: number;
   rssMb: number[];
@@ -274,6 +333,15 @@ async function runBenchData(args: Args): Promise<unknown> {
 
 const fmt = (v: number | undefined, d = 2): string => (v == null || !Number.isFinite(v) ? '-' : v.toFixed(d));
 
+async function childMain(argv: string[]): Promise<void> {
+  const args = parseArgs(argv);
+  const name = argv[argv.indexOf('--child') + 1] ?? 'wasm';
+  let value: unknown;
+  if (argv.includes('--mem')) value = await benchMemory(name, args);
+  else value = await measure(name, (argv[argv.indexOf('--mode') + 1] ?? 'train') as Mode, args, args.batch, argv.includes('--stock'));
+  process.stdout.write(`@@result ${JSON.stringify(value)}\n`);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = new Date().toISOString();
@@ -290,27 +358,14 @@ async function main(): Promise<void> {
   }
   const results: BackendResult[] = [];
   for (const name of wanted) {
-    const batch = name === 'cpu' ? Math.min(2, args.batch) : args.batch;
-    log(`\n[${name}] training + inference, batch ${batch} ...`);
-    try {
-      const r = await benchBackend(name, name, args, batch);
-      results.push(r);
-      log(`  ${r.net} (${r.netWhy})`);
-      if (r.error) log(`  error: ${r.error}`);
-    } catch (e) {
-      results.push({ backend: name, label: name, net: '', netWhy: '', reason: '', batch, error: e instanceof Error ? e.message : String(e) });
-      log(`  unavailable: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    log(`\n[${name}] training (batch ${args.batch}, smaller if it does not fit) + inference (batch ${args.batch}) ...`);
+    const r = benchBackend(name, name, args, false, log);
+    results.push(r);
+    log(`  ${r.net} (${r.netWhy})${r.error ? `\n  error: ${r.error}` : ''}`);
   }
   if (args.stock && wanted.includes('wasm')) {
     log('\n[wasm-stock] stock wasm kernels + only our Conv2DBackpropFilter (without it wasm cannot train) ...');
-    const r = await benchBackend('wasm', 'wasm (stock kernels + dfd Conv2DBackpropFilter only)', args, args.batch, () => {
-      unregisterWasmTrainingKernels();
-      registerWasmTrainingKernels(['Conv2DBackpropFilter']);
-    });
-    unregisterWasmTrainingKernels();
-    registerWasmTrainingKernels();
-    results.push(r);
+    results.push(benchBackend('wasm', 'wasm (stock kernels + dfd Conv2DBackpropFilter only)', args, true, log));
   }
 
   let torch: Record<string, unknown> = { skipped: '--no-torch' };
@@ -326,10 +381,20 @@ async function main(): Promise<void> {
   }
 
   let memory: MemResult | undefined;
+  let memoryFallback: MemResult | undefined;
   const best = results.filter((r) => r.train && !r.error).sort((a, b) => (b.train?.imgPerCpuSec ?? 0) - (a.train?.imgPerCpuSec ?? 0))[0];
   if (args.memSteps > 0 && best) {
     log(`\n[memory] ${best.backend}, batch ${args.memBatch}, ${args.memSteps} steps ...`);
-    memory = await benchMemory(best.backend, args);
+    const r = child(['--child', best.backend, '--mem', '--mem-steps', String(args.memSteps), '--mem-batch', String(args.memBatch), ...passArgs(args)]);
+    memory = r.ok
+      ? (r.value as MemResult)
+      : ({ backend: best.backend, batch: args.memBatch, steps: args.memSteps, error: r.error } as MemResult);
+    if (!r.ok && best.batch < args.memBatch) {
+      // The growth check still means something at the largest batch that trains.
+      log(`  batch ${args.memBatch} failed (${r.error}); checking growth at batch ${best.batch}`);
+      const r2 = child(['--child', best.backend, '--mem', '--mem-steps', String(args.memSteps), '--mem-batch', String(best.batch), ...passArgs(args)]);
+      if (r2.ok) memoryFallback = r2.value as MemResult;
+    }
   }
 
   const data = await runBenchData(args);
@@ -338,19 +403,19 @@ async function main(): Promise<void> {
   const torchTrain = (torch.train as Timing | undefined)?.imgPerCpuSec;
   const torchInfer = (torch.infer as Timing | undefined)?.imgPerCpuSec;
   log('\n== results (img/s; "cpu-time" = images per second of this process\'s CPU time) ==');
-  log('backend'.padEnd(56) + 'train wall'.padStart(11) + 'train cpu'.padStart(10) + 'infer wall'.padStart(11) + 'infer cpu'.padStart(10) + '  vs torch (train/infer, cpu-time)');
+  log('backend'.padEnd(56) + 'batch'.padStart(6) + 'train wall'.padStart(11) + 'train cpu'.padStart(10) + 'infer wall'.padStart(11) + 'infer cpu'.padStart(10) + '  vs torch (train/infer, cpu-time)');
   for (const r of results) {
     if (r.error || !r.train) {
       log(`${r.label.padEnd(56)} error: ${r.error ?? 'no result'}`);
       continue;
     }
     const ratio = torchTrain ? `${fmt(r.train.imgPerCpuSec / torchTrain)}x / ${fmt((r.infer?.imgPerCpuSec ?? NaN) / (torchInfer ?? NaN))}x` : '-';
-    log(`${r.label.padEnd(56)}${fmt(r.train.imgPerSec).padStart(11)}${fmt(r.train.imgPerCpuSec).padStart(10)}${fmt(r.infer?.imgPerSec).padStart(11)}${fmt(r.infer?.imgPerCpuSec).padStart(10)}  ${ratio}`);
+    log(`${r.label.padEnd(56)}${String(r.batch).padStart(6)}${fmt(r.train.imgPerSec).padStart(11)}${fmt(r.train.imgPerCpuSec).padStart(10)}${fmt(r.infer?.imgPerSec).padStart(11)}${fmt(r.infer?.imgPerCpuSec).padStart(10)}  ${ratio}`);
   }
   if (torch.train) {
     const t = torch.train as Timing;
     const i = torch.infer as Timing;
-    log(`${`pytorch ${String(torch.torch)} (${String(torch.threads)} thread): ${String(torch.net)}`.slice(0, 55).padEnd(56)}${fmt(t.imgPerSec).padStart(11)}${fmt(t.imgPerCpuSec).padStart(10)}${fmt(i.imgPerSec).padStart(11)}${fmt(i.imgPerCpuSec).padStart(10)}  1.00x`);
+    log(`${`pytorch ${String(torch.torch)} (${String(torch.threads)} thread): ${String(torch.net)}`.slice(0, 55).padEnd(56)}${String(torch.batch).padStart(6)}${fmt(t.imgPerSec).padStart(11)}${fmt(t.imgPerCpuSec).padStart(10)}${fmt(i.imgPerSec).padStart(11)}${fmt(i.imgPerCpuSec).padStart(10)}  1.00x`);
   } else {
     log(`pytorch: ${JSON.stringify(torch)}`);
   }
@@ -361,8 +426,11 @@ async function main(): Promise<void> {
     log(`targets: training >= 2.5 img/s on the best CPU backend: ${best.backend} ${fmt(best.train.imgPerCpuSec)} cpu-time / ${fmt(best.train.imgPerSec)} wall -> ${best.train.imgPerCpuSec >= 2.5 ? 'met' : 'NOT met'}`);
     log(`         inference >= 25 img/s at batch ${args.batch}: ${fmt(best.infer?.imgPerCpuSec)} cpu-time / ${fmt(best.infer?.imgPerSec)} wall -> ${(best.infer?.imgPerCpuSec ?? 0) >= 25 ? 'met' : 'NOT met'}`);
   }
-  if (memory) {
-    log(`         batch-${memory.batch} RSS over ${memory.steps} steps: first ${fmt(memory.firstMb, 0)} MB, max ${fmt(memory.maxMb, 0)} MB, last ${fmt(memory.lastMb, 0)} MB, growth after step 2 ${fmt(memory.growthMbAfterStep2, 0)} MB (target < 8192 MB, no growth)`);
+  for (const r of results) if (r.trainNote) log(`note: ${r.label} training ${r.trainNote}`);
+  if (memory?.error) log(`         batch-${memory.batch} training on ${memory.backend}: failed (${memory.error})`);
+  const m = memory?.error ? memoryFallback : memory;
+  if (m) {
+    log(`         batch-${m.batch} RSS over ${m.steps} steps: first ${fmt(m.firstMb, 0)} MB, max ${fmt(m.maxMb, 0)} MB, last ${fmt(m.lastMb, 0)} MB, growth after step 2 ${fmt(m.growthMbAfterStep2, 0)} MB (target < 8192 MB, no growth)`);
   }
   if (kernels) {
     log('\nwasm kernels, GFLOP/s (CPU time):');
@@ -371,9 +439,10 @@ async function main(): Promise<void> {
   }
   for (const s of skipped) log(`skipped: ${s}`);
 
-  const json = { started, finished: new Date().toISOString(), args, node: process.versions.node, tfjsCore: tf.version_core, probes, results, torch, kernels, memory, data, skipped };
+  const json = { started, finished: new Date().toISOString(), args, node: process.versions.node, tfjsCore: tf.version_core, probes, results, torch, kernels, memory, memoryFallback, data, skipped };
   writeFileSync(args.out, JSON.stringify(json, null, 2) + '\n');
   log(`\nwrote ${args.out}`);
 }
 
-await main();
+if (process.argv.includes('--child')) await childMain(process.argv.slice(2));
+else await main();

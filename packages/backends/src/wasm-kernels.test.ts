@@ -63,6 +63,9 @@ const CONV_CASES: ConvCase[] = [
   { x: [1, 11, 11, 3], k: 7, co: 4, stride: 2, pad: 'same' },
   { x: [2, 10, 9, 2], k: 7, co: 2, stride: 1, pad: 'valid' },
   { x: [1, 6, 6, 4], k: 3, co: 5, stride: 3, pad: 'same' },
+  // Padding 2 on a 3x3/2 conv: one phase starts past dy's first row (the crop path).
+  { x: [2, 8, 7, 2], k: 3, co: 3, stride: 2, pad: [[0, 0], [2, 1], [2, 2], [0, 0]] },
+  { x: [1, 10, 10, 3], k: 2, co: 2, stride: 2, pad: 'valid' },
 ];
 
 function caseName(c: ConvCase): string {

@@ -114,8 +114,8 @@ type ConvAttrs = {
 };
 
 /**
- * dx is the full correlation of dy (zero-stuffed by the stride) with the spatially flipped,
- * in/out-swapped filter: one XNNPACK Conv2D instead of the stock naive loop.
+ * dx is the full correlation of dy with the spatially flipped, in/out-swapped filter: one
+ * XNNPACK Conv2D instead of the stock naive loop (strided convs: see stridedBackpropInput).
  */
 function conv2DBackpropInput(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
   const backend = args.backend as Backend;
@@ -135,6 +135,7 @@ function conv2DBackpropInput(args: { inputs: NamedTensorInfoMap; attrs?: NamedAt
   const top = filterHeight - 1 - info.padInfo.top;
   const left = filterWidth - 1 - info.padInfo.left;
   if (attrs.dataFormat === 'NCHW' || top < 0 || left < 0) return kernel('Conv2DBackpropInput')(args as Parameters<KernelFn>[0]);
+  if (strideHeight > 1 || strideWidth > 1) return stridedBackpropInput(backend, dy, filter, info);
 
   let dyz = dy;
   let zH = outHeight;
@@ -175,6 +176,85 @@ function conv2DBackpropInput(args: { inputs: NamedTensorInfoMap; attrs?: NamedAt
   } as unknown as NamedAttrMap);
   dispose(backend, wT);
   if (dyz !== dy) dispose(backend, dyz);
+  return dx;
+}
+
+/** Taps of one stride phase along one axis: the forward taps k0, k0+s, ... and where dy starts. */
+function phaseTaps(r: number, pad: number, s: number, k: number, inSize: number, outSize: number) {
+  const k0 = (r + pad) % s;
+  const taps = k0 < k ? Math.floor((k - 1 - k0) / s) + 1 : 0;
+  const q = (r + pad - k0) / s;
+  const size = r < inSize ? Math.ceil((inSize - r) / s) : 0;
+  // dx_phase[u] = sum_j dyPadded[u + j] * F[j] with F the flipped taps; dyPadded pads dy by:
+  const before = taps - 1 - q;
+  const after = size + q - outSize;
+  return { k0, taps, size, before, after };
+}
+
+/**
+ * Strided dx without zero-stuffing: split dx into its stride x stride phases; phase (ry, rx)
+ * only sees the forward taps congruent to it, so it is a stride-1 correlation of dy with that
+ * (flipped) sub-filter. Every multiply-add is useful (zero-stuffing wastes 3/4 at stride 2),
+ * and the phases are interleaved back into dx with block copies.
+ */
+function stridedBackpropInput(backend: Backend, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: n, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const wT = transpose(backend, filter, [0, 1, 3, 2]); // [kh, kw, co, ci]
+  const dx = backend.makeOutput([n, inHeight, inWidth, ci], 'float32');
+  (backend.typedArrayFromHeap(dx) as Float32Array).fill(0);
+  const block = co * ci;
+  for (let ry = 0; ry < sh; ry++) {
+    const py = phaseTaps(ry, info.padInfo.top, sh, kh, inHeight, outHeight);
+    if (py.taps === 0 || py.size === 0) continue;
+    for (let rx = 0; rx < sw; rx++) {
+      const px = phaseTaps(rx, info.padInfo.left, sw, kw, inWidth, outWidth);
+      if (px.taps === 0 || px.size === 0) continue;
+      // Sub-filter F[j,i] = wT[k0y + sh*(Ty-1-j), k0x + sw*(Tx-1-i)], tap blocks copied whole.
+      const sub = backend.makeOutput([py.taps, px.taps, co, ci], 'float32');
+      const wv = backend.typedArrayFromHeap(wT) as Float32Array;
+      const sv = backend.typedArrayFromHeap(sub) as Float32Array;
+      for (let j = 0; j < py.taps; j++) {
+        for (let i = 0; i < px.taps; i++) {
+          const from = ((py.k0 + sh * (py.taps - 1 - j)) * kw + (px.k0 + sw * (px.taps - 1 - i))) * block;
+          sv.set(wv.subarray(from, from + block), (j * px.taps + i) * block);
+        }
+      }
+      // Negative padding means dy rows/cols this phase never reads: crop them instead.
+      let src = dy;
+      const cropTop = Math.max(0, -py.before);
+      const cropLeft = Math.max(0, -px.before);
+      const cropBottom = Math.max(0, -py.after);
+      const cropRight = Math.max(0, -px.after);
+      if (cropTop + cropLeft + cropBottom + cropRight > 0) {
+        src = call('Slice', backend, { x: dy }, {
+          begin: [0, cropTop, cropLeft, 0],
+          size: [n, outHeight - cropTop - cropBottom, outWidth - cropLeft - cropRight, co],
+        });
+      }
+      const phase = call('Conv2D', backend, { x: src, filter: sub }, {
+        strides: [1, 1],
+        pad: [[0, 0], [Math.max(0, py.before), Math.max(0, py.after)], [Math.max(0, px.before), Math.max(0, px.after)], [0, 0]],
+        dataFormat: 'NHWC',
+        dilations: [1, 1],
+      } as unknown as NamedAttrMap); // [n, Uy, Ux, ci]
+      if (src !== dy) dispose(backend, src);
+      dispose(backend, sub);
+      const pv = backend.typedArrayFromHeap(phase) as Float32Array;
+      const dv = backend.typedArrayFromHeap(dx) as Float32Array;
+      for (let b = 0; b < n; b++) {
+        for (let u = 0; u < py.size; u++) {
+          const rowTo = (b * inHeight + sh * u + ry) * inWidth;
+          const rowFrom = (b * py.size + u) * px.size;
+          for (let v = 0; v < px.size; v++) {
+            const from = (rowFrom + v) * ci;
+            dv.set(pv.subarray(from, from + ci), (rowTo + sw * v + rx) * ci);
+          }
+        }
+      }
+      dispose(backend, phase);
+    }
+  }
+  dispose(backend, wT);
   return dx;
 }
 
