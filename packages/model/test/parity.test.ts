@@ -131,3 +131,26 @@ describe('EIFE (4 base channels) vs PyTorch', () => {
     m.dispose();
   });
 });
+
+describe('tiny_dfdnet.pth through the importer (torch.save -> createDfdNet -> loadStateDictInto)', () => {
+  it('reproduces PyTorch logits, Att_out and MI predictions within 1e-4', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { FIXTURE_DIR, decodeHalf } = await import('./fixtures.js');
+    const { inferDfdNetConfig, loadStateDictInto, parseTorchCheckpoint } = await import('../src/index.js');
+    const doc = JSON.parse(readFileSync(join(FIXTURE_DIR, 'tiny_dfdnet.json'), 'utf8'));
+    const sd = parseTorchCheckpoint(new Uint8Array(readFileSync(join(FIXTURE_DIR, 'tiny_dfdnet.pth'))), { name: 'tiny_dfdnet.pth' });
+    const inferred = inferDfdNetConfig(sd);
+    expect(inferred).toMatchObject(doc.config);
+    const m = createDfdNet(inferred);
+    loadStateDictInto(m, sd);
+    const x = tf.tensor4d(decodeHalf(new Uint8Array(Buffer.from(doc.input.base64, 'base64'))), doc.input.shape);
+    const out = m.forward(x, { training: false });
+    const raw = (v: number[][]) => ({ shape: [v.length, v[0]!.length], data: Float32Array.from(v.flat()) });
+    expect(maxAbsDiff(out.logits, raw(doc.logits))).toBeLessThan(TOL);
+    expect(maxAbsDiff(out.attOut!, raw(doc.attOut))).toBeLessThan(TOL);
+    out.miPredictions!.forEach((p, k) => expect(maxAbsDiff(p, raw(doc.mi[k]))).toBeLessThan(TOL));
+    tf.dispose([x, out as any]);
+    m.dispose();
+  });
+});
