@@ -27,11 +27,11 @@ describe('train config', () => {
       expect((err as { code: string }).code).toBe('E_CONFIG');
     }
     expect(message).toMatch(/^invalid run\.yaml:/);
-    expect(message).toMatch(/  epochs: /);
-    expect(message).toMatch(/  optimizer\.beta1: /);
-    expect(message).toMatch(/  optimizer\.lr\.heads: /);
-    expect(message).toMatch(/  schedule\.gamma\.name: /);
-    expect(message).toMatch(/  targets\.0: expected NAME=SPEC/);
+    expect(message).toMatch(/ {2}epochs: /);
+    expect(message).toMatch(/ {2}optimizer\.beta1: /);
+    expect(message).toMatch(/ {2}optimizer\.lr\.heads: /);
+    expect(message).toMatch(/ {2}schedule\.gamma\.name: /);
+    expect(message).toMatch(/ {2}targets\.0: expected NAME=SPEC/);
     expect(message).toMatch(/colour/);
   });
 

@@ -27,3 +27,4 @@ export {
   type EifeRunResult,
   type RunOptions,
 } from './run.js';
+export { DEMO_SETTINGS, runDemo, type DemoOptions, type DemoResult } from './demo.js';

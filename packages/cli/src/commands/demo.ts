@@ -1,0 +1,18 @@
+import type { Command } from 'commander';
+import { loadTrainer } from './train.js';
+
+/** `dfd demo`: both stages and the three variants on the built-in synthetic domains, nothing to download. */
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('train EIFEs and DFD-Net (base, att, att+eifp) on synthetic domains and print the accuracy table')
+    .option('-o, --out <dir>', 'output folder', 'dfd-demo')
+    .option('--quick', 'tiny sizes (under a minute), for tests')
+    .option('--backend <name>', 'tfjs backend (default auto: the fastest that trains here)')
+    .option('--no-console', 'no progress output')
+    .action(async (opts: { out: string; quick?: boolean; backend?: string; console?: boolean }) => {
+      const t = await loadTrainer(opts.backend ?? 'auto');
+      const r = await t.runDemo({ out: opts.out, quick: opts.quick, stream: opts.console === false ? null : undefined });
+      process.stdout.write(`\n${r.table}\n\n(accuracy %, source studio, last epoch; ${r.seconds.toFixed(0)} s; details in ${opts.out}/demo.md)\n`);
+    });
+}

@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import { DfdError } from '@dfd/core';
+import { collect, loadTrainer } from './train.js';
+
+/** `dfd eval`: accuracy of a trained DFD-Net on target datasets (per target, per class, confusion, mean). */
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a trained DFD-Net folder on target datasets')
+    .requiredOption('-m, --model <dir>', "model folder (from dfd train: <run>/model or the run folder)")
+    .requiredOption('-t, --target <name=spec>', 'target dataset (repeatable)', collect)
+    .option('--batch-size <n>', 'evaluation batch size', Number, 128)
+    .option('--backend <name>', 'tfjs backend (default auto)')
+    .option('--json', 'print JSON (accuracy, per-class accuracy, confusion matrices)')
+    .action(async (opts: { model: string; target: string[]; batchSize: number; backend?: string; json?: boolean }) => {
+      const targets = opts.target.map((s) => {
+        const i = s.indexOf('=');
+        if (i <= 0) throw new DfdError('E_CONFIG', `--target: expected NAME=SPEC, got '${s}'`);
+        return { name: s.slice(0, i), spec: s.slice(i + 1) };
+      });
+      const t = await loadTrainer(opts.backend ?? 'auto');
+      const { results, mean } = await t.evaluateModelDir(opts.model, targets, { batchSize: opts.batchSize });
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ model: opts.model, results, mean }, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(t.resultsTable([{ source: opts.model, results, mean }]) + '\n');
+    });
+}

@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { DfdError } from '@dfd/core';
+import { collect, loadTrainer, parsePluginOption, stopOnSigint } from './train.js';
+
+interface EifeOpts {
+  config?: string;
+  resume?: string;
+  dataset?: string;
+  factors?: string;
+  out?: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  width?: number;
+  inputSize?: number;
+  embedDim?: number;
+  seed?: number;
+  limit?: number;
+  plugin?: string[];
+  console?: boolean;
+  backend?: string;
+}
+
+/** `dfd train-eife`: stage 1, one expression-irrelevant feature extractor with a head per factor. */
+export function registerTrainEife(program: Command): void {
+  program
+    .command('train-eife')
+    .description('stage 1: train an expression-irrelevant feature extractor (EIFE) on attribute labels')
+    .option('-c, --config <file>', 'JSON or YAML config (command-line options override it)')
+    .option('--resume <runDir>', 'continue an interrupted run')
+    .option('-d, --dataset <spec>', 'dataset with factor labels, e.g. utkface:/data/UTKFace or synthetic:studio')
+    .option('-f, --factors <list>', 'comma-separated factors, e.g. age,gender,race')
+    .option('-o, --out <dir>', 'output folder (model/ is what dfd train --eife takes)')
+    .option('--epochs <n>', 'epochs (default 30)', Number)
+    .option('--batch-size <n>', 'batch size (default 128)', Number)
+    .option('--lr <x>', 'learning rate of every parameter (default 5e-4)', Number)
+    .option('--width <x>', 'channel width multiplier', Number)
+    .option('--input-size <n>', 'input side in pixels (default 90)', Number)
+    .option('--embed-dim <n>', 'embedding size d (default 256)', Number)
+    .option('--seed <n>', 'seed', Number)
+    .option('--limit <n>', 'use at most n training samples', Number)
+    .option('--plugin <name[:json]>', 'add a registered plugin (repeatable)', collect)
+    .option('--no-console', 'no progress output')
+    .option('--backend <name>', 'tfjs backend (default auto)')
+    .action(async (opts: EifeOpts) => {
+      const t = await loadTrainer(opts.backend ?? 'auto');
+      let base: Record<string, unknown> = {};
+      if (opts.resume) {
+        const saved = t.readRunConfig(opts.resume);
+        if (saved.stage !== 'eife') throw new DfdError('E_CONFIG', `${opts.resume} is a '${saved.stage}' run; resume it with dfd train --resume.`);
+        base = { ...saved.config, out: opts.resume };
+      } else if (opts.config) base = t.readConfigFile(opts.config);
+      const config = t.mergeConfig(base, {
+        dataset: opts.dataset,
+        factors: opts.factors?.split(',').map((s) => s.trim()).filter(Boolean),
+        out: opts.resume ? undefined : opts.out,
+        epochs: opts.epochs,
+        seed: opts.seed,
+        model: { width: opts.width, inputSize: opts.inputSize, embedDim: opts.embedDim },
+        data: { batchSize: opts.batchSize, limit: opts.limit },
+        optimizer: { lr: { heads: opts.lr } },
+        plugins: opts.plugin?.map(parsePluginOption),
+        console: opts.console === false ? false : undefined,
+        backend: opts.backend,
+      });
+      const run = await t.createEifeTrainer(config as never, { resume: Boolean(opts.resume) });
+      const release = stopOnSigint((r) => run.trainer.requestStop(r));
+      try {
+        const { result, modelDir, factorAccuracy } = await run.run();
+        const acc = Object.entries(factorAccuracy).map(([k, v]) => `${k} ${(100 * v).toFixed(2)}%`).join(', ');
+        process.stdout.write(`EIFE saved to ${modelDir}${acc ? `; test accuracy: ${acc}` : ''}\n`);
+        if (result.status === 'failed') throw new DfdError('E_TRAINING_FAILED', `training failed: ${result.reason}`);
+      } finally {
+        release();
+      }
+    });
+}

@@ -1,0 +1,154 @@
+import type { Command } from 'commander';
+import { DfdError } from '@dfd/core';
+
+/** Load @dfd/trainer after the gradient hook: tfjs-core's gradient files need it under Node's ESM loader. */
+export async function loadTrainer(backend = 'auto'): Promise<typeof import('@dfd/trainer')> {
+  const backends = await import('@dfd/backends');
+  await backends.registerGradients();
+  const used = await backends.useBackend(backend as 'auto');
+  process.stderr.write(`dfd: tfjs backend ${used.name}\n`);
+  return import('@dfd/trainer');
+}
+
+/** Repeatable option collector. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function num(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new DfdError('E_CONFIG', `${name}: expected a number, got '${v}'`);
+    return n;
+  };
+}
+
+/** Stop cleanly on the first Ctrl-C (finish the step, checkpoint, runEnd 'stopped'); exit at once on the second. */
+export function stopOnSigint(stop: (reason: string) => void): () => void {
+  let count = 0;
+  const handler = () => {
+    count++;
+    if (count === 1) {
+      process.stderr.write('\ndfd: SIGINT - finishing the current step and writing a checkpoint (Ctrl-C again to abort)\n');
+      stop('SIGINT');
+    } else process.exit(130);
+  };
+  process.on('SIGINT', handler);
+  return () => process.off('SIGINT', handler);
+}
+
+interface TrainOpts {
+  config?: string;
+  resume?: string;
+  source?: string;
+  target?: string[];
+  variant?: string;
+  eife?: string[];
+  backbone?: string;
+  out?: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  backboneLr?: number;
+  weightDecay?: number;
+  tMax?: number;
+  width?: number;
+  inputSize?: number;
+  seed?: number;
+  gamma?: string;
+  lambda?: number;
+  lambdaSchedule?: string;
+  selection?: string;
+  limit?: number;
+  augment?: boolean;
+  plugin?: string[];
+  console?: boolean;
+  backend?: string;
+  json?: boolean;
+}
+
+/** Turn `name` or `name:{json options}` into a plugin entry. */
+export function parsePluginOption(text: string): { name: string; options: Record<string, unknown> } {
+  const i = text.indexOf(':');
+  if (i < 0) return { name: text, options: {} };
+  try {
+    return { name: text.slice(0, i), options: JSON.parse(text.slice(i + 1)) as Record<string, unknown> };
+  } catch {
+    throw new DfdError('E_CONFIG', `--plugin ${text}: options after ':' must be JSON, e.g. early-stopping:{"patience":3}`);
+  }
+}
+
+/** `dfd train`: stage 2 (DFD-Net on one source, frozen EIFE targets), checkpointed and resumable. */
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('stage 2: train DFD-Net on one source domain and evaluate it on target domains')
+    .option('-c, --config <file>', 'JSON or YAML run config (command-line options override it)')
+    .option('--resume <runDir>', 'continue an interrupted run from its latest checkpoint')
+    .option('-s, --source <spec>', 'source dataset spec, e.g. rafdb:/data/RAF-DB or synthetic:studio')
+    .option('-t, --target <name=spec>', 'target dataset (repeatable)', collect)
+    .option('--variant <variant>', 'base | att | att+eifp (default att+eifp)')
+    .option('--eife <dir>', 'stage-1 extractor folder, one per MI head (repeatable)', collect)
+    .option('--backbone <dir>', 'pretrained model folder; its efe.* weights initialise the backbone (backbone lr then defaults to 1e-6)')
+    .option('-o, --out <dir>', 'run folder (checkpoints, model, metrics.jsonl, report)')
+    .option('--epochs <n>', 'epochs (default 60)', num('--epochs'))
+    .option('--batch-size <n>', 'batch size (default 128)', num('--batch-size'))
+    .option('--lr <x>', 'learning rate of attention, EIFP and classifier (default 5e-4)', num('--lr'))
+    .option('--backbone-lr <x>', 'backbone learning rate (default: 1e-6 with --backbone, else = --lr)', num('--backbone-lr'))
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay (default 0.01)', num('--weight-decay'))
+    .option('--t-max <n>', 'cosine annealing period in epochs (default 100)', num('--t-max'))
+    .option('--width <x>', 'channel width multiplier (1 = 64 base channels)', num('--width'))
+    .option('--input-size <n>', 'input side in pixels (default 90)', num('--input-size'))
+    .option('--seed <n>', 'seed (default 0)', num('--seed'))
+    .option('--gamma <name>', 'gamma schedule: paper | constant:<v> | linear')
+    .option('--lambda <x>', 'constant GRL lambda (default 1)', num('--lambda'))
+    .option('--lambda-schedule <name>', 'GRL lambda schedule: constant | dann | linear')
+    .option('--selection <how>', 'last (default) | source-val')
+    .option('--limit <n>', 'use at most n training samples', num('--limit'))
+    .option('--no-augment', 'resize only, no random crop / jitter / flip')
+    .option('--plugin <name[:json]>', 'add a registered plugin, e.g. early-stopping:{"patience":5} (repeatable)', collect)
+    .option('--no-console', 'no progress output')
+    .option('--backend <name>', 'tfjs backend (default auto)')
+    .option('--json', 'print report.json to stdout')
+    .action(async (opts: TrainOpts) => {
+      const t = await loadTrainer(opts.backend ?? 'auto');
+      let base: Record<string, unknown> = {};
+      if (opts.resume) {
+        const saved = t.readRunConfig(opts.resume);
+        if (saved.stage !== 'dfd') throw new DfdError('E_CONFIG', `${opts.resume} is a '${saved.stage}' run; resume it with dfd train-eife --resume.`);
+        base = { ...saved.config, out: opts.resume };
+      } else if (opts.config) base = t.readConfigFile(opts.config);
+      const gamma = opts.gamma?.startsWith('constant:') ? { name: 'constant', value: Number(opts.gamma.slice(9)) } : opts.gamma ? { name: opts.gamma } : undefined;
+      const lambda = opts.lambdaSchedule ? { name: opts.lambdaSchedule, ...(opts.lambda !== undefined ? (opts.lambdaSchedule === 'dann' ? { max: opts.lambda } : {}) : {}) } : opts.lambda !== undefined ? { name: 'constant', value: opts.lambda } : undefined;
+      const over = {
+        source: opts.source,
+        targets: opts.target,
+        variant: opts.variant,
+        eife: opts.eife,
+        backbone: opts.backbone,
+        out: opts.resume ? undefined : opts.out,
+        epochs: opts.epochs,
+        seed: opts.seed,
+        selection: opts.selection,
+        model: { width: opts.width, inputSize: opts.inputSize },
+        data: { batchSize: opts.batchSize, limit: opts.limit, augment: opts.augment === false ? false : undefined },
+        optimizer: { lr: { heads: opts.lr, backbone: opts.backboneLr }, weightDecay: opts.weightDecay },
+        schedule: { gamma, lambda, cosine: opts.tMax !== undefined ? { tMax: opts.tMax, etaMin: 0 } : undefined },
+        plugins: opts.plugin?.map(parsePluginOption),
+        console: opts.console === false ? false : undefined,
+        backend: opts.backend,
+      };
+      const config = t.mergeConfig(base, over);
+      const run = await t.createTrainer(config as never, { resume: Boolean(opts.resume) });
+      const release = stopOnSigint((r) => run.trainer.requestStop(r));
+      try {
+        const { result, report } = await run.run();
+        if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        else process.stdout.write(`\n${t.resultsTable([{ label: report.variant, source: report.source, results: report.results, mean: report.mean }])}\n\nrun folder: ${(config as { out: string }).out} (report.md, report.json, model/, checkpoints/)\n`);
+        if (result.status === 'failed') throw new DfdError('E_TRAINING_FAILED', `training failed: ${result.reason}`);
+        if (result.status === 'stopped') process.stderr.write(`dfd: stopped (${result.reason}); continue with: dfd train --resume ${(config as { out: string }).out}\n`);
+      } finally {
+        release();
+      }
+    });
+}
