@@ -1,6 +1,3 @@
-// Modules here are trained: make sure every kernel has its gradient even when tfjs-layers
-// (which registers them too) is not loaded. Idempotent.
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 export { ModuleOptionError, ShapeError } from './errors.js';
 export { pytorchDefaultBound, toRng, uniformTensor } from './init.js';
 export {

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import './index.js';
+// tfjs-core alone has no gradient functions (tfjs-layers or @dfd/backends registerGradients() add them).
+import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { BatchNorm2d, Conv2d, Linear, PReLU, maxPool2d } from './layers.js';
 import { ShapeError } from './errors.js';
 

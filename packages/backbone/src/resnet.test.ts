@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core alone has no gradient functions (tfjs-layers or @dfd/backends registerGradients() add them).
+import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ModuleOptionError, backboneStageShapes, createBackbone, fuseStages, fusionPool } from './index.js';
 
