@@ -161,7 +161,9 @@ function child(argv: string[]): { ok: true; value: unknown } | { ok: false; erro
   const lines = r.stdout.trim().split('\n');
   const tag = lines.reverse().find((l) => l.startsWith('@@result '));
   if (tag) return { ok: true, value: JSON.parse(tag.slice(9)) as unknown };
-  const err = (r.stdout + '\n' + r.stderr).split('\n').find((l) => /Error|Aborted|out of bounds/.test(l)) ?? `exit ${String(r.status)}`;
+  // Emscripten prints its whole minified module on a crash: keep the short, telling line.
+  const all = (r.stdout + '\n' + r.stderr).split('\n').filter((l) => l.length < 400);
+  const err = all.find((l) => /Aborted\(|out of bounds|RangeError|Error:/.test(l)) ?? `exit ${String(r.status)}${r.signal ? ` (${r.signal})` : ''}`;
   return { ok: false, error: err.trim().slice(0, 300) };
 }
 
