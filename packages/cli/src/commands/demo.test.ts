@@ -51,7 +51,7 @@ describe('dfd demo --quick', () => {
     expect(code).toBe(1);
     const text = errs.join('');
     expect(text).toMatch(/dfd: invalid config:/);
-    expect(text).toMatch(/  variant: /);
-    expect(text).toMatch(/  epochs: /);
+    expect(text).toMatch(/ {2}variant: /);
+    expect(text).toMatch(/ {2}epochs: /);
   });
 });
