@@ -9,7 +9,8 @@ import { EarlyStoppingPlugin } from '@dfd/plugin-early-stopping';
 import { paperGamma } from '@dfd/plugin-schedulers';
 import { CheckpointStore } from './checkpoint.js';
 import { composeTrainer } from './compose.js';
-import { tensorBatchSource } from './data.js';
+import { loaderBatchSource, tensorBatchSource } from './data.js';
+import { createLoader, createSyntheticDataset, trainTransform } from '@dfd/datasets';
 import { DfdTask, EifeTask } from './task.js';
 import { TinyDfdNet, TinyEife, toySamples } from './test-utils/tiny-model.js';
 
@@ -144,5 +145,30 @@ describe('Trainer (stage 2 loop)', () => {
     const { trainer } = composeTrainer({ task: new EifeTask(model, ['a', 'b']), data, options: { ...opts, epochs: 1 }, plugins: [rec] });
     await trainer.run();
     for (const b of rec.of('batchEnd')) expect(b.loss.total).toBeCloseTo(b.loss.ce_a! + b.loss.ce_b!, 5);
+  });
+
+  it('resume is exact with the @dfd/datasets loader (augmentation on), stopped by trainer.requestStop (the SIGINT path)', async () => {
+    const train = createSyntheticDataset('studio', { train: 12, test: 0, size: 12 }).splits.train!;
+    const make = (runDir: string, plugins: DfdPlugin[], resume: boolean) => {
+      const model = new TinyDfdNet({ miDims: [3] });
+      const loader = createLoader(train, { batchSize: 4, transform: trainTransform({ size: 8 }), seed: 3, prefetch: 1 });
+      const { trainer } = composeTrainer({ task: new DfdTask(model, [new TinyEife([{ name: 'a', classes: 2 }], 3)]), data: loaderBatchSource(loader), options: { ...opts, epochs: 2, resume }, runDir, plugins });
+      return { trainer, model };
+    };
+    const full = make(mkdtempSync(join(tmpdir(), 'dfd-lf-')), [], false);
+    const fullResult = await full.trainer.run();
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-lr-'));
+    let first: ReturnType<typeof make> | undefined = undefined;
+    const sigint: DfdPlugin = { name: 'sigint', setup: (ctx) => ctx.on('batchEnd', (e) => void (e.globalStep === 2 && first!.trainer.requestStop('SIGINT'))) };
+    const rec = new Recorder();
+    first = make(dir, [sigint, rec], false);
+    const r1 = await first.trainer.run();
+    expect(r1).toMatchObject({ status: 'stopped', reason: 'SIGINT', globalStep: 2 });
+    expect(rec.of('runEnd')[0]).toMatchObject({ status: 'stopped', reason: 'SIGINT' });
+    const second = make(dir, [], true);
+    const r2 = await second.trainer.run();
+    expect(r2.globalStep).toBe(6);
+    expect(r2.history.map((h) => h.loss)).toEqual(fullResult.history.map((h) => h.loss));
+    expect(weights(second.model)).toEqual(weights(full.model));
   });
 });
