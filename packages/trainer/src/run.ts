@@ -141,7 +141,16 @@ export async function loadPretrainedBackbone(model: DfdNet | Eife, dir: string):
 
 /** Evaluation batches of `samples` (resize + normalise, in order). */
 export function evalSource(samples: Sample[], size: number, batchSize: number): BatchSource {
-  return loaderBatchSource(createLoader(samples, { batchSize, transform: evalTransform({ size }), shuffle: false, prefetch: 1 }));
+  const make = () => createLoader(samples, { batchSize, transform: evalTransform({ size }), shuffle: false, prefetch: 1 });
+  const first = make();
+  return {
+    stepsPerEpoch: first.length,
+    size: first.size,
+    // A fresh loader per pass: evaluation repeats the same ordered pass every time it is asked.
+    async *batches() {
+      yield* make();
+    },
+  };
 }
 
 /** Evaluate a classifier on named target specs (their test split; the whole set if it has none). */
@@ -170,7 +179,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const config = validateConfig(trainConfigSchema, input);
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
-  const source = await datasetRegistry.resolve(config.source);
+  const source = await datasetRegistry.resolve(config.source, { allowEmpty: true });
   const train = limitSamples(source.splits.train ?? [], config.data.limit);
   if (!train.length) throw new TrainingSetupError(`source ${config.source} has no training split.`);
   if (!source.hasExpression) throw new TrainingSetupError(`source ${config.source} has no expression labels.`);
@@ -318,7 +327,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
   const config = validateConfig(eifeConfigSchema, input);
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
-  const ds = await datasetRegistry.resolve(config.dataset);
+  const ds = await datasetRegistry.resolve(config.dataset, { allowEmpty: true });
   const known = ds.factors ?? [];
   const factors = config.factors.map((name) => {
     const f = known.find((k) => k.name === name);
