@@ -1,13 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { DfdError } from '@dfd/core';
 import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 
 /*
  * Training kernels for the tfjs wasm backend. tfjs-backend-wasm 4.x has no
- * Conv2DBackpropFilter (conv nets cannot train at all) and its Conv2DBackpropInput and
- * transposed BatchMatMul are naive loops, while its Conv2D and plain BatchMatMul run on
- * XNNPACK. Every kernel here rewrites the gradient as XNNPACK-backed Conv2D / BatchMatMul
- * calls plus cheap layout ops (Transpose, Slice, Reverse), all through the wasm backend's own
- * kernels so tensors never leave wasm memory.
+ * Conv2DBackpropFilter (conv nets cannot train at all), its Conv2DBackpropInput and transposed
+ * BatchMatMul are naive loops, and its MaxPoolGrad is wrong for several stride/padding
+ * combinations, while its Conv2D and plain BatchMatMul run on XNNPACK. The conv/matmul
+ * gradients here are rewritten as XNNPACK Conv2D / BatchMatMul calls plus layout ops; the
+ * memory-bound ones (Reverse, Tile, Sum/Mean, MaxPoolGrad) work directly on wasm memory views.
+ * Tensors never leave wasm memory; intermediates are freed with backend.disposeData.
  */
 
 type Backend = {
@@ -30,7 +32,9 @@ const original = new Map<string, KernelConfig>();
 
 function kernel(name: string): KernelFn {
   const config = original.get(name) ?? tf.getKernel(name, BACKEND);
-  if (config == null) throw new Error(`@dfd/backends: the wasm backend has no ${name} kernel (is @tensorflow/tfjs-backend-wasm imported?)`);
+  if (config == null) {
+    throw new DfdError('E_WASM_KERNEL', `@dfd/backends: the wasm backend has no ${name} kernel; import '@tensorflow/tfjs-backend-wasm' (or call useBackend('wasm')) first`);
+  }
   return config.kernelFunc as unknown as KernelFn;
 }
 
@@ -61,7 +65,9 @@ function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedA
     dimRoundingMode?: 'floor' | 'round' | 'ceil';
     filterShape: [number, number, number, number];
   };
-  if (attrs.dataFormat === 'NCHW') throw new Error('@dfd/backends: wasm Conv2DBackpropFilter supports NHWC only');
+  if (attrs.dataFormat === 'NCHW') {
+    throw new DfdError('E_WASM_KERNEL', "@dfd/backends: wasm Conv2DBackpropFilter supports dataFormat 'NHWC' only; transpose NCHW inputs to NHWC");
+  }
   const info = backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
     attrs.filterShape,
@@ -501,7 +507,7 @@ const ours = new Set<string>();
 export function registerWasmTrainingKernels(only?: readonly WasmTrainingKernel[]): void {
   if (registered) return;
   if (tf.getKernel('Conv2D', BACKEND) == null) {
-    throw new Error("@dfd/backends: import '@tensorflow/tfjs-backend-wasm' before registerWasmTrainingKernels() (or call useBackend('wasm'))");
+    throw new DfdError('E_WASM_KERNEL', "@dfd/backends: import '@tensorflow/tfjs-backend-wasm' before registerWasmTrainingKernels() (or call useBackend('wasm'))");
   }
   for (const config of configs()) {
     if (only != null && !only.includes(config.kernelName as WasmTrainingKernel)) continue;
