@@ -47,6 +47,10 @@ export interface TrainResult {
 
 type Accumulator = Record<string, number>;
 
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+}
+
 /**
  * The training loop shared by both stages: AdamW with parameter groups, cosine learning rates
  * per epoch, gamma/lambda schedules per step, bus events, plugin stop requests, atomic
@@ -208,6 +212,8 @@ export class Trainer {
             imagesPerSecond: seconds > 0 ? batchSize / seconds : undefined,
           });
           await this.bus.drain();
+          // Compute and bus delivery are all microtasks; give signals (Ctrl-C), timers and I/O a turn.
+          await yieldToEventLoop();
           if (this.host.stopRequested && stepInEpoch < stepsPerEpoch) {
             stoppedMidEpoch = true;
             break;
