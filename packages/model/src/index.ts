@@ -33,4 +33,5 @@ export {
   type WeightEntry,
 } from './serialize.js';
 export { Eife, type EifeConfig, type EifeOutputs, type FactorSpec } from '@dfd/mip';
+export { parseManifest, type WebManifest } from './web-manifest.js';
 export * from './import/index.js';

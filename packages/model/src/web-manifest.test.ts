@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseManifest } from './manifest.js';
+import { parseManifest } from './web-manifest.js';
 
 const good = {
   format: 'dfd-web',

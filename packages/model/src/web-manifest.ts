@@ -1,7 +1,10 @@
+import { DfdError } from '@dfd/core';
+
 /**
  * The small manifest `dfd export` writes next to model.json: what the web app needs to know
  * before it downloads the weights (labels in output order, input size, where the model is).
  */
+/** The manifest `dfd export` writes beside model.json for the web app (tools/web). */
 export interface WebManifest {
   format: 'dfd-web';
   formatVersion: 1;
@@ -22,7 +25,7 @@ export interface WebManifest {
 export function parseManifest(value: unknown, source: string): WebManifest {
   const m = value as Partial<WebManifest> | null;
   const fail = (field: string, want: string): never => {
-    throw new Error(`${source}: field '${field}' must be ${want}; re-run 'dfd export' to rewrite it`);
+    throw new DfdError('E_WEB_MANIFEST', `${source}: field '${field}' must be ${want}; re-run 'dfd export' to rewrite it`);
   };
   if (!m || typeof m !== 'object') fail('(root)', 'an object');
   if (m!.format !== 'dfd-web') fail('format', "'dfd-web'");

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EXPRESSIONS } from '@dfd/core';
-import { DfdNet, loadModelFromUrl } from '@dfd/model';
+import { DfdNet, loadModelFromUrl, parseManifest, type WebManifest } from '@dfd/model';
 import { backendOrderFromUrl, chooseBackend } from './backend.js';
-import { parseManifest, type WebManifest } from './manifest.js';
 import { centreCropBox, prepareInput, softmax, type RgbaImage } from './preprocess.js';
 
 // The predict page: model + manifest come from `?model=<base URL>` (default: next to the page,

@@ -5,20 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { useBackend } from '@dfd/backends';
 import { DfdError } from '@dfd/core';
 import { IMAGENET_MEAN, IMAGENET_STD } from '@dfd/datasets';
-import { DfdNet, modelKind, modelToArtifacts, type DfdModel } from '@dfd/model';
+import { DfdNet, modelKind, modelToArtifacts, type DfdModel, type WebManifest } from '@dfd/model';
 import { loadModelDir } from '@dfd/model/node';
-
-/** What `dfd export` writes beside model.json; the web app (tools/web) reads it first. */
-export interface WebManifest {
-  format: 'dfd-web';
-  formatVersion: 1;
-  model: string;
-  labels: string[];
-  inputSize: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-  description?: string;
-}
 
 /** Options of {@link exportForWeb}. */
 export interface ExportOptions {
