@@ -53,6 +53,31 @@ describe('Conv2d', () => {
     conv.dispose();
   });
 
+  it('gradients through the explicit padding match a direct convolution (odd and even inputs, stride 2)', () => {
+    for (const size of [7, 6]) {
+      const conv = new Conv2d(2, 3, { kernelSize: 3, stride: 2, padding: 1, rng: 11 });
+      const xs = [1, size, size, 2];
+      const xv = seq(size * size * 2);
+      const wv = conv.weight.dataSync() as Float32Array;
+      const { shape } = naiveConv(xv, xs, wv, 3, 3, 2, 1);
+      const r = seq(shape.reduce((a, b) => a * b), 0.05);
+      // L = sum(r * conv(x, w)) is linear in x and in w: dL/dx_i = L(e_i, w), dL/dw_j = L(x, e_j).
+      const loss = (xa: Float32Array, wa: Float32Array) => naiveConv(xa, xs, wa, 3, 3, 2, 1).out.reduce((s, v, i) => s + v * r[i]!, 0);
+      const unit = (n: number, i: number) => Float32Array.from({ length: n }, (_, j) => (j === i ? 1 : 0));
+      const x = tf.tensor4d(xv, xs as [number, number, number, number]);
+      const rt = tf.tensor4d(r, shape as [number, number, number, number]);
+      const dx = tf.grad((xx: tf.Tensor4D) => tf.sum(tf.mul(conv.forward(xx), rt)))(x);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(conv.forward(x), rt)) as tf.Scalar, [conv.weight]);
+      expect(dx.shape).toEqual(xs);
+      const dxd = dx.dataSync();
+      xv.forEach((_, i) => expect(dxd[i]).toBeCloseTo(loss(unit(xv.length, i), wv), 5));
+      const dwd = grads[conv.weight.name]!.dataSync();
+      wv.forEach((_, j) => expect(dwd[j]).toBeCloseTo(loss(xv, unit(wv.length, j)), 4));
+      tf.dispose([x, rt, dx, grads as never]);
+      conv.dispose();
+    }
+  });
+
   it('uses PyTorch default init bounds (1/sqrt(fan_in)), deterministic by seed, bias only when asked', () => {
     const a = new Conv2d(4, 5, { kernelSize: 3, rng: 7, bias: true });
     const b = new Conv2d(4, 5, { kernelSize: 3, rng: 7, bias: true });

@@ -15,8 +15,9 @@ export interface Conv2dOptions {
 
 /**
  * 2-D convolution with PyTorch semantics. Weight `weight` is HWIO [kh, kw, in, out]. Padding is
- * explicit and symmetric (tf.pad, then a 'valid' conv) because TF 'same' pads stride-2 convs on
- * the bottom/right only and would not match PyTorch checkpoints.
+ * symmetric and passed to the conv as tfjs explicit padding because TF 'same' pads stride-2 convs
+ * on the bottom/right only and would not match PyTorch checkpoints; a separate tf.pad would copy
+ * every input and make the input gradient cover the padded border too (slower, more memory).
  */
 export class Conv2d extends Module {
   readonly weight: tf.Variable;
@@ -48,8 +49,9 @@ export class Conv2d extends Module {
     }
     return tf.tidy(() => {
       const p = this.padding;
-      const xp = p > 0 ? tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]) : x;
-      const y = tf.conv2d(xp, this.weight as tf.Tensor4D, this.stride, 'valid');
+      const pad: 'valid' | [[number, number], [number, number], [number, number], [number, number]] =
+        p > 0 ? [[0, 0], [p, p], [p, p], [0, 0]] : 'valid';
+      const y = tf.conv2d(x, this.weight as tf.Tensor4D, this.stride, pad);
       return this.bias ? tf.add(y, this.bias) : y;
     });
   }
