@@ -66,7 +66,7 @@ describe('Conv2d', () => {
       const unit = (n: number, i: number) => Float32Array.from({ length: n }, (_, j) => (j === i ? 1 : 0));
       const x = tf.tensor4d(xv, xs as [number, number, number, number]);
       const rt = tf.tensor4d(r, shape as [number, number, number, number]);
-      const dx = tf.grad((xx: tf.Tensor4D) => tf.sum(tf.mul(conv.forward(xx), rt)))(x);
+      const dx = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(conv.forward(xx as tf.Tensor4D), rt)))(x);
       const { grads } = tf.variableGrads(() => tf.sum(tf.mul(conv.forward(x), rt)) as tf.Scalar, [conv.weight]);
       expect(dx.shape).toEqual(xs);
       const dxd = dx.dataSync();
