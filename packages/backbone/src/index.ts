@@ -28,3 +28,4 @@ export {
   type StageOutputs,
 } from './resnet.js';
 export { fuseStages, fusionPool } from './fusion.js';
+export { batchNormTrain, type BatchNormTrainResult } from './batchnorm-train.js';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@dfd/core';
+import { batchNormTrain } from './batchnorm-train.js';
 import { ShapeError } from './errors.js';
 import { pytorchDefaultBound, toRng, uniformTensor } from './init.js';
 import { Module, type ForwardOptions } from './module.js';
@@ -100,17 +101,15 @@ export class BatchNorm2d extends Module {
     if (n < 2) {
       throw new ShapeError('BatchNorm2d.forward', `training needs more than one value per channel, got shape [${x.shape.join(', ')}]; use a larger batch`);
     }
-    return tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, [0, 1, 2]);
-      const y = tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, this.bias as tf.Tensor1D, this.weight as tf.Tensor1D, this.eps);
+    const { y, mean, variance } = batchNormTrain(x, this.weight as tf.Tensor1D, this.bias as tf.Tensor1D, this.eps);
+    // Running statistics are state, not part of the graph the loss differentiates.
+    tf.tidy(() => {
       const m = this.momentum;
-      // Running statistics are state, not part of the graph the loss differentiates.
-      const newMean = tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m));
-      const newVar = tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(variance, (m * n) / (n - 1)));
-      this.runningMean.assign(newMean);
-      this.runningVar.assign(newVar);
-      return y;
+      this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)));
+      this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - m), tf.mul(variance, (m * n) / (n - 1))));
     });
+    tf.dispose([mean, variance]);
+    return y;
   }
 }
 
