@@ -14,7 +14,11 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 export interface UseBackendOptions {
   /** wasm: folder URL/path (ending in `/`) or file map of the `.wasm` binaries, for bundlers that move them. */
   wasmPaths?: string | Record<string, string>;
-  /** wasm: worker threads (browser with cross-origin isolation only; tfjs runs wasm single-threaded in Node). */
+  /**
+   * wasm: XNNPACK threads. Node: runs tfjs's threaded SIMD build on worker_threads when > 1
+   * (default: the available CPUs, at most 8; `DFD_WASM_THREADS` overrides the default; 1 = the
+   * single-threaded build). Browser: needs a cross-origin-isolated page.
+   */
   threads?: number;
   /** wasm: register dfd's training kernels (Conv2DBackpropFilter etc.); default true. */
   trainingKernels?: boolean;
@@ -62,6 +66,20 @@ const INSTALL: Record<string, string> = {
     '(Dawn); without a GPU, Dawn can run on SwiftShader: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json',
 };
 
+/** Default wasm thread count in Node: DFD_WASM_THREADS, else the available CPUs (at most 8). */
+function defaultNodeThreads(cpus: number): number {
+  const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  const env = p?.env?.DFD_WASM_THREADS;
+  if (env != null && env !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new DfdError('E_BACKEND_OPTION', `DFD_WASM_THREADS must be a whole number >= 1, got '${env}'`);
+    }
+    return n;
+  }
+  return Math.min(8, Math.max(1, cpus));
+}
+
 function isNode(): boolean {
   const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
   return p?.versions?.node != null;
@@ -106,18 +124,30 @@ async function load(name: BackendName, opts: UseBackendOptions): Promise<Loaded>
         throw new BackendUnavailableError('wasm', "backend 'wasm': this JavaScript runtime has no WebAssembly");
       }
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      if (tf.findBackend('wasm') == null) {
-        // Both setters throw once the module is initialised, so only call them before the first init.
-        if (opts.wasmPaths != null) wasm.setWasmPaths(opts.wasmPaths);
-        if (opts.threads != null) wasm.setThreadsCount(opts.threads);
-      }
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-      const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-      const threadNote = isNode()
-        ? 'single-threaded (tfjs does not run wasm threads in Node)'
-        : threads
-          ? 'multi-threaded'
-          : 'single-threaded (page is not cross-origin isolated)';
+      let threadNote: string;
+      if (isNode()) {
+        const osSpec = 'node:os';
+        const os = (await import(/* @vite-ignore */ /* webpackIgnore: true */ osSpec)) as { availableParallelism?(): number; cpus(): unknown[] };
+        const want = opts.threads ?? defaultNodeThreads(os.availableParallelism?.() ?? os.cpus().length);
+        if (tf.findBackend('wasm') != null) {
+          threadNote = `already initialised (${wasm.getThreadsCount()} thread${wasm.getThreadsCount() === 1 ? '' : 's'})`;
+        } else if (want > 1 && simd) {
+          const { registerThreadedWasmBackend } = await import('./wasm-threads-node.js');
+          const { threads } = await registerThreadedWasmBackend(want, wasm);
+          threadNote = `${threads} threads (threaded SIMD build on worker_threads)`;
+        } else {
+          threadNote = 'single-threaded';
+        }
+      } else {
+        if (tf.findBackend('wasm') == null) {
+          // Both setters throw once the module is initialised, so only call them before the first init.
+          if (opts.wasmPaths != null) wasm.setWasmPaths(opts.wasmPaths);
+          if (opts.threads != null) wasm.setThreadsCount(opts.threads);
+        }
+        const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+        threadNote = threads ? 'multi-threaded' : 'single-threaded (page is not cross-origin isolated)';
+      }
       return { tfName: 'wasm', note: `XNNPACK, SIMD ${simd ? 'on' : 'off'}, ${threadNote}` };
     }
     case 'webgpu': {

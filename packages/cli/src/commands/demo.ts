@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadTrainer } from './train.js';
+import { loadTrainer, parseThreads, THREADS_HELP } from './train.js';
 
 /** `dfd demo`: both stages and the three variants on the built-in synthetic domains, nothing to download. */
 export function registerDemo(program: Command): void {
@@ -9,9 +9,10 @@ export function registerDemo(program: Command): void {
     .option('-o, --out <dir>', 'output folder', 'dfd-demo')
     .option('--quick', 'tiny sizes (under a minute), for tests')
     .option('--backend <name>', 'tfjs backend (default auto: the fastest that trains here)')
+    .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--no-console', 'no progress output')
-    .action(async (opts: { out: string; quick?: boolean; backend?: string; console?: boolean }) => {
-      const t = await loadTrainer(opts.backend ?? 'auto');
+    .action(async (opts: { out: string; quick?: boolean; backend?: string; threads?: number; console?: boolean }) => {
+      const t = await loadTrainer(opts.backend ?? 'auto', opts.threads);
       const r = await t.runDemo({ out: opts.out, quick: opts.quick, stream: opts.console === false ? null : undefined });
       process.stdout.write(`\n${r.table}\n\n(accuracy %, source studio, last epoch; ${r.seconds.toFixed(0)} s; details in ${opts.out}/demo.md)\n`);
     });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
-import { collect, loadTrainer } from './train.js';
+import { collect, loadTrainer, parseThreads, THREADS_HELP } from './train.js';
 
 /** `dfd eval`: accuracy of a trained DFD-Net on target datasets (per target, per class, confusion, mean). */
 export function registerEval(program: Command): void {
@@ -11,14 +11,15 @@ export function registerEval(program: Command): void {
     .requiredOption('-t, --target <name=spec>', 'target dataset (repeatable)', collect)
     .option('--batch-size <n>', 'evaluation batch size', Number, 128)
     .option('--backend <name>', 'tfjs backend (default auto)')
+    .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--json', 'print JSON (accuracy, per-class accuracy, confusion matrices)')
-    .action(async (opts: { model: string; target: string[]; batchSize: number; backend?: string; json?: boolean }) => {
+    .action(async (opts: { model: string; target: string[]; batchSize: number; backend?: string; threads?: number; json?: boolean }) => {
       const targets = opts.target.map((s) => {
         const i = s.indexOf('=');
         if (i <= 0) throw new DfdError('E_CONFIG', `--target: expected NAME=SPEC, got '${s}'`);
         return { name: s.slice(0, i), spec: s.slice(i + 1) };
       });
-      const t = await loadTrainer(opts.backend ?? 'auto');
+      const t = await loadTrainer(opts.backend ?? 'auto', opts.threads);
       const { results, mean } = await t.evaluateModelDir(opts.model, targets, { batchSize: opts.batchSize });
       if (opts.json) {
         process.stdout.write(JSON.stringify({ model: opts.model, results, mean }, null, 2) + '\n');

@@ -8,6 +8,7 @@ import { evalTransform, type RgbImage } from '@dfd/datasets';
 import { decodeImageFile } from '@dfd/datasets/node';
 import { DfdNet } from '@dfd/model';
 import { loadModelDir } from '@dfd/model/node';
+import { parseThreads, THREADS_HELP } from './train.js';
 
 /** One image's prediction. */
 export interface Prediction {
@@ -94,10 +95,11 @@ export function registerPredict(program: Command): void {
     .argument('<images...>', 'image files')
     .requiredOption('--model <dir>', 'model folder (model.json + weights.bin) from dfd convert or dfd train')
     .option('--backend <name>', 'tfjs backend: auto | cpu | wasm | webgpu | tensorflow | tensorflow-gpu', 'auto')
+    .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--batch-size <n>', 'images per forward pass', '16')
     .option('--json', 'print logits, probabilities and label per image as JSON')
-    .action(async (images: string[], o: { model: string; backend: string; batchSize: string; json?: boolean }) => {
-      const used = await useBackend(o.backend as BackendName | 'auto', { gradients: false });
+    .action(async (images: string[], o: { model: string; backend: string; threads?: number; batchSize: string; json?: boolean }) => {
+      const used = await useBackend(o.backend as BackendName | 'auto', { gradients: false, ...(o.threads != null ? { threads: o.threads } : {}) });
       const batchSize = Number(o.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new DfdError('E_PREDICT_INPUT', `--batch-size ${o.batchSize}: must be a positive integer`);
       const { labels, predictions } = await predictImages({ model: o.model, images, batchSize });

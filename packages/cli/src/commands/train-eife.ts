@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
-import { collect, loadTrainer, parsePluginOption, stopOnSigint } from './train.js';
+import { collect, loadTrainer, parsePluginOption, stopOnSigint, parseThreads, THREADS_HELP } from './train.js';
 
 interface EifeOpts {
   config?: string;
@@ -19,6 +19,7 @@ interface EifeOpts {
   plugin?: string[];
   console?: boolean;
   backend?: string;
+  threads?: number;
 }
 
 /** `dfd train-eife`: stage 1, one expression-irrelevant feature extractor with a head per factor. */
@@ -42,8 +43,9 @@ export function registerTrainEife(program: Command): void {
     .option('--plugin <name[:json]>', 'add a registered plugin (repeatable)', collect)
     .option('--no-console', 'no progress output')
     .option('--backend <name>', 'tfjs backend (default auto)')
+    .option('--threads <n>', THREADS_HELP, parseThreads)
     .action(async (opts: EifeOpts) => {
-      const t = await loadTrainer(opts.backend ?? 'auto');
+      const t = await loadTrainer(opts.backend ?? 'auto', opts.threads);
       let base: Record<string, unknown> = {};
       if (opts.resume) {
         const saved = t.readRunConfig(opts.resume);

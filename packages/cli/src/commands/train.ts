@@ -2,13 +2,23 @@ import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
 
 /** Load @dfd/trainer after the gradient hook: tfjs-core's gradient files need it under Node's ESM loader. */
-export async function loadTrainer(backend = 'auto'): Promise<typeof import('@dfd/trainer')> {
+export async function loadTrainer(backend = 'auto', threads?: number): Promise<typeof import('@dfd/trainer')> {
   const backends = await import('@dfd/backends');
   await backends.registerGradients();
-  const used = await backends.useBackend(backend as 'auto');
-  process.stderr.write(`dfd: tfjs backend ${used.name}\n`);
+  const used = await backends.useBackend(backend as 'auto', threads != null ? { threads } : {});
+  process.stderr.write(`dfd: tfjs backend ${used.name} (${used.reason})\n`);
   return import('@dfd/trainer');
 }
+
+/** Parses `--threads`: a whole number >= 1. */
+export function parseThreads(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new DfdError('E_CONFIG', `--threads: expected a whole number >= 1, got '${v}'`);
+  return n;
+}
+
+/** Help text of `--threads` (shared by every command that selects a backend). */
+export const THREADS_HELP = 'wasm backend threads in Node (default: DFD_WASM_THREADS, else the CPUs, at most 8; 1 = single-threaded)';
 
 /** Repeatable option collector. */
 export function collect(value: string, previous: string[] = []): string[] {
@@ -64,6 +74,7 @@ interface TrainOpts {
   plugin?: string[];
   console?: boolean;
   backend?: string;
+  threads?: number;
   json?: boolean;
 }
 
@@ -109,9 +120,10 @@ export function registerTrain(program: Command): void {
     .option('--plugin <name[:json]>', 'add a registered plugin, e.g. early-stopping:{"patience":5} (repeatable)', collect)
     .option('--no-console', 'no progress output')
     .option('--backend <name>', 'tfjs backend (default auto)')
+    .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--json', 'print report.json to stdout')
     .action(async (opts: TrainOpts) => {
-      const t = await loadTrainer(opts.backend ?? 'auto');
+      const t = await loadTrainer(opts.backend ?? 'auto', opts.threads);
       let base: Record<string, unknown> = {};
       if (opts.resume) {
         const saved = t.readRunConfig(opts.resume);

@@ -1,0 +1,27 @@
+// Child process of wasm-threads.test.ts: one conv-BN-PReLU-pool-dense training step on the wasm
+// backend with the thread count from DFD_WASM_THREADS; prints the thread count and the numbers.
+import * as tf from '@tensorflow/tfjs-core';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { useBackend } from '../src/index.js';
+
+const used = await useBackend('wasm');
+const seeded = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 0.5, 'float32', seed);
+const x = seeded([6, 19, 19, 5], 1) as tf.Tensor4D;
+const w1 = tf.variable(seeded([3, 3, 5, 24], 2));
+const w2 = tf.variable(seeded([3, 3, 24, 32], 3));
+const fc = tf.variable(seeded([32, 7], 4));
+const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32'), 7);
+const { value, grads } = tf.variableGrads(() => {
+  let h = tf.conv2d(x, w1 as tf.Tensor4D, 2, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  const { mean, variance } = tf.moments(h, [0, 1, 2]);
+  h = tf.prelu(tf.mul(tf.sub(h, mean), tf.rsqrt(tf.add(variance, 1e-5))), tf.fill([24], 0.25));
+  h = tf.maxPool(tf.conv2d(h, w2 as tf.Tensor4D, 1, 'same'), 3, 2, 'same');
+  return tf.losses.softmaxCrossEntropy(labels, tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, fc)) as tf.Scalar;
+});
+const out = {
+  reason: used.reason,
+  threads: getThreadsCount(),
+  loss: value.dataSync()[0],
+  grads: [w1, w2, fc].map((v) => Array.from(grads[v.name]!.dataSync())),
+};
+process.stdout.write(JSON.stringify(out));
