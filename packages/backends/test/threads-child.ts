@@ -14,7 +14,7 @@ const labels = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32'), 7);
 const { value, grads } = tf.variableGrads(() => {
   let h = tf.conv2d(x, w1 as tf.Tensor4D, 2, [[0, 0], [1, 1], [1, 1], [0, 0]]);
   const { mean, variance } = tf.moments(h, [0, 1, 2]);
-  h = tf.prelu(tf.mul(tf.sub(h, mean), tf.rsqrt(tf.add(variance, 1e-5))) as tf.Tensor4D, tf.fill([24], 0.25));
+  h = tf.prelu(tf.mul(tf.sub(h, mean), tf.rsqrt(tf.add(variance, 1e-5))) as tf.Tensor4D, tf.fill([24], 0.25) as unknown as tf.Tensor4D);
   h = tf.maxPool(tf.conv2d(h, w2 as tf.Tensor4D, 1, 'same'), 3, 2, 'same');
   return tf.losses.softmaxCrossEntropy(labels, tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, fc)) as tf.Scalar;
 });
