@@ -6,7 +6,7 @@
  *
  *   npm run bench -- [--quick] [--out PATH] [--backends wasm,cpu] [--net dfd|resnet]
  *                    [--batch 32] [--size 90] [--steps N] [--width 1] [--stock] [--kernels]
- *                    [--mem-steps N] [--mem-batch 128] [--no-torch] [--threads N] [--torch-threads N]
+ *                    [--mem-steps N] [--mem-batch 128] [--mem-micro 32] [--no-torch] [--threads N] [--torch-threads N]
  *
  * --threads sets the wasm backend's threads in Node (DFD_WASM_THREADS for the measuring child
  * processes; default: the CPUs, at most 8); PyTorch gets the same count unless --torch-threads.
@@ -44,6 +44,7 @@ interface Args {
   kernels: boolean;
   memSteps: number;
   memBatch: number;
+  memMicro: number;
   torch: boolean;
   threads: number;
   torchThreads: number;
@@ -73,6 +74,7 @@ function parseArgs(argv: string[]): Args {
     kernels: has('kernels'),
     memSteps: Number(get('mem-steps') ?? (quick ? 0 : 3)),
     memBatch: Number(get('mem-batch') ?? 128),
+    memMicro: Number(get('mem-micro') ?? 32),
     torch: !has('no-torch'),
     threads,
     torchThreads: Number(get('torch-threads') ?? threads),
@@ -216,6 +218,8 @@ interface MemResult {
   backend: string;
   error?: string;
   batch: number;
+  /** Micro-batch size when the batch was split (gradients summed). */
+  micro?: number;
   steps: number;
   rssMb: number[];
   firstMb: number;
@@ -233,7 +237,7 @@ async function benchMemory(name: string, args: Args): Promise<MemResult> {
   const rssMb: number[] = [];
   const numTensors: number[] = [];
   for (let i = 0; i < args.memSteps; i++) {
-    trainStep(net, opt, x, labels);
+    trainStep(net, opt, x, labels, 7, args.memMicro);
     rssMb.push(process.memoryUsage().rss / 2 ** 20);
     numTensors.push(tf.memory().numTensors);
   }
@@ -244,6 +248,7 @@ async function benchMemory(name: string, args: Args): Promise<MemResult> {
   return {
     backend: name,
     batch: args.memBatch,
+    micro: args.memMicro > 0 && args.memMicro < args.memBatch ? args.memMicro : undefined,
     steps: args.memSteps,
     rssMb,
     firstMb: rssMb[0] ?? NaN,
@@ -399,15 +404,15 @@ async function main(): Promise<void> {
   let memoryFallback: MemResult | undefined;
   const best = results.filter((r) => r.train && !r.error).sort((a, b) => (b.train?.imgPerSec ?? 0) - (a.train?.imgPerSec ?? 0))[0];
   if (args.memSteps > 0 && best) {
-    log(`\n[memory] ${best.backend}, batch ${args.memBatch}, ${args.memSteps} steps ...`);
-    const r = child(['--child', best.backend, '--mem', '--mem-steps', String(args.memSteps), '--mem-batch', String(args.memBatch), ...passArgs(args)]);
+    log(`\n[memory] ${best.backend}, batch ${args.memBatch}${args.memMicro > 0 && args.memMicro < args.memBatch ? ` in micro-batches of ${args.memMicro}` : ''}, ${args.memSteps} steps ...`);
+    const r = child(['--child', best.backend, '--mem', '--mem-steps', String(args.memSteps), '--mem-batch', String(args.memBatch), '--mem-micro', String(args.memMicro), ...passArgs(args)]);
     memory = r.ok
       ? (r.value as MemResult)
       : ({ backend: best.backend, batch: args.memBatch, steps: args.memSteps, error: r.error } as MemResult);
     if (!r.ok && best.batch < args.memBatch) {
       // The growth check still means something at the largest batch that trains.
       log(`  batch ${args.memBatch} failed (${r.error}); checking growth at batch ${best.batch}`);
-      const r2 = child(['--child', best.backend, '--mem', '--mem-steps', String(args.memSteps), '--mem-batch', String(best.batch), ...passArgs(args)]);
+      const r2 = child(['--child', best.backend, '--mem', '--mem-steps', String(args.memSteps), '--mem-batch', String(best.batch), '--mem-micro', '0', ...passArgs(args)]);
       if (r2.ok) memoryFallback = r2.value as MemResult;
     }
   }
@@ -445,7 +450,7 @@ async function main(): Promise<void> {
   if (memory?.error) log(`         batch-${memory.batch} training on ${memory.backend}: failed (${memory.error})`);
   const m = memory?.error ? memoryFallback : memory;
   if (m) {
-    log(`         batch-${m.batch} RSS over ${m.steps} steps: first ${fmt(m.firstMb, 0)} MB, max ${fmt(m.maxMb, 0)} MB, last ${fmt(m.lastMb, 0)} MB, growth after step 2 ${fmt(m.growthMbAfterStep2, 0)} MB (target < 8192 MB, no growth)`);
+    log(`         batch-${m.batch}${m.micro ? ` (micro-batches of ${m.micro})` : ''} RSS over ${m.steps} steps: first ${fmt(m.firstMb, 0)} MB, max ${fmt(m.maxMb, 0)} MB, last ${fmt(m.lastMb, 0)} MB, growth after step 2 ${fmt(m.growthMbAfterStep2, 0)} MB (target < 8192 MB, no growth)`);
   }
   if (kernels) {
     log('\nwasm kernels, GFLOP/s (CPU time):');

@@ -132,12 +132,10 @@ async function load(name: BackendName, opts: UseBackendOptions): Promise<Loaded>
         const want = opts.threads ?? defaultNodeThreads(os.availableParallelism?.() ?? os.cpus().length);
         if (tf.findBackend('wasm') != null) {
           threadNote = `already initialised (${wasm.getThreadsCount()} thread${wasm.getThreadsCount() === 1 ? '' : 's'})`;
-        } else if (want > 1 && simd) {
-          const { registerThreadedWasmBackend } = await import('./wasm-threads-node.js');
-          const { threads } = await registerThreadedWasmBackend(want, wasm);
-          threadNote = `${threads} threads (threaded SIMD build on worker_threads)`;
         } else {
-          threadNote = 'single-threaded';
+          const { registerNodeWasmBackend } = await import('./wasm-node.js');
+          const { threads } = await registerNodeWasmBackend(want, simd === true, wasm);
+          threadNote = threads > 1 ? `${threads} threads (threaded SIMD build on worker_threads)` : 'single-threaded';
         }
       } else {
         if (tf.findBackend('wasm') == null) {
@@ -208,6 +206,11 @@ async function activate(name: BackendName, loaded: Loaded, opts: UseBackendOptio
   await tf.ready();
   if (opts.gradients !== false) await registerGradients();
   if (loaded.tfName === 'wasm' && opts.trainingKernels !== false) registerWasmTrainingKernels();
+  if (loaded.tfName === 'wasm' && isNode()) {
+    // dfd loaded the module with print hooks (wasm-node.ts): turn XNNPACK failures into errors.
+    const { guardWasmKernels } = await import('./wasm-node.js');
+    guardWasmKernels();
+  }
 }
 
 function checkName(name: string): asserts name is BackendName | 'auto' {

@@ -10,3 +10,4 @@ export {
 } from './backends.js';
 export { registerGradients } from './gradients.js';
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmTrainingKernel } from './wasm-kernels.js';
+export { guardWasmKernels, noteWasmOutput, takeWasmFailures, WasmKernelFailure } from './wasm-node.js';

@@ -40,3 +40,57 @@ describe('multi-threaded wasm in Node (DFD_WASM_THREADS)', () => {
     expect(err.stderr).toMatch(/DFD_WASM_THREADS must be a whole number >= 1, got '0'/);
   });
 });
+
+describe('XNNPACK failure lines (noteWasmOutput / takeWasmFailures)', () => {
+  it('records "XNN status ... not successful" lines with the status meaning and leaves other output alone', async () => {
+    const { noteWasmOutput, takeWasmFailures } = await import('./wasm-node.js');
+    takeWasmFailures();
+    const written: string[] = [];
+    const orig = process.stderr.write.bind(process.stderr);
+    const origOut = process.stdout.write.bind(process.stdout);
+    process.stderr.write = ((s: string) => (written.push(`err:${s}`), true)) as typeof process.stderr.write;
+    process.stdout.write = ((s: string) => (written.push(`out:${s}`), true)) as typeof process.stdout.write;
+    try {
+      expect(noteWasmOutput('XNN status for xnn_create_convolution2d_nhwc_f32 is not successful. Got status 6. Use -c dbg to see XNN logs.')).toBe(true);
+      expect(noteWasmOutput('XNN status for xnn_setup_convolution2d_nhwc_f32 is not successful. Got status 2. Use -c dbg to see XNN logs.')).toBe(true);
+      expect(noteWasmOutput('hello from wasm')).toBe(false);
+    } finally {
+      process.stderr.write = orig;
+      process.stdout.write = origOut;
+    }
+    expect(takeWasmFailures()).toEqual(['xnn_create_convolution2d_nhwc_f32: status 6 (out of memory)', 'xnn_setup_convolution2d_nhwc_f32: status 2 (invalid parameter)']);
+    expect(takeWasmFailures()).toEqual([]);
+    expect(written[0]).toMatch(/^err:XNN status for xnn_create/);
+    expect(written[2]).toBe('out:hello from wasm\n');
+  });
+});
+
+describe('guarded wasm kernels (Node)', () => {
+  it('a kernel that ran while XNNPACK failed throws WasmKernelFailure, frees its output, and the next kernel runs normally', async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    const { useBackend } = await import('./backends.js');
+    const { noteWasmOutput, WasmKernelFailure } = await import('./wasm-node.js');
+    await useBackend('wasm');
+    const a = tf.tensor1d([1, 2, 3]);
+    const before = tf.memory().numTensors;
+    const orig = process.stderr.write.bind(process.stderr);
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    noteWasmOutput('XNN status for xnn_create_convolution2d_nhwc_f32 is not successful. Got status 6. Use -c dbg to see XNN logs.');
+    process.stderr.write = orig;
+    let err: unknown;
+    try {
+      tf.add(a, a);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(WasmKernelFailure);
+    expect((err as InstanceType<typeof WasmKernelFailure>).code).toBe('E_WASM_XNNPACK');
+    expect((err as Error).message).toBe(
+      'wasm kernel Add: XNNPACK failed (xnn_create_convolution2d_nhwc_f32: status 6 (out of memory)); the 4 GB wasm heap is full: use a smaller batch (or micro-batches, --micro-batch 32)',
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    const b = tf.add(a, a);
+    expect(Array.from(await b.data())).toEqual([2, 4, 6]);
+    tf.dispose([a, b]);
+  });
+});

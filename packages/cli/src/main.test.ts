@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { explainRuntimeError } from './main.js';
 import { runCli } from './test-utils/run-cli.js';
 
 describe('dfd CLI shell', () => {
@@ -42,5 +43,13 @@ describe('dfd CLI shell', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^dfd \d+\.\d+\.\d+ +\(node /);
     expect(r.stdout).toMatch(/✓ cpu/);
+  });
+
+  it('explains a wasm abort as the 4 GB heap running out and says what to change', () => {
+    const hint = explainRuntimeError(new WebAssembly.RuntimeError('Aborted(OOM). Build with -sASSERTIONS for more info.'));
+    expect(hint).toMatch(/^the wasm backend ran out of memory \(Aborted\(OOM\)\): its heap is limited to 4 GB/);
+    expect(hint).toMatch(/--micro-batch 32/);
+    expect(hint).toMatch(/--resume/);
+    expect(explainRuntimeError(new TypeError('x is undefined'))).toBeNull();
   });
 });

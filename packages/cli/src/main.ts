@@ -29,7 +29,28 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`dfd: ${err.message}\n`);
       return 1;
     }
+    const hint = explainRuntimeError(err);
+    if (hint) {
+      process.stderr.write(`dfd: ${hint}\n`);
+      return 1;
+    }
     process.stderr.write(`dfd: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return 1;
   }
+}
+
+/**
+ * What to do about errors the runtime throws without context: an Emscripten abort of the wasm
+ * backend is almost always its 4 GB heap running out. Returns null for anything else.
+ */
+export function explainRuntimeError(err: unknown): string | null {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/^Aborted\(|Aborted\(OOM\)|Cannot enlarge memory|Out of memory/i.test(message)) {
+    return (
+      `the wasm backend ran out of memory (${message.split('.')[0]}): its heap is limited to 4 GB, and DFD-Net at 90x90 trains ` +
+      'about 32 images per pass there. Lower --batch-size, or keep the batch and add --micro-batch 32 (gradients are summed ' +
+      'over the batch; batch norm then normalises over 32). Checkpoints already written in the run folder are intact (--resume).'
+    );
+  }
+  return null;
 }

@@ -11,6 +11,7 @@ describe('train config', () => {
     expect(c.variant).toBe('att+eifp');
     expect(c.epochs).toBe(60);
     expect(c.data.batchSize).toBe(128);
+    expect(c.data.microBatch).toBeUndefined();
     expect(c.optimizer).toEqual({ lr: { heads: 5e-4 }, weightDecay: 0.01, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
     expect(c.schedule).toEqual({ cosine: { tMax: 100, etaMin: 0 }, gamma: { name: 'paper' }, lambda: { name: 'constant', value: 1 } });
     expect(resolveLearningRates(c.optimizer, false)).toEqual({ heads: 5e-4, backbone: 5e-4 });
@@ -18,7 +19,7 @@ describe('train config', () => {
   });
 
   it('names every bad field by its path', () => {
-    const bad = { source: 'x', out: 'o', epochs: -1, optimizer: { beta1: 2, lr: { heads: 'fast' } }, schedule: { gamma: { name: 'cubic' } }, targets: ['nospec'], colour: 1 };
+    const bad = { source: 'x', out: 'o', epochs: -1, data: { microBatch: 0 }, optimizer: { beta1: 2, lr: { heads: 'fast' } }, schedule: { gamma: { name: 'cubic' } }, targets: ['nospec'], colour: 1 };
     let message = '';
     try {
       validateConfig(trainConfigSchema, bad, 'run.yaml');
@@ -28,6 +29,7 @@ describe('train config', () => {
     }
     expect(message).toMatch(/^invalid run\.yaml:/);
     expect(message).toMatch(/ {2}epochs: /);
+    expect(message).toMatch(/ {2}data\.microBatch: /);
     expect(message).toMatch(/ {2}optimizer\.beta1: /);
     expect(message).toMatch(/ {2}optimizer\.lr\.heads: /);
     expect(message).toMatch(/ {2}schedule\.gamma\.name: /);

@@ -23,6 +23,12 @@ const dataSchema = z
   .object({
     /** Mini-batch size (paper 128). */
     batchSize: z.number().int().positive().default(128),
+    /**
+     * Split each batch into micro-batches of at most this many samples (gradients summed before
+     * the optimizer step) so that large batches fit in memory (the wasm heap is 4 GB: DFD-Net at
+     * 90x90 trains at most ~32 images per pass). Batch norm then normalises per micro-batch.
+     */
+    microBatch: z.number().int().positive().optional(),
     /** Evaluation batch size. */
     evalBatchSize: z.number().int().positive().default(128),
     /** Paper augmentation (random resized crop, colour jitter, flip); false = resize only. */

@@ -97,6 +97,15 @@ export function tensorBatchSource(samples: ArraySamples, options: TensorBatchSou
   };
 }
 
+/** Samples [start, start + size) of a batch as new tensors (the caller disposes them with {@link disposeBatch}). */
+export function sliceBatch(batch: Batch, start: number, size: number): Batch {
+  const out: Batch = { images: tf.slice(batch.images, [start, 0, 0, 0], [size, -1, -1, -1]) };
+  if (batch.expression) out.expression = tf.slice(batch.expression, start, size);
+  if (batch.factors) out.factors = Object.fromEntries(Object.entries(batch.factors).map(([k, t]) => [k, tf.slice(t, start, size)]));
+  if (batch.ids) out.ids = batch.ids.slice(start, start + size);
+  return out;
+}
+
 /** Dispose every tensor of a batch. */
 export function disposeBatch(batch: Batch): void {
   batch.images.dispose();

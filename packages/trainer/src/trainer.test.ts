@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DfdEvent, DfdPlugin } from '@dfd/core';
+import { noteWasmOutput, WasmKernelFailure } from '@dfd/backends';
 import { EarlyStoppingPlugin } from '@dfd/plugin-early-stopping';
 import { paperGamma } from '@dfd/plugin-schedulers';
 import { CheckpointStore } from './checkpoint.js';
@@ -136,6 +137,91 @@ describe('Trainer (stage 2 loop)', () => {
     await trainer.run();
     expect(counts).toHaveLength(50);
     expect(counts[49]).toBe(counts[1]);
+  });
+
+  it('micro-batches: gradients summed over 3 micro-batches give the whole-batch run (losses, accuracy, weights); tensors stay flat', async () => {
+    const run = async (microBatch?: number) => {
+      const model = new TinyDfdNet({ miDims: [4, 4] });
+      const eifes = [new TinyEife([{ name: 'a', classes: 2 }], 4, 3), new TinyEife([{ name: 'b', classes: 3 }], 4, 4)];
+      const data = tensorBatchSource(samples, { batchSize: 8, seed: 5, shuffle: true });
+      const rec = new Recorder();
+      const counts: number[] = [];
+      const probe: DfdPlugin = { name: 'probe', setup: (ctx) => ctx.on('batchEnd', () => void counts.push(tf.memory().numTensors)) };
+      const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: { ...opts, epochs: 2, microBatch }, plugins: [rec, probe], seed: 9 });
+      await trainer.run();
+      const params = Object.fromEntries(model.namedParameters().map(([n, v]) => [n, Array.from(v.dataSync())]));
+      return { params, batches: rec.of('batchEnd'), counts };
+    };
+    const whole = await run();
+    const micro = await run(3);
+    expect(micro.batches).toHaveLength(6);
+    micro.batches.forEach((b, i) => {
+      const w = whole.batches[i]!;
+      for (const k of ['total', 'cls', 'mi'] as const) expect(b.loss[k]).toBeCloseTo(w.loss[k]!, 5);
+      expect(b.loss.mi).toBeGreaterThan(0);
+      expect(b.accuracy).toBe(w.accuracy);
+    });
+    for (const [name, values] of Object.entries(whole.params)) {
+      const got = micro.params[name]!;
+      values.forEach((v, j) => expect(got[j]).toBeCloseTo(v, 5));
+    }
+    // Training moved the weights, so the comparison above is not between two untouched inits.
+    const init = new TinyDfdNet({ miDims: [4, 4] });
+    const moved = init.namedParameters().some(([n, v]) => Array.from(v.dataSync()).some((x, j) => Math.abs(x - whole.params[n]![j]!) > 1e-3));
+    init.dispose();
+    expect(moved).toBe(true);
+    expect(micro.counts[5]).toBe(micro.counts[1]);
+  });
+
+  it('an XNNPACK failure (wasm heap full) stops the run before the step is applied, with what to change', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'dfd-xnn-'));
+    const rec = new Recorder();
+    let before: Record<string, number[]> = {};
+    rec.onBatch = (e) => {
+      if (e.globalStep === 2) {
+        before = weights(model);
+        // What the wasm module prints when XNNPACK cannot allocate an operator.
+        const orig = process.stderr.write.bind(process.stderr);
+        process.stderr.write = (() => true) as typeof process.stderr.write;
+        noteWasmOutput('XNN status for xnn_create_convolution2d_nhwc_f32 is not successful. Got status 6. Use -c dbg to see XNN logs.');
+        process.stderr.write = orig;
+      }
+    };
+    const { trainer, model } = setup(runDir, [rec]);
+    const result = await trainer.run();
+    expect(result.status).toBe('failed');
+    expect(result.globalStep).toBe(2);
+    expect(result.reason).toMatch(/the wasm backend failed inside XNNPACK at epoch 1, step 3 \(xnn_create_convolution2d_nhwc_f32: status 6 \(out of memory\)\); the weights were not updated/);
+    expect(result.reason).toMatch(/--micro-batch 32/);
+    expect(weights(model)).toEqual(before);
+    expect(rec.of('error').at(-1)?.message).toBe(result.reason);
+  });
+
+  it('a wasm kernel failing mid-step (WasmKernelFailure) ends the run failed at once; buffers and weights are those before the step', async () => {
+    const rec = new Recorder();
+    const model = new TinyDfdNet({ miDims: [4, 4] });
+    const eifes = [new TinyEife([{ name: 'a', classes: 2 }], 4, 3), new TinyEife([{ name: 'b', classes: 3 }], 4, 4)];
+    let calls = 0;
+    let before: Record<string, number[]> = {};
+    const forward = model.forward.bind(model);
+    model.forward = (x, o) => {
+      if (o.training && ++calls === 3) {
+        before = weights(model);
+        forward(x, o); // updates the BN-like running buffer, as a real forward would before failing
+        throw new WasmKernelFailure('Conv2D', ['xnn_create_convolution2d_nhwc_f32: status 6 (out of memory)']);
+      }
+      return forward(x, o);
+    };
+    const data = tensorBatchSource(samples, { batchSize: 8, seed: 5, shuffle: true });
+    const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: opts, plugins: [rec], seed: 9 });
+    const numTensors = tf.memory().numTensors;
+    const result = await trainer.run();
+    expect(result.status).toBe('failed');
+    expect(result.globalStep).toBe(2);
+    expect(result.reason).toMatch(/^the wasm backend failed inside XNNPACK at epoch 1, step 3 \(xnn_create_convolution2d_nhwc_f32: status 6 \(out of memory\)\); the weights were not updated/);
+    expect(weights(model)).toEqual(before);
+    expect(rec.of('error').at(-1)?.message).toBe(result.reason);
+    expect(tf.memory().numTensors).toBeLessThanOrEqual(numTensors);
   });
 
   it('stage 1: the EIFE loss is the sum of the factor cross-entropies', async () => {

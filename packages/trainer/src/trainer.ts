@@ -2,11 +2,11 @@ import 'reflect-metadata';
 import * as tf from '@tensorflow/tfjs-core';
 import { inject, injectable } from 'tsyringe';
 import { TOKENS, type EventBus, type PluginHost, type Rng } from '@dfd/core';
-import { registerGradients } from '@dfd/backends';
+import { registerGradients, takeWasmFailures, WasmKernelFailure } from '@dfd/backends';
 import { cosineAnnealingLr, createGammaSchedule, createLambdaSchedule, type GammaScheduleSpec, type LambdaScheduleSpec, type Schedule } from '@dfd/plugin-schedulers';
 import { AdamW, type ParamGroup } from './adamw.js';
 import type { CheckpointStore, StoredTensor } from './checkpoint.js';
-import { disposeBatch, type BatchSource } from './data.js';
+import { disposeBatch, sliceBatch, type Batch, type BatchSource } from './data.js';
 import { CheckpointError } from './errors.js';
 import { evaluate } from './evaluate.js';
 import type { StepContext, TrainingTask } from './task.js';
@@ -33,6 +33,12 @@ export interface LoopOptions {
   config: Record<string, unknown>;
   /** Classes of the validation evaluation (default 7). */
   numClasses?: number;
+  /**
+   * Largest number of samples per forward/backward pass; a larger batch is split into micro-batches
+   * whose gradients are summed (weighted by their share of the batch) before one optimizer step.
+   * Batch norm then normalises over each micro-batch. Unset: the whole batch in one pass.
+   */
+  microBatch?: number;
 }
 
 /** How a run ended. */
@@ -46,6 +52,18 @@ export interface TrainResult {
 }
 
 type Accumulator = Record<string, number>;
+
+/** The run's failure message when XNNPACK (wasm) failed during a step. */
+function backendFailureMessage(failures: string[], epoch: number, stepInEpoch: number, lastCheckpoint: string | undefined): string {
+  const oom = failures.some((f) => f.includes('out of memory'));
+  return (
+    `the wasm backend failed inside XNNPACK at epoch ${epoch + 1}, step ${stepInEpoch + 1} (${failures.slice(0, 3).join('; ')}); ` +
+    `the weights were not updated, the last checkpoint is ${lastCheckpoint ?? '(none)'}. ` +
+    (oom
+      ? 'The 4 GB wasm heap is full: lower the batch size, or keep it and set a micro-batch (--micro-batch 32 / data.microBatch: 32); DFD-Net at 90x90 trains about 32 images per pass on wasm.'
+      : 'Please report this with the command line.')
+  );
+}
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
@@ -91,6 +109,85 @@ export class Trainer {
     this.optimizer = new AdamW([...groups.values()], { beta1: options.beta1, beta2: options.beta2, eps: options.eps });
     this.gamma = createGammaSchedule(options.gamma);
     this.lambda = createLambdaSchedule(options.lambda);
+  }
+
+  /**
+   * Loss and gradients of one batch: one tape over the whole batch, or (with `microBatch`) one per
+   * micro-batch, each loss scaled by its share of the batch so that the summed gradients and the
+   * reported losses are those of the batch mean (exactly, up to batch-norm statistics, when every
+   * sample is labelled).
+   */
+  private gradients(
+    batch: Batch,
+    prepared: tf.Tensor[],
+    ctx: StepContext,
+    vars: tf.Variable[],
+  ): { value: tf.Scalar; grads: tf.NamedTensorMap; parts: Map<string, tf.Tensor>; correctT: tf.Tensor | undefined; count: number } {
+    const n = batch.images.shape[0];
+    const micro = this.options.microBatch;
+    const chunks = micro != null && micro < n ? Math.ceil(n / micro) : 1;
+    const parts = new Map<string, tf.Tensor>();
+    let correctT: tf.Tensor | undefined;
+    let count = 0;
+    let value: tf.Scalar | undefined;
+    let grads: tf.NamedTensorMap = {};
+    let sub: Batch | undefined;
+    let subPrepared: tf.Tensor[] = [];
+    try {
+      for (let c = 0; c < chunks; c++) {
+        const start = Math.floor((c * n) / chunks);
+        const size = Math.floor(((c + 1) * n) / chunks) - start;
+        sub = chunks === 1 ? batch : sliceBatch(batch, start, size);
+        subPrepared = chunks === 1 ? prepared : prepared.map((t) => tf.slice(t, start, size));
+        const share = size / n;
+        const chunk = sub;
+        const chunkPrepared = subPrepared;
+        const r = tf.variableGrads(() => {
+          const l = this.task.loss(chunk, chunkPrepared, ctx);
+          for (const [k, t] of Object.entries(l.parts)) {
+            const scaled = tf.keep(chunks === 1 ? t : tf.mul(t, share));
+            const prev = parts.get(k);
+            parts.set(k, prev ? tf.keep(tf.add(prev, scaled)) : scaled);
+            if (prev) tf.dispose([prev, scaled]);
+          }
+          if (l.correct) {
+            const prev = correctT;
+            correctT = tf.keep(prev ? tf.add(prev, l.correct) : l.correct);
+            if (prev) prev.dispose();
+          }
+          count += l.count;
+          return chunks === 1 ? l.total : (tf.mul(l.total, share) as tf.Scalar);
+        }, vars);
+        if (chunks > 1) {
+          disposeBatch(sub);
+          tf.dispose(subPrepared);
+        }
+        sub = undefined;
+        subPrepared = [];
+        if (value === undefined) {
+          value = r.value;
+          grads = r.grads;
+        } else {
+          const prevValue = value;
+          value = tf.add(prevValue, r.value) as tf.Scalar;
+          tf.dispose([prevValue, r.value]);
+          for (const [k, g] of Object.entries(r.grads)) {
+            const prev = grads[k];
+            grads[k] = prev ? tf.add(prev, g) : g;
+            if (prev) tf.dispose([prev, g]);
+          }
+        }
+      }
+    } catch (e) {
+      // tfjs keeps the tensors its tape saved for the backward pass when the forward pass throws.
+      const tape = (tf.engine() as unknown as { state: { activeTape?: Array<{ saved?: tf.Tensor[] }> | null } }).state.activeTape;
+      for (const node of tape ?? []) tf.dispose(node.saved ?? []);
+      if (sub && chunks > 1) disposeBatch(sub);
+      if (chunks > 1) tf.dispose(subPrepared);
+      tf.dispose([...parts.values(), ...(correctT ? [correctT] : []), ...(value ? [value] : []), ...Object.values(grads)]);
+      throw e;
+    }
+    return { value: value!, grads, parts, correctT, count };
   }
 
   /** Ask the run to stop after the current step (e.g. on SIGINT); a checkpoint is written first. */
@@ -160,28 +257,40 @@ export class Trainer {
           this.task.beforeStep?.(ctx);
           // The forward pass updates BN running statistics; keep copies so a diverged step can be undone.
           const bufferCopies = this.task.model.namedBuffers().map(([, v]) => [v, tf.clone(v)] as const);
-          const prepared = this.task.prepare?.(batch) ?? [];
-          const parts = new Map<string, tf.Tensor>();
-          let correctT: tf.Tensor | undefined;
-          let count = 0;
-          const { value, grads } = tf.variableGrads(() => {
-            const l = this.task.loss(batch, prepared, ctx);
-            for (const [k, t] of Object.entries(l.parts)) parts.set(k, tf.keep(t));
-            if (l.correct) correctT = tf.keep(l.correct);
-            count = l.count;
-            return l.total;
-          }, vars);
+          let prepared: tf.Tensor[] = [];
+          let step: ReturnType<Trainer['gradients']>;
+          try {
+            prepared = this.task.prepare?.(batch) ?? [];
+            step = this.gradients(batch, prepared, ctx, vars);
+          } catch (e) {
+            // A wasm kernel whose XNNPACK operator failed (e.g. the heap is full) stops the step at once.
+            if (!(e instanceof WasmKernelFailure)) throw e;
+            for (const [v, copy] of bufferCopies) v.assign(copy);
+            tf.dispose([...bufferCopies.map(([, copy]) => copy), ...prepared]);
+            disposeBatch(batch);
+            const message = backendFailureMessage(e.failures, epoch, stepInEpoch, lastCheckpoint);
+            this.bus.emit({ type: 'error', source: 'trainer', message });
+            return await this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+          }
+          const { value, grads, parts, correctT, count } = step;
           const total = (await value.data())[0]!;
           const numbers: Record<string, number> = {};
           for (const [k, t] of parts) numbers[k] = (await t.data())[0]!;
           const correct = correctT ? (await correctT.data())[0]! : Number.NaN;
-          const finite = Number.isFinite(total);
+          // XNNPACK (wasm) reports failures such as a full heap only by printing them; its outputs are then garbage.
+          const backendFailures = takeWasmFailures();
+          const finite = Number.isFinite(total) && backendFailures.length === 0;
           if (finite) this.optimizer.applyGradients(grads);
           else for (const [v, copy] of bufferCopies) v.assign(copy);
           tf.dispose(bufferCopies.map(([, copy]) => copy));
           tf.dispose([value, ...Object.values(grads), ...parts.values(), ...(correctT ? [correctT] : []), ...prepared]);
           const batchSize = batch.images.shape[0];
           disposeBatch(batch);
+          if (backendFailures.length > 0) {
+            const message = backendFailureMessage(backendFailures, epoch, stepInEpoch, lastCheckpoint);
+            this.bus.emit({ type: 'error', source: 'trainer', message });
+            return await this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+          }
           if (!finite) {
             const message = `non-finite loss ${total} (${Object.entries(numbers).map(([k, v]) => `${k} ${v}`).join(', ')}) at epoch ${epoch + 1}, step ${stepInEpoch + 1}; the weights were not updated, the last checkpoint is ${lastCheckpoint ?? '(none)'}. Lower the learning rate or check the inputs.`;
             this.bus.emit({ type: 'error', source: 'trainer', message });

@@ -10,6 +10,7 @@ interface EifeOpts {
   out?: string;
   epochs?: number;
   batchSize?: number;
+  microBatch?: number;
   lr?: number;
   width?: number;
   inputSize?: number;
@@ -34,6 +35,7 @@ export function registerTrainEife(program: Command): void {
     .option('-o, --out <dir>', 'output folder (model/ is what dfd train --eife takes)')
     .option('--epochs <n>', 'epochs (default 30)', Number)
     .option('--batch-size <n>', 'batch size (default 128)', Number)
+    .option('--micro-batch <n>', 'at most n samples per forward/backward pass; gradients are summed over the batch (fits large batches in memory; batch norm then sees n)', Number)
     .option('--lr <x>', 'learning rate of every parameter (default 5e-4)', Number)
     .option('--width <x>', 'channel width multiplier', Number)
     .option('--input-size <n>', 'input side in pixels (default 90)', Number)
@@ -59,7 +61,7 @@ export function registerTrainEife(program: Command): void {
         epochs: opts.epochs,
         seed: opts.seed,
         model: { width: opts.width, inputSize: opts.inputSize, embedDim: opts.embedDim },
-        data: { batchSize: opts.batchSize, limit: opts.limit },
+        data: { batchSize: opts.batchSize, microBatch: opts.microBatch, limit: opts.limit },
         optimizer: { lr: { heads: opts.lr } },
         plugins: opts.plugin?.map(parsePluginOption),
         console: opts.console === false ? false : undefined,

@@ -58,6 +58,7 @@ interface TrainOpts {
   out?: string;
   epochs?: number;
   batchSize?: number;
+  microBatch?: number;
   lr?: number;
   backboneLr?: number;
   weightDecay?: number;
@@ -104,6 +105,7 @@ export function registerTrain(program: Command): void {
     .option('-o, --out <dir>', 'run folder (checkpoints, model, metrics.jsonl, report)')
     .option('--epochs <n>', 'epochs (default 60)', num('--epochs'))
     .option('--batch-size <n>', 'batch size (default 128)', num('--batch-size'))
+    .option('--micro-batch <n>', 'at most n samples per forward/backward pass; gradients are summed over the batch (fits large batches in memory; batch norm then sees n)', num('--micro-batch'))
     .option('--lr <x>', 'learning rate of attention, EIFP and classifier (default 5e-4)', num('--lr'))
     .option('--backbone-lr <x>', 'backbone learning rate (default: 1e-6 with --backbone, else = --lr)', num('--backbone-lr'))
     .option('--weight-decay <x>', 'AdamW decoupled weight decay (default 0.01)', num('--weight-decay'))
@@ -143,7 +145,7 @@ export function registerTrain(program: Command): void {
         seed: opts.seed,
         selection: opts.selection,
         model: { width: opts.width, inputSize: opts.inputSize },
-        data: { batchSize: opts.batchSize, limit: opts.limit, augment: opts.augment === false ? false : undefined },
+        data: { batchSize: opts.batchSize, microBatch: opts.microBatch, limit: opts.limit, augment: opts.augment === false ? false : undefined },
         optimizer: { lr: { heads: opts.lr, backbone: opts.backboneLr }, weightDecay: opts.weightDecay },
         schedule: { gamma, lambda, cosine: opts.tMax !== undefined ? { tMax: opts.tMax, etaMin: 0 } : undefined },
         plugins: opts.plugin?.map(parsePluginOption),
