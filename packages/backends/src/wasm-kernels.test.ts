@@ -250,18 +250,22 @@ describe('wasm training kernels vs the cpu backend', () => {
   });
 
   it('unregister puts the stock kernels back and register re-applies ours', async () => {
-    const ours = tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc;
+    // In Node every wasm kernel is wrapped by guardWasmKernels(); compare what runs inside.
+    const raw = (f: tf.KernelFunc | undefined) => (f as { dfdInner?: tf.KernelFunc } | undefined)?.dfdInner ?? f;
+    const ours = raw(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc);
     unregisterWasmTrainingKernels();
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
-    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).not.toBe(ours);
-    const stockMatMul = tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc;
+    expect(raw(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc)).not.toBe(ours);
+    const stockMatMul = raw(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc);
     registerWasmTrainingKernels(['Conv2DBackpropFilter']);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
-    expect(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc).toBe(stockMatMul);
+    expect(raw(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc)).toBe(stockMatMul);
     unregisterWasmTrainingKernels();
-    expect(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc).toBe(stockMatMul);
+    expect(raw(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc)).toBe(stockMatMul);
     registerWasmTrainingKernels();
-    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).toBe(ours);
+    expect(raw(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc)).toBe(ours);
+    // Re-registered kernels are guarded again.
+    expect((tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc as { dfdInner?: unknown }).dfdInner).toBe(ours);
     await tf.setBackend('wasm');
     const dx = tf.conv2dTranspose(tf.ones([1, 2, 2, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 1]) as tf.Tensor4D, [1, 4, 4, 1], 1, 'valid');
     // Full correlation of a 2x2 block of ones with a 3x3 box: corner 1, edge 2, centre 4.

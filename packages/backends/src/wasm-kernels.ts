@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
+import { guardWasmKernels, wasmKernelsGuarded } from './wasm-node.js';
 import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 
 /*
@@ -523,6 +524,7 @@ export function registerWasmTrainingKernels(only?: readonly WasmTrainingKernel[]
     ours.add(config.kernelName);
   }
   registered = true;
+  if (wasmKernelsGuarded()) guardWasmKernels();
 }
 
 /** Puts the stock wasm kernels back (for before/after benchmarks); registerWasmTrainingKernels() re-applies ours. */
@@ -536,4 +538,5 @@ export function unregisterWasmTrainingKernels(): void {
   original.clear();
   ours.clear();
   registered = false;
+  if (wasmKernelsGuarded()) guardWasmKernels();
 }

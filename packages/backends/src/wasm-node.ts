@@ -78,12 +78,13 @@ let guarded = false;
  * Wraps every kernel registered for the wasm backend so that an XNNPACK failure recorded while it
  * ran throws {@link WasmKernelFailure} right after it (its output is freed), instead of letting
  * the computation continue on garbage (which also runs very slowly: wasm has no flush-to-zero).
- * Kernels registered later (e.g. dfd's training kernels) need another call; idempotent per kernel.
+ * Kernels registered later need another call (registerWasmTrainingKernels makes it); idempotent
+ * per kernel; a guarded kernelFunc has the original as `dfdInner`.
  */
 export function guardWasmKernels(): void {
   for (const config of tf.getKernelsForBackend('wasm')) {
-    const inner = config.kernelFunc as tf.KernelFunc & { dfdGuarded?: true };
-    if (inner.dfdGuarded) continue;
+    const inner = config.kernelFunc as tf.KernelFunc & { dfdInner?: tf.KernelFunc };
+    if (inner.dfdInner) continue;
     const kernelFunc = ((args: Parameters<tf.KernelFunc>[0]) => {
       const out = inner(args);
       if (failures.length > 0) {
@@ -92,8 +93,8 @@ export function guardWasmKernels(): void {
         throw new WasmKernelFailure(config.kernelName, takeWasmFailures());
       }
       return out;
-    }) as tf.KernelFunc & { dfdGuarded?: true };
-    kernelFunc.dfdGuarded = true;
+    }) as tf.KernelFunc & { dfdInner?: tf.KernelFunc };
+    kernelFunc.dfdInner = inner;
     tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel({ ...config, kernelFunc });
   }
