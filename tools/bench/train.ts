@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@dfd/core';
+import { sumMicroBatchGradients } from '@dfd/trainer';
 
 /*
  * The benchmark's training step: forward, softmax cross-entropy, tf.variableGrads, Adam.
@@ -151,38 +152,30 @@ export function inferStep(net: BenchNet, x: tf.Tensor4D): void {
   logits.dispose();
 }
 
-/** One optimisation step; returns the loss value (already read back, so the step is complete). */
 /**
- * One optimizer step on (x, labels). With `micro` < batch, the batch is split into micro-batches
- * whose loss-share-weighted gradients are summed before the step (what `--micro-batch` does in
- * the trainer; batch norm then normalises per micro-batch).
+ * One optimizer step on (x, labels); returns the loss value (already read back, so the step is
+ * complete). With `micro` < batch, the batch is split into micro-batches
+ * whose loss-share-weighted gradients are summed before the step (@dfd/trainer's
+ * sumMicroBatchGradients, what `--micro-batch` uses; batch norm then normalises per micro-batch).
  */
 export function trainStep(net: BenchNet, optimizer: tf.Optimizer, x: tf.Tensor4D, labels: tf.Tensor1D, classes = 7, micro = 0): number {
   const n = x.shape[0];
-  const chunks = micro > 0 && micro < n ? Math.ceil(n / micro) : 1;
-  let grads: tf.NamedTensorMap = {};
-  let loss = 0;
-  for (let c = 0; c < chunks; c++) {
-    const start = Math.floor((c * n) / chunks);
-    const size = Math.floor(((c + 1) * n) / chunks) - start;
-    const xs = chunks === 1 ? x : tf.slice(x, [start, 0, 0, 0], [size, -1, -1, -1]);
-    const ls = chunks === 1 ? labels : tf.slice(labels, start, size);
-    const { value, grads: g } = tf.variableGrads(() => {
-      const l = net.loss ? net.loss(xs, ls) : (tf.losses.softmaxCrossEntropy(tf.oneHot(ls, classes), net.forward(xs, true)) as tf.Scalar);
-      return chunks === 1 ? l : (tf.mul(l, size / n) as tf.Scalar);
-    }, net.variables);
-    if (chunks > 1) tf.dispose([xs, ls]);
-    loss += value.dataSync()[0] ?? NaN;
-    value.dispose();
-    for (const [k, t] of Object.entries(g)) {
-      const prev = grads[k];
-      grads[k] = prev ? tf.add(prev, t) : t;
-      if (prev) tf.dispose([prev, t]);
+  const { value, grads } = sumMicroBatchGradients(n, micro > 0 ? micro : undefined, ({ start, size, share }) => {
+    const whole = size === n;
+    const xs = whole ? x : tf.slice(x, [start, 0, 0, 0], [size, -1, -1, -1]);
+    const ls = whole ? labels : tf.slice(labels, start, size);
+    try {
+      return tf.variableGrads(() => {
+        const l = net.loss ? net.loss(xs, ls) : (tf.losses.softmaxCrossEntropy(tf.oneHot(ls, classes), net.forward(xs, true)) as tf.Scalar);
+        return whole ? l : (tf.mul(l, share) as tf.Scalar);
+      }, net.variables);
+    } finally {
+      if (!whole) tf.dispose([xs, ls]);
     }
-  }
+  });
   optimizer.applyGradients(grads);
-  tf.dispose(Object.values(grads));
-  grads = {};
+  const loss = value.dataSync()[0] ?? NaN;
+  tf.dispose([value, ...Object.values(grads)]);
   return loss;
 }
 

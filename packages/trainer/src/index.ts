@@ -1,6 +1,7 @@
 export { AdamW, type AdamWOptions, type AdamWParamState, type AdamWState, type ParamGroup } from './adamw.js';
 export { CheckpointStore, readCheckpoint, type Checkpoint, type CheckpointMeta, type StoredTensor } from './checkpoint.js';
 export { PAPER_LOOP_DEFAULTS, composeTrainer, type ComposeOptions } from './compose.js';
+export { microBatches, sumMicroBatchGradients, type MicroBatch } from './micro-batch.js';
 export { disposeBatch, tensorBatchSource, type ArraySamples, type Batch, type BatchSource, type TensorBatchSourceOptions } from './data.js';
 export { CheckpointError, NonFiniteLossError, TrainingSetupError } from './errors.js';
 export { evaluate, meanAccuracy, summarise, type Classifier } from './evaluate.js';

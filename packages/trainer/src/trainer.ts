@@ -7,6 +7,7 @@ import { cosineAnnealingLr, createGammaSchedule, createLambdaSchedule, type Gamm
 import { AdamW, type ParamGroup } from './adamw.js';
 import type { CheckpointStore, StoredTensor } from './checkpoint.js';
 import { disposeBatch, sliceBatch, type Batch, type BatchSource } from './data.js';
+import { sumMicroBatchGradients } from './micro-batch.js';
 import { CheckpointError } from './errors.js';
 import { evaluate } from './evaluate.js';
 import type { StepContext, TrainingTask } from './task.js';
@@ -124,70 +125,52 @@ export class Trainer {
     vars: tf.Variable[],
   ): { value: tf.Scalar; grads: tf.NamedTensorMap; parts: Map<string, tf.Tensor>; correctT: tf.Tensor | undefined; count: number } {
     const n = batch.images.shape[0];
-    const micro = this.options.microBatch;
-    const chunks = micro != null && micro < n ? Math.ceil(n / micro) : 1;
     const parts = new Map<string, tf.Tensor>();
     let correctT: tf.Tensor | undefined;
     let count = 0;
-    let value: tf.Scalar | undefined;
-    let grads: tf.NamedTensorMap = {};
-    let sub: Batch | undefined;
-    let subPrepared: tf.Tensor[] = [];
     try {
-      for (let c = 0; c < chunks; c++) {
-        const start = Math.floor((c * n) / chunks);
-        const size = Math.floor(((c + 1) * n) / chunks) - start;
-        sub = chunks === 1 ? batch : sliceBatch(batch, start, size);
-        subPrepared = chunks === 1 ? prepared : prepared.map((t) => tf.slice(t, start, size));
-        const share = size / n;
-        const chunk = sub;
-        const chunkPrepared = subPrepared;
-        const r = tf.variableGrads(() => {
-          const l = this.task.loss(chunk, chunkPrepared, ctx);
-          for (const [k, t] of Object.entries(l.parts)) {
-            const scaled = tf.keep(chunks === 1 ? t : tf.mul(t, share));
-            const prev = parts.get(k);
-            parts.set(k, prev ? tf.keep(tf.add(prev, scaled)) : scaled);
-            if (prev) tf.dispose([prev, scaled]);
-          }
-          if (l.correct) {
-            const prev = correctT;
-            correctT = tf.keep(prev ? tf.add(prev, l.correct) : l.correct);
-            if (prev) prev.dispose();
-          }
-          count += l.count;
-          return chunks === 1 ? l.total : (tf.mul(l.total, share) as tf.Scalar);
-        }, vars);
-        if (chunks > 1) {
-          disposeBatch(sub);
-          tf.dispose(subPrepared);
-        }
-        sub = undefined;
-        subPrepared = [];
-        if (value === undefined) {
-          value = r.value;
-          grads = r.grads;
-        } else {
-          const prevValue = value;
-          value = tf.add(prevValue, r.value) as tf.Scalar;
-          tf.dispose([prevValue, r.value]);
-          for (const [k, g] of Object.entries(r.grads)) {
-            const prev = grads[k];
-            grads[k] = prev ? tf.add(prev, g) : g;
-            if (prev) tf.dispose([prev, g]);
+      const { value, grads } = sumMicroBatchGradients(n, this.options.microBatch, ({ start, size, share }) => {
+        const whole = size === n;
+        const sub = whole ? batch : sliceBatch(batch, start, size);
+        const subPrepared = whole ? prepared : prepared.map((t) => tf.slice(t, start, size));
+        try {
+          return tf.variableGrads(() => {
+            const l = this.task.loss(sub, subPrepared, ctx);
+            for (const [k, t] of Object.entries(l.parts)) {
+              const scaled = tf.keep(whole ? t : tf.mul(t, share));
+              const prev = parts.get(k);
+              parts.set(k, prev ? tf.keep(tf.add(prev, scaled)) : scaled);
+              if (prev) tf.dispose([prev, scaled]);
+            }
+            if (l.correct) {
+              const prev = correctT;
+              correctT = tf.keep(prev ? tf.add(prev, l.correct) : l.correct);
+              if (prev) prev.dispose();
+            }
+            count += l.count;
+            return whole ? l.total : (tf.mul(l.total, share) as tf.Scalar);
+          }, vars);
+        } finally {
+          if (!whole) {
+            disposeBatch(sub);
+            tf.dispose(subPrepared);
           }
         }
+      });
+      // A failure printed by a wasm kernel that is not guarded (registered after useBackend) ends here.
+      const late = takeWasmFailures();
+      if (late.length > 0) {
+        tf.dispose([value, ...Object.values(grads)]);
+        throw new WasmKernelFailure('(unguarded)', late);
       }
+      return { value, grads, parts, correctT, count };
     } catch (e) {
       // tfjs keeps the tensors its tape saved for the backward pass when the forward pass throws.
       const tape = (tf.engine() as unknown as { state: { activeTape?: Array<{ saved?: tf.Tensor[] }> | null } }).state.activeTape;
       for (const node of tape ?? []) tf.dispose(node.saved ?? []);
-      if (sub && chunks > 1) disposeBatch(sub);
-      if (chunks > 1) tf.dispose(subPrepared);
-      tf.dispose([...parts.values(), ...(correctT ? [correctT] : []), ...(value ? [value] : []), ...Object.values(grads)]);
+      tf.dispose([...parts.values(), ...(correctT ? [correctT] : [])]);
       throw e;
     }
-    return { value: value!, grads, parts, correctT, count };
   }
 
   /** Ask the run to stop after the current step (e.g. on SIGINT); a checkpoint is written first. */
@@ -263,7 +246,7 @@ export class Trainer {
             prepared = this.task.prepare?.(batch) ?? [];
             step = this.gradients(batch, prepared, ctx, vars);
           } catch (e) {
-            // A wasm kernel whose XNNPACK operator failed (e.g. the heap is full) stops the step at once.
+            // XNNPACK failed inside a wasm kernel (e.g. the heap is full): its outputs are garbage.
             if (!(e instanceof WasmKernelFailure)) throw e;
             for (const [v, copy] of bufferCopies) v.assign(copy);
             tf.dispose([...bufferCopies.map(([, copy]) => copy), ...prepared]);
@@ -277,20 +260,13 @@ export class Trainer {
           const numbers: Record<string, number> = {};
           for (const [k, t] of parts) numbers[k] = (await t.data())[0]!;
           const correct = correctT ? (await correctT.data())[0]! : Number.NaN;
-          // XNNPACK (wasm) reports failures such as a full heap only by printing them; its outputs are then garbage.
-          const backendFailures = takeWasmFailures();
-          const finite = Number.isFinite(total) && backendFailures.length === 0;
+          const finite = Number.isFinite(total);
           if (finite) this.optimizer.applyGradients(grads);
           else for (const [v, copy] of bufferCopies) v.assign(copy);
           tf.dispose(bufferCopies.map(([, copy]) => copy));
           tf.dispose([value, ...Object.values(grads), ...parts.values(), ...(correctT ? [correctT] : []), ...prepared]);
           const batchSize = batch.images.shape[0];
           disposeBatch(batch);
-          if (backendFailures.length > 0) {
-            const message = backendFailureMessage(backendFailures, epoch, stepInEpoch, lastCheckpoint);
-            this.bus.emit({ type: 'error', source: 'trainer', message });
-            return await this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
-          }
           if (!finite) {
             const message = `non-finite loss ${total} (${Object.entries(numbers).map(([k, v]) => `${k} ${v}`).join(', ')}) at epoch ${epoch + 1}, step ${stepInEpoch + 1}; the weights were not updated, the last checkpoint is ${lastCheckpoint ?? '(none)'}. Lower the learning rate or check the inputs.`;
             this.bus.emit({ type: 'error', source: 'trainer', message });
