@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  parseThreadCount,
   probeBackends,
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
@@ -58,8 +59,7 @@ function parseArgs(argv: string[]): Args {
   const has = (name: string): boolean => argv.includes(`--${name}`);
   const quick = has('quick');
   const net = get('net') ?? 'dfd';
-  const threads = Number(get('threads') ?? process.env.DFD_WASM_THREADS ?? Math.min(8, availableParallelism()));
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a whole number >= 1, got ${String(get('threads'))}`);
+  const threads = parseThreadCount(get('threads') ?? process.env.DFD_WASM_THREADS ?? Math.min(8, availableParallelism()), '--threads (or DFD_WASM_THREADS)');
   if (net !== 'dfd' && net !== 'resnet') throw new Error(`--net must be dfd or resnet, got ${net}`);
   return {
     quick,

@@ -66,17 +66,23 @@ const INSTALL: Record<string, string> = {
     '(Dawn); without a GPU, Dawn can run on SwiftShader: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json',
 };
 
+/**
+ * A wasm thread count from `source` (an option, flag or environment variable, named in the
+ * error): a whole number >= 1, else DfdError E_BACKEND_OPTION.
+ */
+export function parseThreadCount(value: unknown, source: string): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new DfdError('E_BACKEND_OPTION', `${source} must be a whole number >= 1, got '${String(value)}'`);
+  }
+  return n;
+}
+
 /** Default wasm thread count in Node: DFD_WASM_THREADS, else the available CPUs (at most 8). */
 function defaultNodeThreads(cpus: number): number {
   const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
   const env = p?.env?.DFD_WASM_THREADS;
-  if (env != null && env !== '') {
-    const n = Number(env);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new DfdError('E_BACKEND_OPTION', `DFD_WASM_THREADS must be a whole number >= 1, got '${env}'`);
-    }
-    return n;
-  }
+  if (env != null && env !== '') return parseThreadCount(env, 'DFD_WASM_THREADS');
   return Math.min(8, Math.max(1, cpus));
 }
 
@@ -129,7 +135,7 @@ async function load(name: BackendName, opts: UseBackendOptions): Promise<Loaded>
       if (isNode()) {
         const osSpec = 'node:os';
         const os = (await import(/* @vite-ignore */ /* webpackIgnore: true */ osSpec)) as { availableParallelism?(): number; cpus(): unknown[] };
-        const want = opts.threads ?? defaultNodeThreads(os.availableParallelism?.() ?? os.cpus().length);
+        const want = opts.threads != null ? parseThreadCount(opts.threads, 'useBackend option threads') : defaultNodeThreads(os.availableParallelism?.() ?? os.cpus().length);
         if (tf.findBackend('wasm') != null) {
           threadNote = `already initialised (${wasm.getThreadsCount()} thread${wasm.getThreadsCount() === 1 ? '' : 's'})`;
         } else {

@@ -1,6 +1,7 @@
 export { BackendUnavailableError } from './errors.js';
 export {
   BACKEND_NAMES,
+  parseThreadCount,
   probeBackends,
   useBackend,
   type BackendName,

@@ -7,8 +7,9 @@ import { DfdError } from '@dfd/core';
  * XNNPACK failures: when XNNPACK cannot create or set up an operator (status 6 = out of memory,
  * when the 4 GB wasm heap is full), tfjs only prints "XNN status for ... is not successful" and
  * the kernel returns an output it never wrote: training continues on garbage. dfd gives the
- * Emscripten module print hooks that record these lines; {@link takeWasmFailures} hands them to
- * the trainer, which stops before applying such a step.
+ * Emscripten module print hooks that record these lines ({@link noteWasmOutput}), and
+ * {@link guardWasmKernels} makes the kernel that printed them throw {@link WasmKernelFailure};
+ * the trainer then ends the run without applying the step.
  *
  * Threads:
  * tfjs-backend-wasm ships a threaded SIMD build whose Emscripten runtime supports Node
@@ -33,9 +34,10 @@ interface EmscriptenWorker {
   unref(): void;
 }
 
-interface ThreadedModule {
+interface WasmModule {
   cwrap(name: string, ret: string | null, args: string[]): (...a: number[]) => number;
-  PThread: { runningWorkers: EmscriptenWorker[]; unusedWorkers: EmscriptenWorker[] };
+  /** Emscripten's pthread pool (threaded build only). */
+  PThread?: { runningWorkers: EmscriptenWorker[]; unusedWorkers: EmscriptenWorker[] };
   tfjs?: unknown;
 }
 
@@ -142,23 +144,10 @@ type WasmPackage = { BackendWasm: new (m: never) => tf.KernelBackend; setThreads
  */
 export async function registerNodeWasmBackend(threads: number, simd: boolean, wasmModule: WasmPackage): Promise<NodeWasm> {
   if (registered) return registered;
-  if (threads > 1 && simd) return registerThreaded(threads, wasmModule);
-  const { createRequire } = await nodeImport<{ createRequire(url: string): NodeRequire & { resolve(id: string): string } }>('node:module');
+  const { createRequire } = await nodeImport<{ createRequire(url: string): ResolvingRequire }>('node:module');
   const require = createRequire(import.meta.url);
-  const jsPath = require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm.js');
-  const build = simd ? 'simd' : 'plain';
-  const wasmPath = jsPath.replace(/\.js$/, simd ? '-simd.wasm' : '.wasm');
-  const factory = require(jsPath) as (config: Record<string, unknown>) => Promise<ThreadedModule>;
-  const module = await factory({ locateFile: (p: string, prefix: string) => (p.endsWith('.wasm') ? wasmPath : prefix + p), ...printHooks() });
-  addTfjsApi(module);
-  wasmModule.setThreadsCount(1);
-  tf.removeBackend('wasm');
-  tf.registerBackend('wasm', () => new wasmModule.BackendWasm(module as never), 2);
-  registered = { threads: 1, build };
-  return registered;
-}
-
-function addTfjsApi(module: ThreadedModule): void {
+  const threaded = threads > 1 && simd;
+  const module = threaded ? await loadThreaded(require, threads) : await loadSingle(require, simd);
   // The same C entry points tfjs's own loader wraps (backend_wasm.js init()).
   module.tfjs = {
     init: module.cwrap('init', null, []),
@@ -168,10 +157,36 @@ function addTfjsApi(module: ThreadedModule): void {
     disposeData: module.cwrap('dispose_data', null, ['number']),
     dispose: module.cwrap('dispose', null, []),
   };
+  wasmModule.setThreadsCount(threaded ? threads : 1);
+  // Not initialised yet (the caller checks): drop tfjs's factory so ours registers.
+  tf.removeBackend('wasm');
+  tf.registerBackend(
+    'wasm',
+    () => {
+      const backend = new wasmModule.BackendWasm(module as never);
+      // Pthread workers (threaded build only) must not keep a finished process alive.
+      for (const w of [...(module.PThread?.runningWorkers ?? []), ...(module.PThread?.unusedWorkers ?? [])]) w.unref();
+      return backend;
+    },
+    2,
+  );
+  registered = threaded ? { threads, build: 'threaded-simd' } : { threads: 1, build: simd ? 'simd' : 'plain' };
+  return registered;
 }
 
-async function registerThreaded(threads: number, wasmModule: WasmPackage): Promise<NodeWasm> {
-  const { createRequire } = await nodeImport<{ createRequire(url: string): NodeRequire & { resolve(id: string): string } }>('node:module');
+type ResolvingRequire = NodeRequire & { resolve(id: string): string };
+type ModuleFactory = (config: Record<string, unknown>) => Promise<WasmModule>;
+
+/** tfjs's single-threaded build (`tfjs-backend-wasm.js` serves the SIMD and the plain binary). */
+async function loadSingle(require: ResolvingRequire, simd: boolean): Promise<WasmModule> {
+  const jsPath = require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm.js');
+  const wasmPath = jsPath.replace(/\.js$/, simd ? '-simd.wasm' : '.wasm');
+  const factory = require(jsPath) as ModuleFactory;
+  return factory({ locateFile: (p: string, prefix: string) => (p.endsWith('.wasm') ? wasmPath : prefix + p), ...printHooks() });
+}
+
+/** tfjs's threaded SIMD build, its pthread pool sized for `threads` (see the header comment). */
+async function loadThreaded(require: ResolvingRequire, threads: number): Promise<WasmModule> {
   const fs = await nodeImport<{ existsSync(p: string): boolean; writeFileSync(p: string, d: string): void; renameSync(a: string, b: string): void; mkdirSync(p: string, o: object): void }>('node:fs');
   const osNs = await nodeImport<{ default: { tmpdir(): string; cpus(): unknown[] } }>('node:os');
   // Emscripten calls require('os').cpus(): patch the module object, not the ESM namespace.
@@ -179,7 +194,6 @@ async function registerThreaded(threads: number, wasmModule: WasmPackage): Promi
   const path = await nodeImport<{ join(...p: string[]): string; dirname(p: string): string }>('node:path');
   const { Worker: NodeWorker } = await nodeImport<{ Worker: new (f: string, o?: Record<string, unknown>) => object }>('node:worker_threads');
 
-  const require = createRequire(import.meta.url);
   const jsPath = require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js');
   const wasmPath = jsPath.replace(/\.js$/, '.wasm');
   const { wasmWorkerContents } = require('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js') as { wasmWorkerContents: string };
@@ -203,16 +217,15 @@ async function registerThreaded(threads: number, wasmModule: WasmPackage): Promi
   // Emscripten assigns global.Worker = worker_threads.Worker when it loads; keep ours.
   Object.defineProperty(globalThis, 'Worker', { get: () => PlainWorker, set: () => undefined, configurable: true });
 
-  const factory = require(jsPath) as (config: Record<string, unknown>) => Promise<ThreadedModule>;
+  const factory = require(jsPath) as ModuleFactory;
   // tfjs computes its core count (emscripten_num_logical_cores() / 2) in a static initialiser.
   const realCpus = os.cpus;
   os.cpus = () => {
     const cpus = realCpus();
     return Array.from({ length: Math.max(cpus.length, 2 * threads) }, (_, i) => cpus[i % cpus.length]);
   };
-  let module: ThreadedModule;
   try {
-    module = await factory({
+    return await factory({
       locateFile: (p: string, prefix: string) => (p.endsWith('.worker.js') ? workerPath : p.endsWith('.wasm') ? wasmPath : prefix + p),
       mainScriptUrlOrBlob: jsPath,
       ...printHooks(),
@@ -220,19 +233,4 @@ async function registerThreaded(threads: number, wasmModule: WasmPackage): Promi
   } finally {
     os.cpus = realCpus;
   }
-  addTfjsApi(module);
-  wasmModule.setThreadsCount(threads);
-  // Not initialised yet (the caller checks): drop the single-threaded factory so ours registers.
-  tf.removeBackend('wasm');
-  tf.registerBackend(
-    'wasm',
-    () => {
-      const backend = new wasmModule.BackendWasm(module as never);
-      for (const w of [...module.PThread.runningWorkers, ...module.PThread.unusedWorkers]) w.unref();
-      return backend;
-    },
-    2,
-  );
-  registered = { threads, build: 'threaded-simd' };
-  return registered;
 }

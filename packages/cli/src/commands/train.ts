@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
+import { parseThreadCount } from '@dfd/backends';
 
 /** Load @dfd/trainer after the gradient hook: tfjs-core's gradient files need it under Node's ESM loader. */
 export async function loadTrainer(backend = 'auto', threads?: number): Promise<typeof import('@dfd/trainer')> {
@@ -10,11 +11,9 @@ export async function loadTrainer(backend = 'auto', threads?: number): Promise<t
   return import('@dfd/trainer');
 }
 
-/** Parses `--threads`: a whole number >= 1. */
+/** Parses `--threads` (a whole number >= 1; @dfd/backends' rule and message). */
 export function parseThreads(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new DfdError('E_CONFIG', `--threads: expected a whole number >= 1, got '${v}'`);
-  return n;
+  return parseThreadCount(v, '--threads');
 }
 
 /** Help text of `--threads` (shared by every command that selects a backend). */
