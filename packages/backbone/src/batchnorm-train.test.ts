@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import { centralDiff } from '../../../tools/testing/finite-diff.js';
 import { batchNormTrain } from './batchnorm-train.js';
 
 beforeAll(async () => {
@@ -13,7 +14,7 @@ const EPS = 1e-5;
 const seq = (n: number, scale: number, offset = 0) => Array.from({ length: n }, (_, i) => Math.sin(1.7 * i + offset) * scale + 0.3 * offset);
 
 /** L = sum(r * BN(x; gamma, beta)) in float64, independent of tfjs. */
-function lossF64(x: number[], gamma: number[], beta: number[], r: number[]): number {
+function lossF64(x: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>, r: ArrayLike<number>): number {
   let loss = 0;
   for (let c = 0; c < C; c++) {
     const idx = Array.from({ length: N * H * W }, (_, i) => i * C + c);
@@ -22,16 +23,6 @@ function lossF64(x: number[], gamma: number[], beta: number[], r: number[]): num
     for (const i of idx) loss += r[i]! * (((x[i]! - mean) / Math.sqrt(v + EPS)) * gamma[c]! + beta[c]!);
   }
   return loss;
-}
-
-function centralDiff(f: (v: number[]) => number, v: number[], h = 1e-4): number[] {
-  return v.map((_, i) => {
-    const p = v.slice();
-    const m = v.slice();
-    p[i]! += h;
-    m[i]! -= h;
-    return (f(p) - f(m)) / (2 * h);
-  });
 }
 
 describe('batchNormTrain (fused training-mode batch norm)', () => {
@@ -67,9 +58,9 @@ describe('batchNormTrain (fused training-mode batch norm)', () => {
       tf.dispose([out.mean, out.variance]);
       return tf.sum(tf.mul(out.y, r));
     })([x, g, b]) as [tf.Tensor, tf.Tensor, tf.Tensor];
-    const ex = centralDiff((v) => lossF64(v, gv, bv, rv), xv);
-    const eg = centralDiff((v) => lossF64(xv, v, bv, rv), gv);
-    const eb = centralDiff((v) => lossF64(xv, gv, v, rv), bv);
+    const ex = centralDiff((v) => lossF64(v, gv, bv, rv), xv, 1e-4);
+    const eg = centralDiff((v) => lossF64(xv, v, bv, rv), gv, 1e-4);
+    const eb = centralDiff((v) => lossF64(xv, gv, v, rv), bv, 1e-4);
     const dxd = dx.dataSync();
     ex.forEach((e, i) => expect(Math.abs(dxd[i]! - e)).toBeLessThan(2e-4));
     // The x gradient is not trivially zero: it sums to zero per channel but has magnitude.

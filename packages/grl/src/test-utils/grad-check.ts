@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { centralDiff } from '../../../../tools/testing/finite-diff.js';
 import { gradientReversal } from '../op.js';
 
 // Deterministic test data without any RNG: smooth functions of the element index.
@@ -24,16 +25,6 @@ const problem = (n: number): Problem => ({
 const u64 = (p: Problem, x: Float64Array) => x.map((xi, i) => p.a[i]! * Math.tanh(xi) + xi);
 const lRev64 = (p: Problem, x: Float64Array) => u64(p, x).reduce((s, ui, i) => s + p.w[i]! * Math.sin(ui), 0);
 const lPlain64 = (p: Problem, x: Float64Array) => u64(p, x).reduce((s, ui, i) => s + p.v[i]! * ui * ui, 0);
-function centralDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
-  return x.map((_, i) => {
-    const xp = x.slice();
-    const xm = x.slice();
-    xp[i]! += h;
-    xm[i]! -= h;
-    return (f(xp) - f(xm)) / (2 * h);
-  });
-}
-
 function tfTerms(p: Problem, shape: number[]) {
   const a = tf.tensor(Float32Array.from(p.a), shape);
   const w = tf.tensor(Float32Array.from(p.w), shape);
