@@ -197,6 +197,61 @@ describe('wasm training kernels vs the cpu backend', () => {
     }
   });
 
+  it('batch norm with per-channel, scalar, rank-4 and missing parameters, and its gradients', async () => {
+    const rng = new Rng('batchnorm');
+    const shape: [number, number, number, number] = [2, 5, 3, 6];
+    const xv = randn(rng, shape).map((v) => 3 * v + 1.5);
+    const p = (s: number[], shift = 0) => randn(rng, s).map((v) => Math.abs(v) + shift);
+    const params: Array<[string, number[]]> = [['[C]', [6]], ['[1,1,1,C]', [1, 1, 1, 6]], ['[1]', [1]]];
+    for (const [what, ps] of params) {
+      const mean = randn(rng, ps);
+      const variance = p(ps, 0.1);
+      const offset = randn(rng, ps);
+      const scale = p(ps, 0.5);
+      for (const withAffine of [true, false]) {
+        const f = () =>
+          tf.tidy(() => {
+            const t = (v: Float32Array) => tf.tensor<tf.Rank>(v, ps) as tf.Tensor1D;
+            return tf.batchNorm(tf.tensor4d(xv, shape), t(mean), t(variance), withAffine ? t(offset) : undefined, withAffine ? t(scale) : undefined, 1e-3);
+          });
+        expectClose(await on('wasm', f), await on('cpu', f), `batchNorm ${what} affine=${withAffine}`);
+      }
+      // d/dx, d/dscale, d/doffset through the kernel (tfjs-core's FusedBatchNorm gradient, which
+      // itself fails for rank-4 parameters on every backend).
+      if (ps.length > 1) continue;
+      for (const i of [0, 1, 2] as const) {
+        const g = () =>
+          tf.tidy(() => {
+            const weights = tf.sin(tf.reshape(tf.range(0, xv.length), shape));
+            const loss = (x: tf.Tensor, sc: tf.Tensor, of: tf.Tensor) =>
+              tf.sum(tf.mul(tf.batchNorm(x as tf.Tensor4D, tf.tensor<tf.Rank>(mean, ps) as tf.Tensor1D, tf.tensor<tf.Rank>(variance, ps) as tf.Tensor1D, of as tf.Tensor1D, sc as tf.Tensor1D, 1e-3), weights));
+            return tf.grads(loss)([tf.tensor4d(xv, shape), tf.tensor(scale, ps), tf.tensor(offset, ps)])[i] as tf.Tensor;
+          });
+        expectClose(await on('wasm', g), await on('cpu', g), `batchNorm ${what} gradient ${['x', 'scale', 'offset'][i]}`);
+      }
+    }
+  });
+
+  it('prelu with alpha [C], [1,1,1,C] and a single shared [1], and its gradients', async () => {
+    const rng = new Rng('prelu');
+    const shape: [number, number, number, number] = [2, 4, 3, 5];
+    const xv = randn(rng, shape);
+    for (const as of [[5], [1, 1, 1, 5], [1], [3, 5]]) {
+      const av = randn(rng, as).map((v) => 0.1 + 0.2 * v);
+      const f = () => tf.tidy(() => tf.prelu(tf.tensor4d(xv, shape), tf.tensor<tf.Rank>(av, as)));
+      expectClose(await on('wasm', f), await on('cpu', f), `prelu alpha ${as}`);
+      for (const i of [0, 1] as const) {
+        const g = () =>
+          tf.tidy(() => {
+            const weights = tf.cos(tf.reshape(tf.range(0, xv.length), shape));
+            const loss = (x: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(tf.prelu(x, a), weights));
+            return tf.grads(loss)([tf.tensor4d(xv, shape), tf.tensor(av, as)])[i] as tf.Tensor;
+          });
+        expectClose(await on('wasm', g), await on('cpu', g), `prelu alpha ${as} gradient ${i === 0 ? 'x' : 'alpha'}`);
+      }
+    }
+  });
+
   it('a conv-net train step (conv, BN by ops, PReLU, max pool, global max, matMul, softmax CE, Adam) matches cpu and leaks nothing', async () => {
     const rng = new Rng('step');
     const shapes = { w1: [3, 3, 3, 4], w2: [3, 3, 4, 6], sc: [1, 1, 4, 6], fc: [12, 5] } as const;

@@ -23,7 +23,7 @@ type KernelFn = (args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backe
 const BACKEND = 'wasm';
 
 /** Kernels registered by {@link registerWasmTrainingKernels}, for docs and tests. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad', 'Tile', 'Sum', 'Mean'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad', 'Tile', 'Sum', 'Mean', 'FusedBatchNorm', 'Prelu'] as const;
 
 /** One of {@link WASM_TRAINING_KERNELS}. */
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -482,6 +482,71 @@ function batchMatMul(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; b
   return out;
 }
 
+/**
+ * Batch norm with per-channel statistics (what every BN layer does, in training and inference)
+ * as three broadcast XNNPACK passes: (x - mean) * (scale / sqrt(variance + eps)) + offset. The
+ * stock wasm kernel is a scalar loop with a modulo per element: 96 ms for [32,90,90,64] on
+ * 2 threads against 8 ms for one XNNPACK pass. The per-channel factor is computed in float64,
+ * then rounded once; other broadcast shapes go to the stock kernel.
+ */
+function fusedBatchNorm(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const backend = args.backend as Backend;
+  const { x, mean, variance, offset, scale } = args.inputs as { x: TensorInfo; mean: TensorInfo; variance: TensorInfo; offset?: TensorInfo; scale?: TensorInfo };
+  const { varianceEpsilon } = args.attrs as unknown as { varianceEpsilon: number };
+  const C = x.shape[x.shape.length - 1] ?? 1;
+  const perChannel = (t: TensorInfo | undefined): boolean => t == null || (t.dtype === 'float32' && [1, C].includes(util.sizeFromShape(t.shape)));
+  if (x.dtype !== 'float32' || x.shape.length < 2 || ![mean, variance, offset, scale].every(perChannel)) {
+    return kernel('FusedBatchNorm')(args as Parameters<KernelFn>[0]);
+  }
+  const read = (t: TensorInfo | undefined, fallback: number): (c: number) => number => {
+    if (t == null) return () => fallback;
+    const v = backend.typedArrayFromHeap(t) as Float32Array;
+    return v.length === 1 ? () => v[0] as number : (c) => v[c] as number;
+  };
+  const m = read(mean, 0);
+  const vr = read(variance, 1);
+  const g = read(scale, 1);
+  const b = read(offset, 0);
+  const channel = (f: (c: number) => number): TensorInfo => {
+    const t = backend.makeOutput([C], 'float32');
+    const v = backend.typedArrayFromHeap(t) as Float32Array;
+    for (let c = 0; c < C; c++) v[c] = f(c);
+    return t;
+  };
+  const negMean = channel((c) => -m(c));
+  const factor = channel((c) => g(c) / Math.sqrt(vr(c) + varianceEpsilon));
+  const shift = channel(b);
+  const centred = call('Add', backend, { a: x, b: negMean });
+  const scaled = call('Multiply', backend, { a: centred, b: factor });
+  dispose(backend, centred);
+  const out = call('Add', backend, { a: scaled, b: shift });
+  dispose(backend, scaled, negMean, factor, shift);
+  return out;
+}
+
+/**
+ * The stock wasm Prelu is fast (XNNPACK) only when alpha has shape [channels]; a single shared
+ * alpha (PyTorch's nn.PReLU() default, what DFD-Net uses) costs 4x more and [1,1,1,C] 13x.
+ * Both are handed to it as a [channels] vector.
+ */
+function prelu(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo {
+  const backend = args.backend as Backend;
+  const { x, alpha } = args.inputs as { x: TensorInfo; alpha: TensorInfo };
+  const stock = kernel('Prelu');
+  const C = x.shape[x.shape.length - 1] ?? 1;
+  const n = util.sizeFromShape(alpha.shape);
+  if (x.dtype !== 'float32' || alpha.dtype !== 'float32' || x.shape.length < 2 || (alpha.shape.length === 1 && n === C)) return stock(args as Parameters<KernelFn>[0]);
+  if (n === C && alpha.shape.slice(0, -1).every((d) => d === 1)) {
+    return stock({ inputs: { x, alpha: { dataId: alpha.dataId, shape: [C], dtype: 'float32' } }, attrs: {}, backend });
+  }
+  if (n !== 1) return stock(args as Parameters<KernelFn>[0]);
+  const a = backend.makeOutput([C], 'float32');
+  (backend.typedArrayFromHeap(a) as Float32Array).fill((backend.typedArrayFromHeap(alpha) as Float32Array)[0] as number);
+  const out = stock({ inputs: { x, alpha: a }, attrs: {}, backend });
+  dispose(backend, a);
+  return out;
+}
+
 function configs(): KernelConfig[] {
   const k = (kernelName: string, fn: unknown): KernelConfig => ({ kernelName, backendName: BACKEND, kernelFunc: fn as KernelConfig['kernelFunc'] });
   return [
@@ -493,6 +558,8 @@ function configs(): KernelConfig[] {
     k('Tile', tile),
     k('Sum', reduceKernel('Sum')),
     k('Mean', reduceKernel('Mean')),
+    k('FusedBatchNorm', fusedBatchNorm),
+    k('Prelu', prelu),
   ];
 }
 
