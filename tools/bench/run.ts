@@ -162,13 +162,13 @@ async function measure(name: string, mode: Mode, args: Args, batch: number, stoc
 }
 
 /** Runs this script again as a child for one measurement; returns its JSON (or the error). */
-function child(argv: string[]): { ok: true; value: unknown } | { ok: false; error: string } {
+function child(argv: string[], timeoutMs = 3_600_000): { ok: true; value: unknown } | { ok: false; error: string } {
   const i = argv.indexOf('--threads');
   const threads = i >= 0 ? argv[i + 1] : undefined;
   const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], {
     encoding: 'utf8',
     env: { ...process.env, ...(threads != null ? { DFD_WASM_THREADS: threads } : {}) },
-    timeout: 3_600_000,
+    timeout: timeoutMs,
     maxBuffer: 64 * 2 ** 20,
   });
   const lines = r.stdout.trim().split('\n');
@@ -236,10 +236,13 @@ async function benchMemory(name: string, args: Args): Promise<MemResult> {
   const opt = tf.train.adam(1e-3);
   const rssMb: number[] = [];
   const numTensors: number[] = [];
+  const t0 = performance.now();
   for (let i = 0; i < args.memSteps; i++) {
-    trainStep(net, opt, x, labels, 7, args.memMicro);
+    const loss = trainStep(net, opt, x, labels, 7, args.memMicro);
     rssMb.push(process.memoryUsage().rss / 2 ** 20);
     numTensors.push(tf.memory().numTensors);
+    // Progress on stderr (the result goes to stdout at the end): a 100-step run takes over an hour.
+    process.stderr.write(`[memory] step ${i + 1}/${args.memSteps}: rss ${fmt(rssMb[i], 0)} MB, numTensors ${numTensors[i]}, loss ${fmt(loss, 4)}, ${fmt((performance.now() - t0) / 1000, 0)} s\n`);
   }
   opt.dispose();
   tf.dispose([x, labels]);
@@ -405,7 +408,8 @@ async function main(): Promise<void> {
   const best = results.filter((r) => r.train && !r.error).sort((a, b) => (b.train?.imgPerSec ?? 0) - (a.train?.imgPerSec ?? 0))[0];
   if (args.memSteps > 0 && best) {
     log(`\n[memory] ${best.backend}, batch ${args.memBatch}${args.memMicro > 0 && args.memMicro < args.memBatch ? ` in micro-batches of ${args.memMicro}` : ''}, ${args.memSteps} steps ...`);
-    const r = child(['--child', best.backend, '--mem', '--mem-steps', String(args.memSteps), '--mem-batch', String(args.memBatch), '--mem-micro', String(args.memMicro), ...passArgs(args)]);
+    // About 50 s per batch-128 step on 2 threads: allow 2 minutes a step.
+    const r = child(['--child', best.backend, '--mem', '--mem-steps', String(args.memSteps), '--mem-batch', String(args.memBatch), '--mem-micro', String(args.memMicro), ...passArgs(args)], Math.max(3_600_000, args.memSteps * 120_000));
     memory = r.ok
       ? (r.value as MemResult)
       : ({ backend: best.backend, batch: args.memBatch, steps: args.memSteps, error: r.error } as MemResult);
