@@ -12,7 +12,11 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** Options of {@link useBackend}. */
 export interface UseBackendOptions {
-  /** wasm: folder URL/path (ending in `/`) or file map of the `.wasm` binaries, for bundlers that move them. */
+  /**
+   * wasm: where the `.wasm` binaries are, as tfjs's setWasmPaths() takes it: a folder prefix
+   * (URL, or in Node a path or `file:` URL) or a map from file name to location; for bundlers and
+   * packaged apps that move them. In Node the package's own copies are used without it.
+   */
   wasmPaths?: string | Record<string, string>;
   /**
    * wasm: XNNPACK threads. Node: runs tfjs's threaded SIMD build on worker_threads when > 1
@@ -140,7 +144,7 @@ async function load(name: BackendName, opts: UseBackendOptions): Promise<Loaded>
           threadNote = `already initialised (${wasm.getThreadsCount()} thread${wasm.getThreadsCount() === 1 ? '' : 's'})`;
         } else {
           const { registerNodeWasmBackend } = await import('./wasm-node.js');
-          const { threads } = await registerNodeWasmBackend(want, simd === true, wasm);
+          const { threads } = await registerNodeWasmBackend(want, simd === true, wasm, opts.wasmPaths);
           threadNote = threads > 1 ? `${threads} threads (threaded SIMD build on worker_threads)` : 'single-threaded';
         }
       } else {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
+import { BackendUnavailableError } from './errors.js';
 
 /*
  * The tfjs wasm backend in Node, loaded by dfd: multi-threaded, and with XNNPACK failures caught.
@@ -142,12 +143,12 @@ type WasmPackage = { BackendWasm: new (m: never) => tf.KernelBackend; setThreads
  * wasm backend is first initialised; kernels registered for `wasm` (tfjs's and dfd's) apply
  * unchanged. Returns what will run.
  */
-export async function registerNodeWasmBackend(threads: number, simd: boolean, wasmModule: WasmPackage): Promise<NodeWasm> {
+export async function registerNodeWasmBackend(threads: number, simd: boolean, wasmModule: WasmPackage, wasmPaths?: WasmPaths): Promise<NodeWasm> {
   if (registered) return registered;
   const { createRequire } = await nodeImport<{ createRequire(url: string): ResolvingRequire }>('node:module');
   const require = createRequire(import.meta.url);
   const threaded = threads > 1 && simd;
-  const module = threaded ? await loadThreaded(require, threads) : await loadSingle(require, simd);
+  const module = threaded ? await loadThreaded(require, threads, wasmPaths) : await loadSingle(require, simd, wasmPaths);
   // The same C entry points tfjs's own loader wraps (backend_wasm.js init()).
   module.tfjs = {
     init: module.cwrap('init', null, []),
@@ -177,16 +178,46 @@ export async function registerNodeWasmBackend(threads: number, simd: boolean, wa
 type ResolvingRequire = NodeRequire & { resolve(id: string): string };
 type ModuleFactory = (config: Record<string, unknown>) => Promise<WasmModule>;
 
+/** `useBackend('wasm', {wasmPaths})`: tfjs's folder prefix, or a map from `.wasm` file name to path. */
+export type WasmPaths = string | Record<string, string>;
+
+/**
+ * Where the `.wasm` binary `file` (e.g. `tfjs-backend-wasm-threaded-simd.wasm`) is read from:
+ * the package's own copy, or what `wasmPaths` says, in tfjs's setWasmPaths() form (a folder
+ * prefix, a `file:` URL included, or a map from file name to path; a map without `file` keeps the
+ * package's copy). Throws BackendUnavailableError naming the path when a given path does not
+ * exist.
+ */
+async function locateWasm(file: string, packaged: string, wasmPaths: WasmPaths | undefined): Promise<string> {
+  if (wasmPaths == null) return packaged;
+  const given = typeof wasmPaths === 'string' ? wasmPaths : wasmPaths[file];
+  if (given == null) return packaged;
+  const { fileURLToPath } = await nodeImport<{ fileURLToPath(u: string): string }>('node:url');
+  const { existsSync, statSync } = await nodeImport<{ existsSync(p: string): boolean; statSync(p: string): { isDirectory(): boolean } }>('node:fs');
+  const { join } = await nodeImport<{ join(...p: string[]): string }>('node:path');
+  let at = given.startsWith('file:') ? fileURLToPath(given) : given;
+  if (typeof wasmPaths === 'string') at = at.endsWith('/') || (existsSync(at) && statSync(at).isDirectory()) ? join(at, file) : at + file;
+  if (!existsSync(at)) {
+    throw new BackendUnavailableError(
+      'wasm',
+      `backend 'wasm': wasmPaths points at ${at}, which does not exist; give the folder that holds ${file} ` +
+        `(node_modules/@tensorflow/tfjs-backend-wasm/dist/ has them all) or leave wasmPaths out in Node`,
+    );
+  }
+  return at;
+}
+
 /** tfjs's single-threaded build (`tfjs-backend-wasm.js` serves the SIMD and the plain binary). */
-async function loadSingle(require: ResolvingRequire, simd: boolean): Promise<WasmModule> {
+async function loadSingle(require: ResolvingRequire, simd: boolean, wasmPaths?: WasmPaths): Promise<WasmModule> {
   const jsPath = require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm.js');
-  const wasmPath = jsPath.replace(/\.js$/, simd ? '-simd.wasm' : '.wasm');
+  const file = simd ? 'tfjs-backend-wasm-simd.wasm' : 'tfjs-backend-wasm.wasm';
+  const wasmPath = await locateWasm(file, jsPath.replace(/tfjs-backend-wasm\.js$/, file), wasmPaths);
   const factory = require(jsPath) as ModuleFactory;
   return factory({ locateFile: (p: string, prefix: string) => (p.endsWith('.wasm') ? wasmPath : prefix + p), ...printHooks() });
 }
 
 /** tfjs's threaded SIMD build, its pthread pool sized for `threads` (see the header comment). */
-async function loadThreaded(require: ResolvingRequire, threads: number): Promise<WasmModule> {
+async function loadThreaded(require: ResolvingRequire, threads: number, wasmPaths?: WasmPaths): Promise<WasmModule> {
   const fs = await nodeImport<{ existsSync(p: string): boolean; writeFileSync(p: string, d: string): void; renameSync(a: string, b: string): void; mkdirSync(p: string, o: object): void }>('node:fs');
   const osNs = await nodeImport<{ default: { tmpdir(): string; cpus(): unknown[] } }>('node:os');
   // Emscripten calls require('os').cpus(): patch the module object, not the ESM namespace.
@@ -195,7 +226,7 @@ async function loadThreaded(require: ResolvingRequire, threads: number): Promise
   const { Worker: NodeWorker } = await nodeImport<{ Worker: new (f: string, o?: Record<string, unknown>) => object }>('node:worker_threads');
 
   const jsPath = require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js');
-  const wasmPath = jsPath.replace(/\.js$/, '.wasm');
+  const wasmPath = await locateWasm('tfjs-backend-wasm-threaded-simd.wasm', jsPath.replace(/\.js$/, '.wasm'), wasmPaths);
   const { wasmWorkerContents } = require('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js') as { wasmWorkerContents: string };
   // tfjs escapes newlines the same way before making its blob (they sit inside string literals).
   const workerSource = wasmWorkerContents.replace(/\n/g, '\\n');

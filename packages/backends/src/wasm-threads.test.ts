@@ -1,5 +1,9 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
@@ -13,9 +17,9 @@ interface ChildOut {
   grads: number[][];
 }
 
-async function step(threads: number): Promise<ChildOut> {
+async function step(threads: number, wasmPaths?: string | Record<string, string>): Promise<ChildOut> {
   const { stdout } = await run(process.execPath, ['--conditions=@dfd/source', '--import', 'tsx', child], {
-    env: { ...process.env, DFD_WASM_THREADS: String(threads) },
+    env: { ...process.env, DFD_WASM_THREADS: String(threads), ...(wasmPaths != null ? { DFD_TEST_WASM_PATHS: JSON.stringify(wasmPaths) } : {}) },
     timeout: 120_000,
   });
   return JSON.parse(stdout) as ChildOut;
@@ -38,6 +42,27 @@ describe('multi-threaded wasm in Node (DFD_WASM_THREADS)', () => {
   it('refuses a malformed DFD_WASM_THREADS with a message naming the variable', async () => {
     const err = (await step(0).catch((e: unknown) => e)) as { stderr: string };
     expect(err.stderr).toMatch(/DFD_WASM_THREADS must be a whole number >= 1, got '0'/);
+  });
+});
+
+describe('wasmPaths in Node', () => {
+  it('reads the .wasm binaries from a given folder (path, file: URL or file map) and names a missing one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-wasm-paths-'));
+    try {
+      const dist = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm.js'));
+      for (const f of ['tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) copyFileSync(join(dist, f), join(dir, f));
+      const ref = await step(1);
+      const [single, threaded, mapped] = await Promise.all([step(1, dir), step(2, pathToFileURL(dir).href + '/'), step(2, { 'tfjs-backend-wasm-threaded-simd.wasm': join(dir, 'tfjs-backend-wasm-threaded-simd.wasm') })]);
+      expect(single.loss).toBe(ref.loss);
+      expect(threaded.threads).toBe(2);
+      expect(threaded.grads).toEqual(ref.grads);
+      expect(mapped.loss).toBe(ref.loss);
+      const missing = join(dir, 'nowhere') + '/';
+      const err = (await step(2, missing).catch((e: unknown) => e)) as { stderr: string };
+      expect(err.stderr).toContain(`backend 'wasm': wasmPaths points at ${join(missing, 'tfjs-backend-wasm-threaded-simd.wasm')}, which does not exist`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,10 +1,13 @@
 // Child process of wasm-threads.test.ts: one conv-BN-PReLU-pool-dense training step on the wasm
-// backend with the thread count from DFD_WASM_THREADS; prints the thread count and the numbers.
+// backend with the thread count from DFD_WASM_THREADS (and wasmPaths from DFD_TEST_WASM_PATHS);
+// prints the thread count and the numbers.
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { useBackend } from '../src/index.js';
 
-const used = await useBackend('wasm');
+// DFD_TEST_WASM_PATHS: a JSON string or object passed as useBackend's wasmPaths option.
+const paths = process.env.DFD_TEST_WASM_PATHS;
+const used = await useBackend('wasm', paths ? { wasmPaths: JSON.parse(paths) as string | Record<string, string> } : {});
 const seeded = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 0.5, 'float32', seed);
 const x = seeded([6, 19, 19, 5], 1) as tf.Tensor4D;
 const w1 = tf.variable(seeded([3, 3, 5, 24], 2));
