@@ -183,6 +183,33 @@ describe('wasm training kernels vs the cpu backend', () => {
     }
     const fi = () => tf.tidy(() => tf.cast(tf.sum(tf.cast(tf.mul(tf.tensor(v, shape), 10), 'int32'), [0, 1]), 'float32'));
     expectClose(await on('wasm', fi), await on('cpu', fi), 'sum int32');
+    // Many pooled runs (2244 rows = 11 runs of 204) on values far from zero, and a prime row
+    // count (257: no run length, the plain JS loop).
+    for (const [big, axes] of [[[4, 33, 17, 8], [0, 1, 2]], [[1, 257, 1, 8], [1]]] as const) {
+      const vb = randn(rng, [...big]).map((x) => 100 + x);
+      for (const op of [tf.sum, tf.mean]) {
+        const f = () => tf.tidy(() => op(tf.tensor(vb, [...big]), [...axes]));
+        const got = await on('wasm', f);
+        const want = await on('cpu', f);
+        expectClose(got, want, `${op === tf.sum ? 'sum' : 'mean'} ${big} over ${axes}`);
+        // Tighter than expectClose's 1e-4 of the largest value: float64 across runs.
+        want.v.forEach((w, i) => expect(Math.abs((got.v[i] ?? NaN) - w) / Math.abs(w)).toBeLessThan(2e-6));
+      }
+    }
+  });
+
+  it('identity (clone) shares the buffer: values survive disposing the source, and memory is freed once both are gone', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { dataIdMap: { numDataIds(): number } };
+    const before = backend.dataIdMap.numDataIds();
+    const a = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const b = tf.clone(a);
+    expect(backend.dataIdMap.numDataIds()).toBe(before + 1);
+    a.dispose();
+    expect(Array.from(await b.data())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(b.shape).toEqual([2, 3]);
+    b.dispose();
+    expect(backend.dataIdMap.numDataIds()).toBe(before);
   });
 
   it('reverse over leading, middle and all axes (float32 and int32)', async () => {
