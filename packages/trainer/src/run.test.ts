@@ -1,13 +1,13 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DfdEvent, DfdPlugin } from '@dfd/core';
 import { createDfdNet } from '@dfd/model';
 import { saveModelDir } from '@dfd/model/node';
-import { createTrainer, loadPretrainedBackbone } from './run.js';
+import { BEST_DIR, createTrainer, loadPretrainedBackbone } from './run.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -56,5 +56,40 @@ describe('createTrainer options', () => {
     expect(report.selection).toBe('source-val');
     expect(result.reason).toMatch(/weights of epoch [12] \(best source val accuracy/);
     expect(report.results[0]).toMatchObject({ target: 'wild', count: 5 });
+  });
+
+  it('selection source-val keeps the best epoch on disk, so a run stopped after it and resumed reports the same weights as an uninterrupted one', async () => {
+    const config = (out: string) => ({
+      source: 'synthetic:studio?train=12&val=8&test=0&size=16',
+      targets: ['wild=synthetic:wild?train=0&test=4&size=16'],
+      variant: 'base' as const,
+      out,
+      epochs: 4,
+      selection: 'source-val' as const,
+      model: { width: 0.0625, inputSize: 16 },
+      optimizer: { lr: { heads: 0.02 } },
+      data: { batchSize: 4, evalBatchSize: 8 },
+      console: false,
+      seed: 3,
+    });
+    const whole = mkdtempSync(join(tmpdir(), 'dfd-best-whole-'));
+    const a = await (await createTrainer(config(whole))).run();
+    const bestEpoch = Number(/weights of epoch (\d+)/.exec(a.result.reason ?? '')?.[1]);
+    // The case that matters: the best epoch is not the last one, and the run stops right after it.
+    expect(bestEpoch).toBeGreaterThan(0);
+    expect(bestEpoch).toBeLessThan(4);
+    expect(existsSync(join(whole, BEST_DIR, 'model.json'))).toBe(true);
+
+    const split = mkdtempSync(join(tmpdir(), 'dfd-best-split-'));
+    const stopper: DfdPlugin = { name: 'stop', setup: (ctx) => ctx.on('epochEnd', (e) => void (e.epoch + 1 === bestEpoch && ctx.requestStop('test'))) };
+    const first = await (await createTrainer(config(split), { plugins: [stopper] })).run();
+    expect(first.result.status).toBe('stopped');
+    expect(first.result.epochsDone).toBe(bestEpoch);
+    const resumed = await (await createTrainer(config(split), { resume: true })).run();
+    expect(resumed.result.epochsDone).toBe(4);
+    expect(resumed.result.reason).toMatch(new RegExp(`weights of epoch ${bestEpoch} \\(best source val accuracy`));
+    const weights = (dir: string) => readFileSync(join(dir, 'model', 'weights.bin'));
+    expect(weights(split).equals(weights(whole))).toBe(true);
+    expect(resumed.report.results[0]!.accuracy).toBe(a.report.results[0]!.accuracy);
   });
 });

@@ -222,7 +222,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const lr = resolveLearningRates(config.optimizer, Boolean(config.backbone));
   const resolvedConfig = { ...config, optimizer: { ...config.optimizer, lr } };
   if (!options.resume) saveResolvedConfig(out, 'dfd', config);
-  const best = config.selection === 'source-val' ? new BestWeights(model) : null;
+  const best = config.selection === 'source-val' ? new BestWeights(model, join(out, BEST_DIR)) : null;
   const { trainer, container } = composeTrainer({
     task: new DfdTask(model, eifes),
     data: loaderBatchSource(loader),
@@ -255,7 +255,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
       const t0 = Date.now();
       try {
         const result = await trainer.run();
-        if (best && best.restore()) result.reason = `${result.reason ? `${result.reason}; ` : ''}weights of epoch ${best.epoch} (best source val accuracy ${best.value.toFixed(4)})`;
+        if (best && (await best.restore())) result.reason = `${result.reason ? `${result.reason}; ` : ''}weights of epoch ${best.epoch} (best source val accuracy ${best.value.toFixed(4)})`;
         const modelDir = join(out, 'model');
         await saveModelDir(model, modelDir);
         const results = await evaluateTargets(model, config.targets, { inputSize: config.model.inputSize, batchSize: config.data.evalBatchSize, datasetRegistry });
@@ -284,23 +284,35 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   };
 }
 
-/** Keeps the weights of the epoch with the best source-validation accuracy (selection: source-val). */
+/** Where selection source-val keeps the best epoch's weights, inside the run directory. */
+export const BEST_DIR = 'best-source-val';
+
+/**
+ * Keeps the weights of the epoch with the best source-validation accuracy (selection:
+ * source-val) on disk, in `<out>/best-source-val/` (the model-directory format, written
+ * atomically), so that a resumed run still reports them: the plugin state in the checkpoint
+ * says which epoch was best, the directory holds its weights.
+ */
 class BestWeights implements DfdPlugin {
   readonly name = 'best-source-val';
   value = -Infinity;
   epoch = 0;
-  private weights: Map<string, Float32Array> | null = null;
 
-  constructor(private readonly model: DfdNet) {}
+  constructor(
+    private readonly model: DfdNet,
+    private readonly dir: string,
+  ) {}
 
   setup(ctx: Parameters<DfdPlugin['setup']>[0]): void {
-    // The trainer drains the bus after epochEnd, so the model still holds this epoch's weights here.
-    ctx.on('epochEnd', (e) => {
+    // The trainer awaits this handler (it drains the bus after epochEnd) before it writes the
+    // epoch's checkpoint: the model still holds this epoch's weights, and the checkpoint never
+    // names a best epoch whose weights are not on disk yet.
+    ctx.on('epochEnd', async (e) => {
       const v = e.metrics.val_accuracy;
       if (v === undefined || !(v > this.value)) return;
+      await saveModelDir(this.model, this.dir);
       this.value = v;
       this.epoch = e.epoch + 1;
-      this.weights = new Map([...this.model.namedParameters(), ...this.model.namedBuffers()].map(([n, t]) => [n, t.dataSync() as Float32Array]));
     });
   }
 
@@ -313,11 +325,22 @@ class BestWeights implements DfdPlugin {
     this.epoch = s.epoch;
   }
 
-  restore(): boolean {
-    if (!this.weights) return false;
-    for (const [n, t] of [...this.model.namedParameters(), ...this.model.namedBuffers()]) {
-      const w = this.weights.get(n);
-      if (w) tf.tidy(() => t.assign(tf.tensor(w, t.shape, t.dtype)));
+  /** Puts the best epoch's weights (and BN statistics) into the model; false when no epoch was evaluated. */
+  async restore(): Promise<boolean> {
+    if (this.epoch === 0) return false;
+    if (!existsSync(join(this.dir, 'model.json'))) {
+      throw new TrainingSetupError(`selection source-val: epoch ${this.epoch} was the best, but its weights are missing from ${this.dir}; the run directory is incomplete (re-run without --resume, or use selection: last).`);
+    }
+    const saved = await loadModelDir(this.dir);
+    try {
+      const weights = new Map([...saved.namedParameters(), ...saved.namedBuffers()]);
+      for (const [n, t] of [...this.model.namedParameters(), ...this.model.namedBuffers()]) {
+        const w = weights.get(n);
+        if (!w) throw new TrainingSetupError(`selection source-val: ${this.dir} has no weight '${n}'; it belongs to another model.`);
+        t.assign(w);
+      }
+    } finally {
+      saved.dispose();
     }
     return true;
   }
