@@ -3,6 +3,7 @@ import { DfdError } from '@dfd/core';
 import { BackendUnavailableError } from './errors.js';
 import { registerGradients } from './gradients.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
+import { prepareWasmWinograd, setWasmWinograd, wasmWinogradEnabled } from './winograd.js';
 
 /** Every backend dfd knows, in `auto` preference order (fastest first). */
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -26,6 +27,12 @@ export interface UseBackendOptions {
   threads?: number;
   /** wasm: register dfd's training kernels (Conv2DBackpropFilter etc.); default true. */
   trainingKernels?: boolean;
+  /**
+   * wasm: inference 3x3 convolutions by Winograd F(4x4,3x3) (with dfd's kernels; never while
+   * gradients are recorded; from a filter's second use). Default true; `DFD_WASM_WINOGRAD=0`
+   * turns the default off.
+   */
+  winograd?: boolean;
   /** Register tfjs-core's gradient functions (needed by tf.grad, optimizers, model.fit); default true. */
   gradients?: boolean;
   /** auto: also consider WebGPU in Node (Dawn); off by default because without a GPU it is a slow correctness path. */
@@ -215,12 +222,22 @@ async function activate(name: BackendName, loaded: Loaded, opts: UseBackendOptio
   }
   await tf.ready();
   if (opts.gradients !== false) await registerGradients();
-  if (loaded.tfName === 'wasm' && opts.trainingKernels !== false) registerWasmTrainingKernels();
+  if (loaded.tfName === 'wasm' && opts.trainingKernels !== false) {
+    registerWasmTrainingKernels();
+    setWasmWinograd(opts.winograd ?? winogradFromEnv());
+    if (wasmWinogradEnabled()) await prepareWasmWinograd();
+  }
   if (loaded.tfName === 'wasm' && isNode()) {
     // dfd loaded the module with print hooks (wasm-node.ts): turn XNNPACK failures into errors.
     const { guardWasmKernels } = await import('./wasm-node.js');
     guardWasmKernels();
   }
+}
+
+/** DFD_WASM_WINOGRAD (Node): '0' or 'false' turns the Winograd default off. */
+function winogradFromEnv(): boolean {
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DFD_WASM_WINOGRAD;
+  return v == null || !['0', 'false', 'off'].includes(v.trim().toLowerCase());
 }
 
 function checkName(name: string): asserts name is BackendName | 'auto' {

@@ -12,3 +12,4 @@ export {
 export { registerGradients } from './gradients.js';
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmTrainingKernel } from './wasm-kernels.js';
 export { guardWasmKernels, noteWasmOutput, takeWasmFailures, WasmKernelFailure } from './wasm-node.js';
+export { clearWinogradCache, prepareWasmWinograd, setWasmWinograd, wasmWinogradEnabled, winogradStats } from './winograd.js';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { guardWasmKernels, wasmKernelsGuarded } from './wasm-node.js';
+import { clearWinogradCache, winogradConv2D } from './winograd.js';
 import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 
 /*
@@ -23,7 +24,7 @@ type KernelFn = (args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backe
 const BACKEND = 'wasm';
 
 /** Kernels registered by {@link registerWasmTrainingKernels}, for docs and tests. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad', 'Tile', 'Sum', 'Mean', 'FusedBatchNorm', 'Prelu', 'Identity'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad', 'Tile', 'Sum', 'Mean', 'FusedBatchNorm', 'Prelu', 'Identity', 'Conv2D'] as const;
 
 /** One of {@link WASM_TRAINING_KERNELS}. */
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -591,6 +592,9 @@ function configs(): KernelConfig[] {
     k('FusedBatchNorm', fusedBatchNorm),
     k('Prelu', prelu),
     k('Identity', identity),
+    // Inference 3x3 convolutions by Winograd F(4x4,3x3) (src/winograd.ts); everything else, and
+    // every convolution the gradient kernels above run, is the stock XNNPACK one.
+    k('Conv2D', (args: Parameters<KernelFn>[0]) => winogradConv2D(kernel('Conv2D') as Parameters<typeof winogradConv2D>[0])(args)),
   ];
 }
 
@@ -635,6 +639,7 @@ export function unregisterWasmTrainingKernels(): void {
   }
   original.clear();
   ours.clear();
+  clearWinogradCache();
   registered = false;
   if (wasmKernelsGuarded()) guardWasmKernels();
 }

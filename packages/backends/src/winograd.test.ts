@@ -1,0 +1,136 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '@dfd/core';
+import { useBackend } from './backends.js';
+import { setWasmWinograd, winogradStats } from './winograd.js';
+import { WINOGRAD_WASM_PLAIN, WINOGRAD_WASM_SHARED } from './winograd-module.js';
+import { WINOGRAD_AT, WINOGRAD_BT, WINOGRAD_G } from './winograd-matrices.js';
+import { assembleWinograd } from '../../../tools/wasm/assemble.js';
+
+/*
+ * Winograd F(4x4,3x3) inference convolutions on wasm, checked against the CPU backend's direct
+ * convolution (an independent JS implementation) and against the matrices' defining identity.
+ */
+
+type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+
+function randn(rng: Rng, shape: number[], scale = 1): Float32Array {
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < out.length; i++) out[i] = rng.normal() * scale;
+  return out;
+}
+
+beforeAll(async () => {
+  await import('@tensorflow/tfjs-backend-cpu');
+  await useBackend('wasm');
+});
+
+describe('Winograd F(4x4,3x3) on wasm', () => {
+  it('the matrices compute a 4-tap-output 1D correlation exactly (Aᵀ[(Gg)⊙(Bᵀd)] = d ⋆ g), in float64', () => {
+    const rng = new Rng('matrices');
+    for (let trial = 0; trial < 5; trial++) {
+      const d = Array.from({ length: 6 }, () => rng.normal());
+      const g = Array.from({ length: 3 }, () => rng.normal());
+      const u = WINOGRAD_G.map((row) => row.reduce((s, c, k) => s + c * (g[k] as number), 0));
+      const v = WINOGRAD_BT.map((row) => row.reduce((s, c, k) => s + c * (d[k] as number), 0));
+      const y = WINOGRAD_AT.map((row) => row.reduce((s, c, k) => s + c * (u[k] as number) * (v[k] as number), 0));
+      const want = [0, 1, 2, 3].map((i) => (d[i] as number) * (g[0] as number) + (d[i + 1] as number) * (g[1] as number) + (d[i + 2] as number) * (g[2] as number));
+      y.forEach((yi, i) => expect(yi).toBeCloseTo(want[i] as number, 12));
+    }
+  });
+
+  it('the committed wasm module is what tools/wasm/winograd.ts and wabt produce (npm run build:wasm)', async () => {
+    const { shared, plain } = await assembleWinograd();
+    expect(Buffer.from(shared).toString('base64')).toBe(WINOGRAD_WASM_SHARED);
+    expect(Buffer.from(plain).toString('base64')).toBe(WINOGRAD_WASM_PLAIN);
+  });
+
+  const cases: Array<{ x: [number, number, number, number]; co: number; pad: Pad }> = [
+    { x: [2, 9, 7, 16], co: 16, pad: 'same' },
+    { x: [1, 12, 12, 32], co: 20, pad: 'valid' },
+    { x: [3, 5, 6, 16], co: 24, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+    { x: [1, 4, 4, 16], co: 16, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
+    { x: [2, 13, 11, 48], co: 32, pad: 'same' },
+  ];
+  for (const c of cases) {
+    it(`matches the cpu backend's direct convolution: x ${c.x.join('x')} -> ${c.co} channels, pad ${typeof c.pad === 'string' ? c.pad : JSON.stringify(c.pad.slice(1, 3))}`, async () => {
+      const rng = new Rng(`wg ${c.x} ${c.co}`);
+      const fshape: [number, number, number, number] = [3, 3, c.x[3], c.co];
+      const xv = randn(rng, c.x);
+      const wv = randn(rng, fshape, 0.2);
+      await tf.setBackend('cpu');
+      const want = tf.conv2d(tf.tensor4d(xv, c.x), tf.tensor4d(wv, fshape), 1, c.pad);
+      const wantV = await want.data();
+      const wantShape = want.shape;
+      want.dispose();
+
+      await tf.setBackend('wasm');
+      const x = tf.tensor4d(xv, c.x);
+      const f = tf.tensor4d(wv, fshape);
+      const before = winogradStats().convolutions;
+      const first = tf.conv2d(x, f, 1, c.pad); // first use of the filter: direct
+      expect(winogradStats().convolutions).toBe(before);
+      const second = tf.conv2d(x, f, 1, c.pad); // frozen filter: Winograd
+      expect(winogradStats().convolutions).toBe(before + 1);
+      expect(second.shape).toEqual(wantShape);
+      const scale = Math.max(1, ...Array.from(wantV, Math.abs));
+      for (const [what, t] of [['direct', first], ['winograd', second]] as const) {
+        const got = await t.data();
+        let maxDiff = 0;
+        for (let i = 0; i < wantV.length; i++) maxDiff = Math.max(maxDiff, Math.abs((got[i] as number) - (wantV[i] as number)));
+        // F(4x4,3x3) adds and subtracts terms up to ~8x the output: a few float32 ulps more.
+        expect(maxDiff / scale, `${what}: max abs diff ${maxDiff}`).toBeLessThan(what === 'direct' ? 1e-5 : 3e-5);
+      }
+      tf.dispose([x, f, first, second]);
+    });
+  }
+
+  it('never runs while gradients are recorded: tf.grad through a frozen filter equals the direct path bit for bit', async () => {
+    await tf.setBackend('wasm');
+    const rng = new Rng('wg grad');
+    const x = tf.tensor4d(randn(rng, [2, 8, 8, 16]), [2, 8, 8, 16]);
+    const f = tf.tensor4d(randn(rng, [3, 3, 16, 16], 0.2), [3, 3, 16, 16]);
+    const loss = (xx: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xx as tf.Tensor4D, f, 1, 'same'), tf.sin(tf.reshape(tf.range(0, 2 * 8 * 8 * 16), [2, 8, 8, 16]))));
+    tf.conv2d(x, f, 1, 'same').dispose(); // the filter is now "seen": inference would use Winograd
+    const before = winogradStats().convolutions;
+    const g1 = tf.grad(loss)(x);
+    expect(winogradStats().convolutions).toBe(before);
+    setWasmWinograd(false);
+    const g2 = tf.grad(loss)(x);
+    setWasmWinograd(true);
+    expect(Array.from(await g1.data())).toEqual(Array.from(await g2.data()));
+    tf.dispose([x, f, g1, g2]);
+  });
+
+  it('frees a transformed filter when its filter is disposed, leaks no tensors, and can be turned off', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { dataIdMap: { numDataIds(): number } };
+    const rng = new Rng('wg cache');
+    const x = tf.tensor4d(randn(rng, [1, 8, 8, 16]), [1, 8, 8, 16]);
+    const run = (f: tf.Tensor4D) => tf.conv2d(x, f, 1, 'same').dispose();
+    const probe = tf.tensor4d(randn(rng, [3, 3, 16, 16]), [3, 3, 16, 16]);
+    run(probe);
+    run(probe); // cache now holds probe's transform
+    const ids = backend.dataIdMap.numDataIds();
+    const tensors = tf.memory().numTensors;
+    const cached = winogradStats().cachedFilters;
+    const f = tf.tensor4d(randn(rng, [3, 3, 16, 16]), [3, 3, 16, 16]);
+    run(f);
+    run(f);
+    run(f);
+    expect(winogradStats().cachedFilters).toBe(cached + 1);
+    expect(backend.dataIdMap.numDataIds()).toBe(ids + 1 + 36); // the filter and its 36 transformed slices
+    f.dispose();
+    run(probe); // the next Winograd call sweeps the cache
+    expect(winogradStats().cachedFilters).toBe(cached);
+    expect(backend.dataIdMap.numDataIds()).toBe(ids);
+    expect(tf.memory().numTensors).toBe(tensors);
+    setWasmWinograd(false);
+    const before = winogradStats().convolutions;
+    run(probe);
+    expect(winogradStats().convolutions).toBe(before);
+    expect(winogradStats().cachedFilters).toBe(0);
+    setWasmWinograd(true);
+    tf.dispose([x, probe]);
+  });
+});
