@@ -147,7 +147,7 @@ async function load(name: BackendName, opts: UseBackendOptions): Promise<Loaded>
         const osSpec = 'node:os';
         const os = (await import(/* @vite-ignore */ /* webpackIgnore: true */ osSpec)) as { availableParallelism?(): number; cpus(): unknown[] };
         const want = opts.threads != null ? parseThreadCount(opts.threads, 'useBackend option threads') : defaultNodeThreads(os.availableParallelism?.() ?? os.cpus().length);
-        if (tf.findBackend('wasm') != null) {
+        if (initialisedBackend('wasm') != null) {
           threadNote = `already initialised (${wasm.getThreadsCount()} thread${wasm.getThreadsCount() === 1 ? '' : 's'})`;
         } else {
           const { registerNodeWasmBackend } = await import('./wasm-node.js');
@@ -155,7 +155,7 @@ async function load(name: BackendName, opts: UseBackendOptions): Promise<Loaded>
           threadNote = threads > 1 ? `${threads} threads (threaded SIMD build on worker_threads)` : 'single-threaded';
         }
       } else {
-        if (tf.findBackend('wasm') == null) {
+        if (initialisedBackend('wasm') == null) {
           // Both setters throw once the module is initialised, so only call them before the first init.
           if (opts.wasmPaths != null) wasm.setWasmPaths(opts.wasmPaths);
           if (opts.threads != null) wasm.setThreadsCount(opts.threads);
@@ -304,6 +304,15 @@ export async function probeBackends(opts: UseBackendOptions = {}): Promise<Backe
     }
   }
   return out;
+}
+
+/**
+ * The backend instance `tfName` when it is initialised, else undefined. Unlike tf.findBackend,
+ * never starts initialising it: findBackend('wasm') on tfjs's own registration would load a
+ * second wasm module in the background that later lands in the registry next to dfd's.
+ */
+export function initialisedBackend(tfName: string): tf.KernelBackend | undefined {
+  return (tf.engine() as unknown as { registry: Record<string, tf.KernelBackend | undefined> }).registry[tfName];
 }
 
 /** Initialises a registered backend without making it active. */

@@ -15,6 +15,7 @@ interface ChildOut {
   threads: number;
   loss: number;
   grads: number[][];
+  winograd: { ran: number; maxDiff: number; scale: number; values: number[] };
 }
 
 async function step(threads: number, wasmPaths?: string | Record<string, string>): Promise<ChildOut> {
@@ -37,6 +38,13 @@ describe('multi-threaded wasm in Node (DFD_WASM_THREADS)', () => {
     expect(three.grads.map((g) => g.length)).toEqual([3 * 3 * 5 * 24, 3 * 3 * 24 * 32, 32 * 7]);
     expect(three.grads).toEqual(one.grads);
     expect(Math.max(...one.grads[0]!.map(Math.abs))).toBeGreaterThan(1e-4);
+    // Winograd inference ran on both builds (plain and shared-memory transform module), agrees
+    // with the direct convolution, and does not depend on the thread count either.
+    for (const r of [one, three]) {
+      expect(r.winograd.ran).toBe(1);
+      expect(r.winograd.maxDiff / r.winograd.scale).toBeLessThan(3e-5);
+    }
+    expect(three.winograd.values).toEqual(one.winograd.values);
   });
 
   it('refuses a malformed DFD_WASM_THREADS with a message naming the variable', async () => {

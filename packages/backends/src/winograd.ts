@@ -89,7 +89,9 @@ function memoryOf(backend: Backend): WebAssembly.Memory | undefined {
  * backend's memory is not reachable (then the direct path stays).
  */
 export async function prepareWasmWinograd(): Promise<boolean> {
-  const backend = tf.findBackend('wasm') as unknown as Backend | undefined;
+  // The active backend when it is wasm (what the kernels receive), else the registered instance.
+  const active = tf.getBackend() === 'wasm' ? tf.backend() : (tf.engine() as unknown as { registry: Record<string, unknown> }).registry.wasm;
+  const backend = active as Backend | undefined;
   if (backend == null || instances.has(backend.wasm)) return backend != null;
   const memory = memoryOf(backend);
   if (memory == null) return false;

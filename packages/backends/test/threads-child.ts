@@ -3,7 +3,7 @@
 // prints the thread count and the numbers.
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { useBackend } from '../src/index.js';
+import { useBackend, winogradStats } from '../src/index.js';
 
 // DFD_TEST_WASM_PATHS: a JSON string or object passed as useBackend's wasmPaths option.
 const paths = process.env.DFD_TEST_WASM_PATHS;
@@ -21,10 +21,18 @@ const { value, grads } = tf.variableGrads(() => {
   h = tf.maxPool(tf.conv2d(h, w2 as tf.Tensor4D, 1, 'same'), 3, 2, 'same');
   return tf.losses.softmaxCrossEntropy(labels, tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, fc)) as tf.Scalar;
 });
+// Inference with the trained-from filter w2 (24 -> 32 channels): the first call is direct, the
+// second Winograd F(4x4,3x3) through dfd's transform module (shared-memory variant on the
+// threaded build, plain on the single-threaded one).
+const hx = seeded([3, 10, 9, 24], 5) as tf.Tensor4D;
+const direct = tf.conv2d(hx, w2 as tf.Tensor4D, 1, 'same');
+const before = winogradStats().convolutions;
+const wino = tf.conv2d(hx, w2 as tf.Tensor4D, 1, 'same');
 const out = {
   reason: used.reason,
   threads: getThreadsCount(),
   loss: value.dataSync()[0],
   grads: [w1, w2, fc].map((v) => Array.from(grads[v.name]!.dataSync())),
+  winograd: { ran: winogradStats().convolutions - before, maxDiff: tf.max(tf.abs(tf.sub(wino, direct))).dataSync()[0], scale: tf.max(tf.abs(direct)).dataSync()[0], values: Array.from(wino.dataSync()) },
 };
 process.stdout.write(JSON.stringify(out));
