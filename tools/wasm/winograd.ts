@@ -45,6 +45,45 @@ function locals(prefix: string, rows: number, cols: number): string[] {
   return out;
 }
 
+/**
+ * The loop nest both transforms share: images n, tile rows ty, tile columns tx (counting `$tile`),
+ * channels c in steps of 4. Per (tile, c) it sets `$<ptr>` to the address of pixel (4 ty, 4 tx),
+ * channel c, in the NHWC tensor at `$<base>` of height `$<height>` (row stride `$rowStride`,
+ * pixel stride `$cBytes`), and `$o` to the offset of (tile, c) in every [tiles, C] table entry,
+ * then runs `body`. `perRow`/`perCol` run once per tile row/column.
+ */
+function tileLoops(o: { base: string; height: string; ptr: string; perRow?: string; perCol?: string; body: string[] }): string {
+  return `(local.set $tile (i32.const 0))
+    (local.set $n (i32.const 0))
+    (block $nDone (loop $nLoop
+      (br_if $nDone (i32.ge_u (local.get $n) (local.get $N)))
+      (local.set $ty (i32.const 0))
+      (block $yDone (loop $yLoop
+        (br_if $yDone (i32.ge_u (local.get $ty) (local.get $tilesH)))
+        ${o.perRow ?? ''}
+        (local.set $tx (i32.const 0))
+        (block $xDone (loop $xLoop
+          (br_if $xDone (i32.ge_u (local.get $tx) (local.get $tilesW)))
+          ${o.perCol ?? ''}
+          (local.set $c (i32.const 0))
+          (block $cDone (loop $cLoop
+            (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
+            (local.set $${o.ptr} (i32.add (local.get $${o.base})
+              (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $${o.height})) (i32.shl (local.get $ty) (i32.const 2))) (local.get $rowStride))
+                (i32.add (i32.mul (i32.shl (local.get $tx) (i32.const 2)) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))))
+            (local.set $o (i32.add (i32.mul (local.get $tile) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))
+            ${o.body.join('\n            ')}
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $cLoop)))
+          (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
+          (local.set $tx (i32.add (local.get $tx) (i32.const 1)))
+          (br $xLoop)))
+        (local.set $ty (i32.add (local.get $ty) (i32.const 1)))
+        (br $yLoop)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br $nLoop)))`;
+}
+
 /** The module text; `shared` for tfjs's threaded build (its memory is a shared one). */
 export function winogradWat(shared: boolean): string {
   const memory = shared ? '(memory 1 65536 shared)' : '(memory 1)';
@@ -84,34 +123,7 @@ export function winogradWat(shared: boolean): string {
     (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
     (local.set $colStride (local.get $cBytes))
     (local.set $rowStride (i32.mul (local.get $Wp) (local.get $cBytes)))
-    (local.set $tile (i32.const 0))
-    (local.set $n (i32.const 0))
-    (block $nDone (loop $nLoop
-      (br_if $nDone (i32.ge_u (local.get $n) (local.get $N)))
-      (local.set $ty (i32.const 0))
-      (block $yDone (loop $yLoop
-        (br_if $yDone (i32.ge_u (local.get $ty) (local.get $tilesH)))
-        (local.set $tx (i32.const 0))
-        (block $xDone (loop $xLoop
-          (br_if $xDone (i32.ge_u (local.get $tx) (local.get $tilesW)))
-          (local.set $c (i32.const 0))
-          (block $cDone (loop $cLoop
-            (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
-            ;; p: address of d[0][0] for channels c..c+3; o: offset of (tile, c) in every V_k
-            (local.set $p (i32.add (local.get $x)
-              (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $Hp)) (i32.shl (local.get $ty) (i32.const 2))) (local.get $rowStride))
-                (i32.add (i32.mul (i32.shl (local.get $tx) (i32.const 2)) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))))
-            (local.set $o (i32.add (i32.mul (local.get $tile) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))
-            ${inBody.join('\n            ')}
-            (local.set $c (i32.add (local.get $c) (i32.const 4)))
-            (br $cLoop)))
-          (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
-          (local.set $tx (i32.add (local.get $tx) (i32.const 1)))
-          (br $xLoop)))
-        (local.set $ty (i32.add (local.get $ty) (i32.const 1)))
-        (br $yLoop)))
-      (local.set $n (i32.add (local.get $n) (i32.const 1)))
-      (br $nLoop)))
+    ${tileLoops({ base: 'x', height: 'Hp', ptr: 'p', body: inBody })}
   )`;
 
   // ---- output transform: m (6x6) -> s = Aᵀ m (4x6) -> Y = s A (4x4), stored where inside y
@@ -131,45 +143,23 @@ export function winogradWat(shared: boolean): string {
       outBody.push(`(if (i32.and (i32.gt_s (local.get $rows) (i32.const ${i})) (i32.gt_s (local.get $cols) (i32.const ${j}))) (then (v128.store ${at} ${value})))`);
     }
   }
-  const mPtr = Array.from({ length: 36 }, (_, k) => `(local $m${k} i32)`).join(' ');
   const output = `
   (func (export "output") (param $mTable i32) (param $y i32) (param $N i32) (param $Ho i32) (param $Wo i32) (param $C i32) (param $tilesH i32) (param $tilesW i32)
     (local $n i32) (local $ty i32) (local $tx i32) (local $c i32) (local $tile i32) (local $q i32) (local $o i32) (local $rowStride i32) (local $cBytes i32) (local $rows i32) (local $cols i32)
-    ${mPtr}
+    ${v('m', 36)}
     ${vec(m)}
     ${vec(s)}
     ${loadTable('mTable', 'm', 36)}
     (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
     (local.set $rowStride (i32.mul (local.get $Wo) (local.get $cBytes)))
-    (local.set $tile (i32.const 0))
-    (local.set $n (i32.const 0))
-    (block $nDone (loop $nLoop
-      (br_if $nDone (i32.ge_u (local.get $n) (local.get $N)))
-      (local.set $ty (i32.const 0))
-      (block $yDone (loop $yLoop
-        (br_if $yDone (i32.ge_u (local.get $ty) (local.get $tilesH)))
-        (local.set $rows (i32.sub (local.get $Ho) (i32.shl (local.get $ty) (i32.const 2))))
-        (local.set $tx (i32.const 0))
-        (block $xDone (loop $xLoop
-          (br_if $xDone (i32.ge_u (local.get $tx) (local.get $tilesW)))
-          (local.set $cols (i32.sub (local.get $Wo) (i32.shl (local.get $tx) (i32.const 2))))
-          (local.set $c (i32.const 0))
-          (block $cDone (loop $cLoop
-            (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
-            (local.set $q (i32.add (local.get $y)
-              (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $Ho)) (i32.shl (local.get $ty) (i32.const 2))) (local.get $rowStride))
-                (i32.add (i32.mul (i32.shl (local.get $tx) (i32.const 2)) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))))
-            (local.set $o (i32.add (i32.mul (local.get $tile) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))
-            ${outBody.join('\n            ')}
-            (local.set $c (i32.add (local.get $c) (i32.const 4)))
-            (br $cLoop)))
-          (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
-          (local.set $tx (i32.add (local.get $tx) (i32.const 1)))
-          (br $xLoop)))
-        (local.set $ty (i32.add (local.get $ty) (i32.const 1)))
-        (br $yLoop)))
-      (local.set $n (i32.add (local.get $n) (i32.const 1)))
-      (br $nLoop)))
+    ${tileLoops({
+      base: 'y',
+      height: 'Ho',
+      ptr: 'q',
+      perRow: '(local.set $rows (i32.sub (local.get $Ho) (i32.shl (local.get $ty) (i32.const 2))))',
+      perCol: '(local.set $cols (i32.sub (local.get $Wo) (i32.shl (local.get $tx) (i32.const 2))))',
+      body: outBody,
+    })}
   )`;
 
   return `(module

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { BackendUnavailableError } from './errors.js';
 import { registerGradients } from './gradients.js';
+import { initialisedBackend } from './registry.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 import { prepareWasmWinograd, setWasmWinograd, wasmWinogradEnabled } from './winograd.js';
 
@@ -304,15 +305,6 @@ export async function probeBackends(opts: UseBackendOptions = {}): Promise<Backe
     }
   }
   return out;
-}
-
-/**
- * The backend instance `tfName` when it is initialised, else undefined. Unlike tf.findBackend,
- * never starts initialising it: findBackend('wasm') on tfjs's own registration would load a
- * second wasm module in the background that later lands in the registry next to dfd's.
- */
-export function initialisedBackend(tfName: string): tf.KernelBackend | undefined {
-  return (tf.engine() as unknown as { registry: Record<string, tf.KernelBackend | undefined> }).registry[tfName];
 }
 
 /** Initialises a registered backend without making it active. */

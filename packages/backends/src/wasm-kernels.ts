@@ -594,7 +594,7 @@ function configs(): KernelConfig[] {
     k('Identity', identity),
     // Inference 3x3 convolutions by Winograd F(4x4,3x3) (src/winograd.ts); everything else, and
     // every convolution the gradient kernels above run, is the stock XNNPACK one.
-    k('Conv2D', (args: Parameters<KernelFn>[0]) => winogradConv2D(kernel('Conv2D') as Parameters<typeof winogradConv2D>[0])(args)),
+    k('Conv2D', winogradConv2D(kernel as Parameters<typeof winogradConv2D>[0])),
   ];
 }
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
+import { initialisedBackend } from './registry.js';
 import { WINOGRAD_G } from './winograd-matrices.js';
 import { WINOGRAD_WASM_PLAIN, WINOGRAD_WASM_SHARED } from './winograd-module.js';
 
@@ -89,9 +90,7 @@ function memoryOf(backend: Backend): WebAssembly.Memory | undefined {
  * backend's memory is not reachable (then the direct path stays).
  */
 export async function prepareWasmWinograd(): Promise<boolean> {
-  // The active backend when it is wasm (what the kernels receive), else the registered instance.
-  const active = tf.getBackend() === 'wasm' ? tf.backend() : (tf.engine() as unknown as { registry: Record<string, unknown> }).registry.wasm;
-  const backend = active as Backend | undefined;
+  const backend = initialisedBackend('wasm') as unknown as Backend | undefined;
   if (backend == null || instances.has(backend.wasm)) return backend != null;
   const memory = memoryOf(backend);
   if (memory == null) return false;
@@ -148,11 +147,13 @@ type ConvAttrs = {
 const pair = (v: number | [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : v);
 
 /**
- * Conv2D for the wasm backend: the Winograd path when it applies (see the header), else `stock`
- * (the wasm backend's XNNPACK convolution).
+ * Conv2D for the wasm backend: the Winograd path when it applies (see the header), else the wasm
+ * backend's XNNPACK convolution. `stockKernel` looks up the backend's own kernels (those dfd's
+ * replace included), as the other dfd kernels do.
  */
-export function winogradConv2D(stock: KernelFn): KernelFn {
+export function winogradConv2D(stockKernel: (name: string) => KernelFn): KernelFn {
   return (args) => {
+    const stock = stockKernel('Conv2D');
     const backend = args.backend as Backend;
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
     const attrs = args.attrs as unknown as ConvAttrs;
@@ -194,14 +195,13 @@ export function winogradConv2D(stock: KernelFn): KernelFn {
     const hp = 4 * tilesH + 2;
     const wp = 4 * tilesW + 2;
     const tiles = n * tilesH * tilesW;
-    const call = (name: string, inputs: NamedTensorInfoMap, a: object): TensorInfo => (tf.getKernel(name, 'wasm')!.kernelFunc as unknown as KernelFn)({ inputs, attrs: a as NamedAttrMap, backend });
     const offset = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
     const table = (ts: TensorInfo[]): TensorInfo => {
       const t = backend.makeOutput([36], 'int32');
       (backend.typedArrayFromHeap(t) as Int32Array).set(ts.map(offset));
       return t;
     };
-    const padded = call('PadV2', { x }, { paddings: [[0, 0], [top, hp - h - top], [left, wp - w - left], [0, 0]], constantValue: 0 });
+    const padded = stockKernel('PadV2')({ inputs: { x }, backend, attrs: { paddings: [[0, 0], [top, hp - h - top], [left, wp - w - left], [0, 0]], constantValue: 0 } as unknown as NamedAttrMap });
     const v = Array.from({ length: 36 }, () => backend.makeOutput([1, tiles, 1, cin], 'float32'));
     const vTable = table(v);
     transforms.input(offset(padded), n, hp, wp, cin, tilesH, tilesW, offset(vTable));
