@@ -1,32 +1,37 @@
 /*
- * Generates the WebAssembly (text format) of dfd's Winograd F(4x4, 3x3) transforms for the tfjs
- * wasm backend (@dfd/backends, src/winograd.ts). `npm run build:wasm` assembles it with wabt into
+ * Generates the WebAssembly (text format) of dfd's Winograd F(m x m, 3x3) transforms for the tfjs
+ * wasm backend (@dfd/backends, src/winograd.ts), for each variant in WINOGRAD_VARIANTS (F(4x4,3x3)
+ * and F(6x6,3x3)). `npm run build:wasm` assembles it with wabt into
  * packages/backends/src/winograd-module.ts; a test checks that the committed bytes are what this
  * generator and wabt produce.
  *
- * Winograd (Lavin & Gray 2016): a 4x4 output tile of a 3x3 correlation is
+ * Winograd (Lavin & Gray 2016): an m x m output tile of a 3x3 correlation is
  *   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
- * for the 6x6 input tile d and the 3x3 filter g. Per tile and channel the 36 products replace
- * 144 multiply-adds; summed over input channels, each of the 36 elementwise products becomes a
- * GEMM [tiles, Cin] x [Cin, Cout], which XNNPACK runs (1x1 convolutions). This module does the
- * two data transforms, four channels per SIMD vector, reading and writing the tfjs heap in place
- * (it imports the backend's own memory):
+ * for the alpha x alpha input tile d (alpha = m + 2) and the 3x3 filter g. Per tile and channel
+ * the alpha² products replace 9 m² multiply-adds; summed over input channels, each of the alpha²
+ * elementwise products becomes a GEMM [tiles, Cin] x [Cin, Cout], which XNNPACK runs (1x1
+ * convolutions). This module does the two data transforms, four channels per SIMD vector,
+ * reading and writing the tfjs heap in place (it imports the backend's own memory). For the
+ * variant with output tile m it exports:
  *
- *   input(x, N, Hp, Wp, C, tilesH, tilesW, vTable)
- *     x: zero-padded input [N, Hp, Wp, C] (Hp = 4 tilesH + 2, Wp = 4 tilesW + 2), C % 4 == 0;
- *     vTable: 36 i32 byte addresses of V_k, each [tiles, C] (tile = (n, ty, tx), row-major).
- *   output(mTable, y, N, Ho, Wo, C, tilesH, tilesW)
- *     mTable: 36 addresses of M_k [tiles, C]; y: [N, Ho, Wo, C], the tile edges cropped.
+ *   input<m>(x, Hp, Wp, C, tilesH, tilesW, vTable, n0, n1)
+ *     x: zero-padded input [N, Hp, Wp, C] (Hp = m tilesH + 2, Wp = m tilesW + 2), C % 4 == 0;
+ *     vTable: alpha² i32 byte addresses of V_k, each [tiles, C] (tile = (n, ty, tx), row-major).
+ *   output<m>(mTable, y, Ho, Wo, C, tilesH, tilesW, n0, n1)
+ *     mTable: alpha² addresses of M_k [tiles, C]; y: [N, Ho, Wo, C], the tile edges cropped.
+ *   Both do images n0 <= n < n1 only, so that threads can split a batch between them.
+ *
+ * Rows of a transform that differ only in signs (Bᵀ's ±1, ±2, ±1/2 pairs) share their even and
+ * odd parts, and columns equal up to sign (Aᵀ's) are summed and subtracted once.
  */
-import { WINOGRAD_AT, WINOGRAD_BT } from '../../packages/backends/src/winograd-matrices.js';
+import { WINOGRAD_VARIANTS, type WinogradMatrices } from '../../packages/backends/src/winograd-matrices.js';
 
-const BT = WINOGRAD_BT;
-const AT = WINOGRAD_AT;
+type Matrix = readonly (readonly number[])[];
 
 const splat = (c: number): string => `(v128.const f32x4 ${c} ${c} ${c} ${c})`;
 
 /** WAT expression for Σ coef[i] · local(names[i]) (zero coefficients skipped, ±1 without a multiply). */
-function combination(coef: readonly number[], names: string[]): string {
+function combination(coef: readonly number[], names: readonly string[]): string {
   let expr = '';
   coef.forEach((c, i) => {
     if (c === 0) return;
@@ -39,6 +44,71 @@ function combination(coef: readonly number[], names: string[]): string {
   return expr === '' ? splat(0) : expr;
 }
 
+/** Statements and temporaries of one linear map, built by {@link linearMap}. */
+interface Emitted {
+  stmts: string[];
+  temps: string[];
+  /** WAT expression of output i. */
+  out: string[];
+}
+
+const sameAbs = (a: readonly number[], b: readonly number[]): boolean => a.every((x, k) => Math.abs(x) === Math.abs(b[k]!));
+
+/**
+ * out_i = Σ_k M[i][k] · in_k as WAT. Columns equal up to sign are first replaced by their sum and
+ * difference; then rows equal up to sign are computed as (even ± odd) from the shared parts.
+ * `tag` names the temporaries (unique per call site).
+ */
+function linearMap(M: Matrix, inputs: readonly string[], tag: string): Emitted {
+  const stmts: string[] = [];
+  const temps: string[] = [];
+  // Columns: a pair (a, b) with |M[i][a]| = |M[i][b]| for every row becomes (a + b, a - b).
+  let cols = inputs.map((name, k) => ({ name, coef: M.map((row) => row[k]!) }));
+  const paired: typeof cols = [];
+  const used = new Set<number>();
+  cols.forEach((a, i) => {
+    if (used.has(i)) return;
+    const j = cols.findIndex((b, jj) => jj > i && !used.has(jj) && sameAbs(a.coef, b.coef) && a.coef.some((x) => x !== 0));
+    if (j < 0) {
+      paired.push(a);
+      return;
+    }
+    used.add(j);
+    const b = cols[j]!;
+    const sum = `${tag}c${i}p`;
+    const dif = `${tag}c${i}m`;
+    temps.push(sum, dif);
+    stmts.push(`(local.set $${sum} (f32x4.add (local.get $${a.name}) (local.get $${b.name})))`);
+    stmts.push(`(local.set $${dif} (f32x4.sub (local.get $${a.name}) (local.get $${b.name})))`);
+    paired.push({ name: sum, coef: a.coef.map((x, r) => (x === b.coef[r] ? x : 0)) });
+    paired.push({ name: dif, coef: a.coef.map((x, r) => (x === b.coef[r] ? 0 : x)) });
+  });
+  cols = paired;
+  const names = cols.map((c) => c.name);
+  const rows = M.map((_, r) => cols.map((c) => c.coef[r]!));
+  // Rows: a pair (i, j) equal up to sign shares E (equal terms) and O (opposite terms): E ± O.
+  const out: string[] = new Array(rows.length).fill('');
+  const done = new Set<number>();
+  rows.forEach((ri, i) => {
+    if (done.has(i)) return;
+    const j = rows.findIndex((rj, jj) => jj > i && !done.has(jj) && sameAbs(ri, rj) && ri.some((x, k) => x !== 0 && x === -rj[k]!) && ri.some((x, k) => x !== 0 && x === rj[k]!));
+    if (j < 0) {
+      out[i] = combination(ri, names);
+      return;
+    }
+    done.add(j);
+    const rj = rows[j]!;
+    const e = `${tag}r${i}e`;
+    const o = `${tag}r${i}o`;
+    temps.push(e, o);
+    stmts.push(`(local.set $${e} ${combination(ri.map((x, k) => (x === rj[k] ? x : 0)), names)})`);
+    stmts.push(`(local.set $${o} ${combination(ri.map((x, k) => (x === rj[k] ? 0 : x)), names)})`);
+    out[i] = `(f32x4.add (local.get $${e}) (local.get $${o}))`;
+    out[j] = `(f32x4.sub (local.get $${e}) (local.get $${o}))`;
+  });
+  return { stmts, temps, out };
+}
+
 function locals(prefix: string, rows: number, cols: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out.push(`${prefix}${i}_${j}`);
@@ -46,17 +116,18 @@ function locals(prefix: string, rows: number, cols: number): string[] {
 }
 
 /**
- * The loop nest both transforms share: images n, tile rows ty, tile columns tx (counting `$tile`),
- * channels c in steps of 4. Per (tile, c) it sets `$<ptr>` to the address of pixel (4 ty, 4 tx),
+ * The loop nest both transforms share: images n in [n0, n1), tile rows ty, tile columns tx
+ * (counting `$tile` from the first tile of image n0),
+ * channels c in steps of 4. Per (tile, c) it sets `$<ptr>` to the address of pixel (m ty, m tx),
  * channel c, in the NHWC tensor at `$<base>` of height `$<height>` (row stride `$rowStride`,
  * pixel stride `$cBytes`), and `$o` to the offset of (tile, c) in every [tiles, C] table entry,
  * then runs `body`. `perRow`/`perCol` run once per tile row/column.
  */
-function tileLoops(o: { base: string; height: string; ptr: string; perRow?: string; perCol?: string; body: string[] }): string {
-  return `(local.set $tile (i32.const 0))
-    (local.set $n (i32.const 0))
+function tileLoops(o: { m: number; base: string; height: string; ptr: string; perRow?: string; perCol?: string; body: string[] }): string {
+  return `(local.set $tile (i32.mul (local.get $n0) (i32.mul (local.get $tilesH) (local.get $tilesW))))
+    (local.set $n (local.get $n0))
     (block $nDone (loop $nLoop
-      (br_if $nDone (i32.ge_u (local.get $n) (local.get $N)))
+      (br_if $nDone (i32.ge_u (local.get $n) (local.get $n1)))
       (local.set $ty (i32.const 0))
       (block $yDone (loop $yLoop
         (br_if $yDone (i32.ge_u (local.get $ty) (local.get $tilesH)))
@@ -69,8 +140,8 @@ function tileLoops(o: { base: string; height: string; ptr: string; perRow?: stri
           (block $cDone (loop $cLoop
             (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
             (local.set $${o.ptr} (i32.add (local.get $${o.base})
-              (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $${o.height})) (i32.shl (local.get $ty) (i32.const 2))) (local.get $rowStride))
-                (i32.add (i32.mul (i32.shl (local.get $tx) (i32.const 2)) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))))
+              (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $${o.height})) (i32.mul (local.get $ty) (i32.const ${o.m}))) (local.get $rowStride))
+                (i32.add (i32.mul (i32.mul (local.get $tx) (i32.const ${o.m})) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))))
             (local.set $o (i32.add (i32.mul (local.get $tile) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))
             ${o.body.join('\n            ')}
             (local.set $c (i32.add (local.get $c) (i32.const 4)))
@@ -84,88 +155,101 @@ function tileLoops(o: { base: string; height: string; ptr: string; perRow?: stri
       (br $nLoop)))`;
 }
 
-/** The module text; `shared` for tfjs's threaded build (its memory is a shared one). */
-export function winogradWat(shared: boolean): string {
-  const memory = shared ? '(memory 1 65536 shared)' : '(memory 1)';
-  const v = (prefix: string, n: number): string => Array.from({ length: n }, (_, k) => `(local $${prefix}${k} i32)`).join(' ');
-  const vec = (names: string[]): string => names.map((n) => `(local $${n} v128)`).join(' ');
+const i32s = (prefix: string, n: number): string => Array.from({ length: n }, (_, k) => `(local $${prefix}${k} i32)`).join(' ');
+const v128s = (names: readonly string[]): string => names.map((n) => `(local $${n} v128)`).join(' ');
+const loadTable = (table: string, prefix: string, n: number): string =>
+  Array.from({ length: n }, (_, k) => `(local.set $${prefix}${k} (i32.load (i32.add (local.get $${table}) (i32.const ${4 * k}))))`).join('\n    ');
 
-  // ---- input transform: d (6x6) -> t = Bᵀ d (6x6) -> V = t B (6x6)
-  const d = locals('d', 6, 6);
-  const t = locals('t', 6, 6);
+/** The input and output functions of one variant. */
+function variantFuncs({ m, alpha, BT, AT }: WinogradMatrices): string {
+  const a2 = alpha * alpha;
+  const idx = Array.from({ length: alpha }, (_, k) => k);
+
+  // ---- input transform: d (alpha x alpha) -> t = Bᵀ d -> V = t B (V[i][j] = Σ_c t[i][c] Bᵀ[j][c])
+  const d = locals('d', alpha, alpha);
+  const t = locals('t', alpha, alpha);
+  const inTemps: string[] = [];
   const inBody: string[] = [];
-  for (let i = 0; i < 6; i++) {
-    for (let j = 0; j < 6; j++) {
+  // Column by column (loads next to their use: fewer values live at once, fewer spills).
+  for (let j = 0; j < alpha; j++) {
+    for (let i = 0; i < alpha; i++) {
       inBody.push(`(local.set $d${i}_${j} (v128.load (i32.add (local.get $p) (i32.add (i32.mul (local.get $rowStride) (i32.const ${i})) (i32.mul (local.get $colStride) (i32.const ${j}))))))`);
     }
+    const col = linearMap(BT, idx.map((r) => `d${r}_${j}`), `a${j}`);
+    inTemps.push(...col.temps);
+    inBody.push(...col.stmts);
+    col.out.forEach((e, i) => inBody.push(`(local.set $t${i}_${j} ${e})`));
   }
-  for (let i = 0; i < 6; i++) {
-    for (let j = 0; j < 6; j++) {
-      inBody.push(`(local.set $t${i}_${j} ${combination(BT[i]!, Array.from({ length: 6 }, (_, r) => `d${r}_${j}`))})`);
-    }
+  for (let i = 0; i < alpha; i++) {
+    const row = linearMap(BT, idx.map((c) => `t${i}_${c}`), `b${i}`);
+    inTemps.push(...row.temps);
+    inBody.push(...row.stmts);
+    row.out.forEach((e, j) => inBody.push(`(v128.store (i32.add (local.get $v${i * alpha + j}) (local.get $o)) ${e})`));
   }
-  for (let i = 0; i < 6; i++) {
-    for (let j = 0; j < 6; j++) {
-      // V[i][j] = Σ_c t[i][c] B[c][j] = Σ_c t[i][c] Bᵀ[j][c]
-      const k = i * 6 + j;
-      inBody.push(`(v128.store (i32.add (local.get $v${k}) (local.get $o)) ${combination(BT[j]!, Array.from({ length: 6 }, (_, c) => `t${i}_${c}`))})`);
-    }
-  }
-  const loadTable = (table: string, prefix: string, n: number): string => Array.from({ length: n }, (_, k) => `(local.set $${prefix}${k} (i32.load (i32.add (local.get $${table}) (i32.const ${4 * k}))))`).join('\n    ');
-
   const input = `
-  (func (export "input") (param $x i32) (param $N i32) (param $Hp i32) (param $Wp i32) (param $C i32) (param $tilesH i32) (param $tilesW i32) (param $vTable i32)
+  (func (export "input${m}") (param $x i32) (param $Hp i32) (param $Wp i32) (param $C i32) (param $tilesH i32) (param $tilesW i32) (param $vTable i32) (param $n0 i32) (param $n1 i32)
     (local $n i32) (local $ty i32) (local $tx i32) (local $c i32) (local $tile i32) (local $p i32) (local $o i32) (local $rowStride i32) (local $colStride i32) (local $cBytes i32)
-    ${v('v', 36)}
-    ${vec(d)}
-    ${vec(t)}
-    ${loadTable('vTable', 'v', 36)}
+    ${i32s('v', a2)}
+    ${v128s(d)}
+    ${v128s(t)}
+    ${v128s(inTemps)}
+    ${loadTable('vTable', 'v', a2)}
     (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
     (local.set $colStride (local.get $cBytes))
     (local.set $rowStride (i32.mul (local.get $Wp) (local.get $cBytes)))
-    ${tileLoops({ base: 'x', height: 'Hp', ptr: 'p', body: inBody })}
+    ${tileLoops({ m, base: 'x', height: 'Hp', ptr: 'p', body: inBody })}
   )`;
 
-  // ---- output transform: m (6x6) -> s = Aᵀ m (4x6) -> Y = s A (4x4), stored where inside y
-  const m = locals('m', 6, 6);
-  const s = locals('s', 4, 6);
+  // ---- output transform: M (alpha x alpha) -> s = Aᵀ M (m x alpha) -> Y = s A (m x m), cropped
+  const mm = locals('m', alpha, alpha);
+  const s = locals('s', m, alpha);
+  const outTemps: string[] = [];
   const outBody: string[] = [];
-  for (let i = 0; i < 6; i++) {
-    for (let j = 0; j < 6; j++) outBody.push(`(local.set $m${i}_${j} (v128.load (i32.add (local.get $m${i * 6 + j}) (local.get $o))))`);
+  for (let j = 0; j < alpha; j++) {
+    for (let i = 0; i < alpha; i++) outBody.push(`(local.set $m${i}_${j} (v128.load (i32.add (local.get $m${i * alpha + j}) (local.get $o))))`);
+    const col = linearMap(AT, idx.map((r) => `m${r}_${j}`), `a${j}`);
+    outTemps.push(...col.temps);
+    outBody.push(...col.stmts);
+    col.out.forEach((e, i) => outBody.push(`(local.set $s${i}_${j} ${e})`));
   }
-  for (let i = 0; i < 4; i++) {
-    for (let j = 0; j < 6; j++) outBody.push(`(local.set $s${i}_${j} ${combination(AT[i]!, Array.from({ length: 6 }, (_, r) => `m${r}_${j}`))})`);
-  }
-  for (let i = 0; i < 4; i++) {
-    for (let j = 0; j < 4; j++) {
-      const value = combination(AT[j]!, Array.from({ length: 6 }, (_, c) => `s${i}_${c}`));
+  for (let i = 0; i < m; i++) {
+    const row = linearMap(AT, idx.map((c) => `s${i}_${c}`), `b${i}`);
+    outTemps.push(...row.temps);
+    outBody.push(...row.stmts);
+    row.out.forEach((value, j) => {
       const at = `(i32.add (local.get $q) (i32.add (i32.mul (local.get $rowStride) (i32.const ${i})) (i32.mul (local.get $cBytes) (i32.const ${j}))))`;
       outBody.push(`(if (i32.and (i32.gt_s (local.get $rows) (i32.const ${i})) (i32.gt_s (local.get $cols) (i32.const ${j}))) (then (v128.store ${at} ${value})))`);
-    }
+    });
   }
   const output = `
-  (func (export "output") (param $mTable i32) (param $y i32) (param $N i32) (param $Ho i32) (param $Wo i32) (param $C i32) (param $tilesH i32) (param $tilesW i32)
+  (func (export "output${m}") (param $mTable i32) (param $y i32) (param $Ho i32) (param $Wo i32) (param $C i32) (param $tilesH i32) (param $tilesW i32) (param $n0 i32) (param $n1 i32)
     (local $n i32) (local $ty i32) (local $tx i32) (local $c i32) (local $tile i32) (local $q i32) (local $o i32) (local $rowStride i32) (local $cBytes i32) (local $rows i32) (local $cols i32)
-    ${v('m', 36)}
-    ${vec(m)}
-    ${vec(s)}
-    ${loadTable('mTable', 'm', 36)}
+    ${i32s('m', a2)}
+    ${v128s(mm)}
+    ${v128s(s)}
+    ${v128s(outTemps)}
+    ${loadTable('mTable', 'm', a2)}
     (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
     (local.set $rowStride (i32.mul (local.get $Wo) (local.get $cBytes)))
     ${tileLoops({
+      m,
       base: 'y',
       height: 'Ho',
       ptr: 'q',
-      perRow: '(local.set $rows (i32.sub (local.get $Ho) (i32.shl (local.get $ty) (i32.const 2))))',
-      perCol: '(local.set $cols (i32.sub (local.get $Wo) (i32.shl (local.get $tx) (i32.const 2))))',
+      perRow: `(local.set $rows (i32.sub (local.get $Ho) (i32.mul (local.get $ty) (i32.const ${m}))))`,
+      perCol: `(local.set $cols (i32.sub (local.get $Wo) (i32.mul (local.get $tx) (i32.const ${m}))))`,
       body: outBody,
     })}
   )`;
+  return input + output;
+}
 
+/** The module text; `shared` for tfjs's threaded build (its memory is a shared one). */
+export function winogradWat(shared: boolean): string {
+  const memory = shared ? '(memory 1 65536 shared)' : '(memory 1)';
   return `(module
   (import "env" "memory" ${memory})
-${input}
-${output}
+${WINOGRAD_VARIANTS.map(variantFuncs).join('\n')}
 )
 `;
 }

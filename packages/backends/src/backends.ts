@@ -226,7 +226,11 @@ async function activate(name: BackendName, loaded: Loaded, opts: UseBackendOptio
   if (loaded.tfName === 'wasm' && opts.trainingKernels !== false) {
     registerWasmTrainingKernels();
     setWasmWinograd(opts.winograd ?? winogradFromEnv());
-    if (wasmWinogradEnabled()) await prepareWasmWinograd();
+    if (wasmWinogradEnabled()) {
+      // Node's threaded build: the transforms get worker threads too (src/winograd-threads.ts).
+      const threads = isNode() ? (await import('./wasm-node.js')).nodeWasmThreads() : 1;
+      await prepareWasmWinograd(threads > 1 ? { threads, spawn: await (await import('./wasm-node.js')).nodeTransformSpawner() } : {});
+    }
   }
   if (loaded.tfName === 'wasm' && isNode()) {
     // dfd loaded the module with print hooks (wasm-node.ts): turn XNNPACK failures into errors.

@@ -12,4 +12,15 @@ export {
 export { registerGradients } from './gradients.js';
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmTrainingKernel } from './wasm-kernels.js';
 export { guardWasmKernels, noteWasmOutput, takeWasmFailures, WasmKernelFailure } from './wasm-node.js';
-export { clearWinogradCache, prepareWasmWinograd, setWasmWinograd, wasmWinogradEnabled, winogradStats } from './winograd.js';
+export {
+  clearWinogradCache,
+  prepareWasmWinograd,
+  setWasmWinograd,
+  setWasmWinogradTile,
+  wasmWinogradEnabled,
+  wasmWinogradTile,
+  winogradStats,
+  winogradTransformThreads,
+  type PrepareWinogradOptions,
+  type WinogradTile,
+} from './winograd.js';

@@ -1,3 +1,4 @@
+import type { PoolWorker, SpawnWorker } from './winograd-threads.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { BackendUnavailableError } from './errors.js';
@@ -134,6 +135,11 @@ async function nodeImport<T>(specifier: string): Promise<T> {
 
 let registered: NodeWasm | null = null;
 
+/** XNNPACK threads of the wasm backend dfd registered (1 when it did not). */
+export function nodeWasmThreads(): number {
+  return registered?.threads ?? 1;
+}
+
 type WasmPackage = { BackendWasm: new (m: never) => tf.KernelBackend; setThreadsCount(n: number): void };
 
 /**
@@ -264,4 +270,10 @@ async function loadThreaded(require: ResolvingRequire, threads: number, wasmPath
   } finally {
     os.cpus = realCpus;
   }
+}
+
+/** Starts Winograd transform workers (src/winograd-threads.ts) as worker_threads. */
+export async function nodeTransformSpawner(): Promise<SpawnWorker> {
+  const { Worker: NodeWorker } = await nodeImport<{ Worker: new (src: string, o: Record<string, unknown>) => PoolWorker }>('node:worker_threads');
+  return (source, workerData) => new NodeWorker(source, { eval: true, workerData });
 }

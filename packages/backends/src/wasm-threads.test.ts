@@ -15,7 +15,9 @@ interface ChildOut {
   threads: number;
   loss: number;
   grads: number[][];
+  transformThreads: number;
   winograd: { ran: number; maxDiff: number; scale: number; values: number[] };
+  winograd6: { cached: number; maxDiff: number; scale: number; values: number[] };
 }
 
 async function step(threads: number, wasmPaths?: string | Record<string, string>): Promise<ChildOut> {
@@ -38,13 +40,20 @@ describe('multi-threaded wasm in Node (DFD_WASM_THREADS)', () => {
     expect(three.grads.map((g) => g.length)).toEqual([3 * 3 * 5 * 24, 3 * 3 * 24 * 32, 32 * 7]);
     expect(three.grads).toEqual(one.grads);
     expect(Math.max(...one.grads[0]!.map(Math.abs))).toBeGreaterThan(1e-4);
-    // Winograd inference ran on both builds (plain and shared-memory transform module), agrees
-    // with the direct convolution, and does not depend on the thread count either.
+    // Winograd inference ran on both builds (plain and shared-memory transform module; on 3
+    // threads the transforms split the batch of 3 over the caller and 2 workers), agrees with the
+    // direct convolution, and does not depend on the thread count either.
+    expect(one.transformThreads).toBe(1);
+    expect(three.transformThreads).toBe(3);
     for (const r of [one, three]) {
       expect(r.winograd.ran).toBe(1);
       expect(r.winograd.maxDiff / r.winograd.scale).toBeLessThan(3e-5);
+      expect(r.winograd6.cached).toBe(1);
+      expect(r.winograd6.maxDiff / r.winograd6.scale).toBeLessThan(1e-4);
+      expect(r.winograd6.maxDiff).toBeGreaterThan(0); // F(6x6) really ran (rounding differs from direct)
     }
     expect(three.winograd.values).toEqual(one.winograd.values);
+    expect(three.winograd6.values).toEqual(one.winograd6.values);
   });
 
   it('refuses a malformed DFD_WASM_THREADS with a message naming the variable', async () => {

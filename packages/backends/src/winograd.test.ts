@@ -1,14 +1,14 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@dfd/core';
 import { useBackend } from './backends.js';
-import { setWasmWinograd, winogradStats } from './winograd.js';
+import { setWasmWinograd, setWasmWinogradTile, wasmWinogradTile, winogradStats, type WinogradTile } from './winograd.js';
 import { WINOGRAD_WASM_PLAIN, WINOGRAD_WASM_SHARED } from './winograd-module.js';
-import { WINOGRAD_AT, WINOGRAD_BT, WINOGRAD_G } from './winograd-matrices.js';
+import { WINOGRAD_VARIANTS } from './winograd-matrices.js';
 import { assembleWinograd } from '../../../tools/wasm/assemble.js';
 
 /*
- * Winograd F(4x4,3x3) inference convolutions on wasm, checked against the CPU backend's direct
+ * Winograd F(4x4,3x3) and F(6x6,3x3) inference convolutions on wasm, checked against the CPU backend's direct
  * convolution (an independent JS implementation) and against the matrices' defining identity.
  */
 
@@ -25,19 +25,24 @@ beforeAll(async () => {
   await useBackend('wasm');
 });
 
-describe('Winograd F(4x4,3x3) on wasm', () => {
-  it('the matrices compute a 4-tap-output 1D correlation exactly (Aᵀ[(Gg)⊙(Bᵀd)] = d ⋆ g), in float64', () => {
-    const rng = new Rng('matrices');
-    for (let trial = 0; trial < 5; trial++) {
-      const d = Array.from({ length: 6 }, () => rng.normal());
-      const g = Array.from({ length: 3 }, () => rng.normal());
-      const u = WINOGRAD_G.map((row) => row.reduce((s, c, k) => s + c * (g[k] as number), 0));
-      const v = WINOGRAD_BT.map((row) => row.reduce((s, c, k) => s + c * (d[k] as number), 0));
-      const y = WINOGRAD_AT.map((row) => row.reduce((s, c, k) => s + c * (u[k] as number) * (v[k] as number), 0));
-      const want = [0, 1, 2, 3].map((i) => (d[i] as number) * (g[0] as number) + (d[i + 1] as number) * (g[1] as number) + (d[i + 2] as number) * (g[2] as number));
-      y.forEach((yi, i) => expect(yi).toBeCloseTo(want[i] as number, 12));
-    }
-  });
+afterEach(() => setWasmWinogradTile('auto'));
+
+describe('Winograd F(4x4,3x3) and F(6x6,3x3) on wasm', () => {
+  for (const { m, alpha, BT, G, AT } of WINOGRAD_VARIANTS) {
+    it(`F(${m}x${m},3x3): the matrices compute a ${m}-output 1D correlation exactly (Aᵀ[(Gg)⊙(Bᵀd)] = d ⋆ g), in float64`, () => {
+      expect([BT.length, BT[0]!.length, G.length, G[0]!.length, AT.length, AT[0]!.length]).toEqual([alpha, alpha, alpha, 3, m, alpha]);
+      const rng = new Rng(`matrices ${m}`);
+      for (let trial = 0; trial < 5; trial++) {
+        const d = Array.from({ length: alpha }, () => rng.normal());
+        const g = Array.from({ length: 3 }, () => rng.normal());
+        const u = G.map((row) => row.reduce((s, c, k) => s + c * (g[k] as number), 0));
+        const v = BT.map((row) => row.reduce((s, c, k) => s + c * (d[k] as number), 0));
+        const y = AT.map((row) => row.reduce((s, c, k) => s + c * (u[k] as number) * (v[k] as number), 0));
+        const want = Array.from({ length: m }, (_, i) => (d[i] as number) * (g[0] as number) + (d[i + 1] as number) * (g[1] as number) + (d[i + 2] as number) * (g[2] as number));
+        y.forEach((yi, i) => expect(yi).toBeCloseTo(want[i] as number, 12));
+      }
+    });
+  }
 
   it('the committed wasm module is what tools/wasm/winograd.ts and wabt produce (npm run build:wasm)', async () => {
     const { shared, plain } = await assembleWinograd();
@@ -52,8 +57,8 @@ describe('Winograd F(4x4,3x3) on wasm', () => {
     { x: [1, 4, 4, 16], co: 16, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
     { x: [2, 13, 11, 48], co: 32, pad: 'same' },
   ];
-  for (const c of cases) {
-    it(`matches the cpu backend's direct convolution: x ${c.x.join('x')} -> ${c.co} channels, pad ${typeof c.pad === 'string' ? c.pad : JSON.stringify(c.pad.slice(1, 3))}`, async () => {
+  for (const tile of [4, 6] as const) for (const c of cases) {
+    it(`F(${tile}x${tile},3x3) matches the cpu backend's direct convolution: x ${c.x.join('x')} -> ${c.co} channels, pad ${typeof c.pad === 'string' ? c.pad : JSON.stringify(c.pad.slice(1, 3))}`, async () => {
       const rng = new Rng(`wg ${c.x} ${c.co}`);
       const fshape: [number, number, number, number] = [3, 3, c.x[3], c.co];
       const xv = randn(rng, c.x);
@@ -65,6 +70,7 @@ describe('Winograd F(4x4,3x3) on wasm', () => {
       want.dispose();
 
       await tf.setBackend('wasm');
+      setWasmWinogradTile(tile);
       const x = tf.tensor4d(xv, c.x);
       const f = tf.tensor4d(wv, fshape);
       const before = winogradStats().convolutions;
@@ -78,12 +84,36 @@ describe('Winograd F(4x4,3x3) on wasm', () => {
         const got = await t.data();
         let maxDiff = 0;
         for (let i = 0; i < wantV.length; i++) maxDiff = Math.max(maxDiff, Math.abs((got[i] as number) - (wantV[i] as number)));
-        // F(4x4,3x3) adds and subtracts terms up to ~8x the output: a few float32 ulps more.
-        expect(maxDiff / scale, `${what}: max abs diff ${maxDiff}`).toBeLessThan(what === 'direct' ? 1e-5 : 3e-5);
+        // The transforms add and subtract terms up to ~8x (F(4x4)) and ~30x (F(6x6)) the output:
+        // a few float32 ulps more.
+        expect(maxDiff / scale, `${what}: max abs diff ${maxDiff}`).toBeLessThan(what === 'direct' ? 1e-5 : tile === 4 ? 3e-5 : 1e-4);
       }
       tf.dispose([x, f, first, second]);
     });
   }
+
+  it("'auto' takes F(6x6) where F(4x4)'s tiles waste most (a 6x6 map), F(4x4) elsewhere; one filter's two transforms are cached and freed together", async () => {
+    await tf.setBackend('wasm');
+    expect(wasmWinogradTile()).toBe('auto');
+    const backend = tf.backend() as unknown as { dataIdMap: { numDataIds(): number } };
+    const rng = new Rng('wg auto');
+    const f = tf.tensor4d(randn(rng, [3, 3, 16, 16], 0.2), [3, 3, 16, 16]);
+    const g = tf.tensor4d(randn(rng, [3, 3, 16, 16], 0.2), [3, 3, 16, 16]);
+    const x6 = tf.tensor4d(randn(rng, [2, 6, 6, 16]), [2, 6, 6, 16]);
+    const x8 = tf.tensor4d(randn(rng, [2, 8, 8, 16]), [2, 8, 8, 16]);
+    tf.conv2d(x6, f, 1, 'same').dispose(); // first uses: direct
+    tf.conv2d(x8, g, 1, 'same').dispose();
+    const ids = backend.dataIdMap.numDataIds();
+    tf.conv2d(x6, f, 1, 'same').dispose();
+    expect(backend.dataIdMap.numDataIds()).toBe(ids + 64); // F(6x6): 8x8 transformed slices
+    tf.conv2d(x8, f, 1, 'same').dispose();
+    expect(backend.dataIdMap.numDataIds()).toBe(ids + 64 + 36); // and F(4x4): 6x6 slices
+    f.dispose();
+    tf.conv2d(x8, g, 1, 'same').dispose(); // sweeps f's 100 slices, transforms g for F(4x4)
+    expect(backend.dataIdMap.numDataIds()).toBe(ids - 1 + 36);
+    expect(() => setWasmWinogradTile(5 as unknown as WinogradTile)).toThrow(/tile must be 'auto', 4 or 6, got 5/);
+    tf.dispose([g, x6, x8]);
+  });
 
   it('never runs while gradients are recorded: tf.grad through a frozen filter equals the direct path bit for bit', async () => {
     await tf.setBackend('wasm');
@@ -119,7 +149,7 @@ describe('Winograd F(4x4,3x3) on wasm', () => {
     run(f);
     run(f);
     expect(winogradStats().cachedFilters).toBe(cached + 1);
-    expect(backend.dataIdMap.numDataIds()).toBe(ids + 1 + 36); // the filter and its 36 transformed slices
+    expect(backend.dataIdMap.numDataIds()).toBe(ids + 1 + 36); // the filter and its 36 transformed slices (8x8 maps: F(4x4))
     f.dispose();
     run(probe); // the next Winograd call sweeps the cache
     expect(winogradStats().cachedFilters).toBe(cached);

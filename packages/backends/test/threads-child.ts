@@ -3,7 +3,7 @@
 // prints the thread count and the numbers.
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { useBackend, winogradStats } from '../src/index.js';
+import { setWasmWinograd, useBackend, winogradStats, winogradTransformThreads } from '../src/index.js';
 
 // DFD_TEST_WASM_PATHS: a JSON string or object passed as useBackend's wasmPaths option.
 const paths = process.env.DFD_TEST_WASM_PATHS;
@@ -22,17 +22,26 @@ const { value, grads } = tf.variableGrads(() => {
   return tf.losses.softmaxCrossEntropy(labels, tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, fc)) as tf.Scalar;
 });
 // Inference with the trained-from filter w2 (24 -> 32 channels): the first call is direct, the
-// second Winograd F(4x4,3x3) through dfd's transform module (shared-memory variant on the
-// threaded build, plain on the single-threaded one).
+// next ones Winograd through dfd's transform module (shared-memory variant on the threaded
+// build, its transforms split by image over the transform workers; plain on the
+// single-threaded one): F(4x4,3x3) on a 10x9 map, F(6x6,3x3) on a 6x6 one.
 const hx = seeded([3, 10, 9, 24], 5) as tf.Tensor4D;
 const direct = tf.conv2d(hx, w2 as tf.Tensor4D, 1, 'same');
 const before = winogradStats().convolutions;
 const wino = tf.conv2d(hx, w2 as tf.Tensor4D, 1, 'same');
+const ran = winogradStats().convolutions - before;
+const hx6 = seeded([3, 6, 6, 24], 6) as tf.Tensor4D;
+const wino6 = tf.conv2d(hx6, w2 as tf.Tensor4D, 1, 'same');
+const cached = winogradStats().cachedFilters;
+setWasmWinograd(false);
+const direct6 = tf.conv2d(hx6, w2 as tf.Tensor4D, 1, 'same');
 const out = {
   reason: used.reason,
   threads: getThreadsCount(),
   loss: value.dataSync()[0],
   grads: [w1, w2, fc].map((v) => Array.from(grads[v.name]!.dataSync())),
-  winograd: { ran: winogradStats().convolutions - before, maxDiff: tf.max(tf.abs(tf.sub(wino, direct))).dataSync()[0], scale: tf.max(tf.abs(direct)).dataSync()[0], values: Array.from(wino.dataSync()) },
+  transformThreads: winogradTransformThreads(),
+  winograd: { ran, maxDiff: tf.max(tf.abs(tf.sub(wino, direct))).dataSync()[0], scale: tf.max(tf.abs(direct)).dataSync()[0], values: Array.from(wino.dataSync()) },
+  winograd6: { cached, maxDiff: tf.max(tf.abs(tf.sub(wino6, direct6))).dataSync()[0], scale: tf.max(tf.abs(direct6)).dataSync()[0], values: Array.from(wino6.dataSync()) },
 };
 process.stdout.write(JSON.stringify(out));
