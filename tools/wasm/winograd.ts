@@ -244,12 +244,126 @@ function variantFuncs({ m, alpha, BT, AT }: WinogradMatrices): string {
   return input + output;
 }
 
+/**
+ * The weight gradient of a convolution (Conv2DBackpropFilter), as a register-blocked GEMM:
+ *
+ *   dW[tap, ci, co] = Σ_{n, oh, ow} x[n, oh·sh + kh − pt, ow·sw + kw − pl, ci] · dy[n, oh, ow, co]
+ *
+ *   dw(tab, x, dy, c, Ci, Co, taps, n0, n1, part)
+ *     Accumulates images [n0, n1) into the partial sum at c + part · cPart ([taps, Ci, Co],
+ *     i.e. HWIO), zeroed first. Ci % 4 == 0, Co % 8 == 0. tab (i32, bytes): xImg, dyImg,
+ *     xRowStep (sh rows of x), xColStep (sw pixels of x), dyRow, cPart, chunk (images per
+ *     cache chunk), -, then per tap (32 bytes): oh0, oh1, ow0, ow1 (the output rows/columns whose
+ *     input pixel is inside the image), xOff (byte offset of that pixel for (0, oh0, ow0)),
+ *     dyOff (of dy (0, oh0, ow0)), cOff (of the tap's [Ci, Co] block), -.
+ *
+ * Per (chunk of images, tap, 4 input channels, 8 output channels) the 4x8 block of dW lives in
+ * eight registers while the pixels stream: per pixel 2 loads of dy, 4 splat loads of x, 8
+ * multiplies, 8 adds. XNNPACK could only take this as a convolution whose "filter" is dy (packed
+ * anew on every call, with an indirection buffer over the whole image).
+ */
+function dwFunc(): string {
+  const acc: string[] = [];
+  for (let i = 0; i < 4; i++) for (let j = 0; j < 2; j++) acc.push(`acc${i}_${j}`);
+  const tabAt = (k: number): string => `(i32.load offset=${4 * k} (local.get $tab))`;
+  const tapAt = (k: number): string => `(i32.load offset=${4 * k} (local.get $tp))`;
+  const cRow = (i: number, j: number): string => `(i32.add (local.get $cp) (i32.add (i32.mul (local.get $coBytes) (i32.const ${i})) (i32.const ${16 * j})))`;
+  const fma = (i: number, j: number): string => `(local.set $acc${i}_${j} (f32x4.add (local.get $acc${i}_${j}) (f32x4.mul (local.get $a) (local.get $b${j}))))`;
+  const inner: string[] = [
+    '(local.set $b0 (v128.load (local.get $dp)))',
+    '(local.set $b1 (v128.load offset=16 (local.get $dp)))',
+  ];
+  for (let i = 0; i < 4; i++) {
+    inner.push(`(local.set $a (v128.load32_splat offset=${4 * i} (local.get $xp)))`, fma(i, 0), fma(i, 1));
+  }
+  return `
+  (func (export "dw") (param $tab i32) (param $x i32) (param $dy i32) (param $c i32) (param $Ci i32) (param $Co i32) (param $taps i32) (param $n0 i32) (param $n1 i32) (param $part i32)
+    (local $xImg i32) (local $dyImg i32) (local $xRowStep i32) (local $xColStep i32) (local $dyRow i32) (local $cPart i32) (local $chunk i32)
+    (local $coBytes i32) (local $p i32) (local $end i32) (local $nc i32) (local $ne i32) (local $t i32) (local $tp i32)
+    (local $rows i32) (local $cols i32) (local $xOff i32) (local $dyOff i32) (local $cOff i32)
+    (local $cb i32) (local $ob i32) (local $cp i32) (local $n i32) (local $r i32) (local $k i32)
+    (local $xr i32) (local $dr i32) (local $xp i32) (local $dp i32)
+    (local $a v128) (local $b0 v128) (local $b1 v128) ${acc.map((n) => `(local $${n} v128)`).join(' ')}
+    (local.set $xImg ${tabAt(0)})
+    (local.set $dyImg ${tabAt(1)})
+    (local.set $xRowStep ${tabAt(2)})
+    (local.set $xColStep ${tabAt(3)})
+    (local.set $dyRow ${tabAt(4)})
+    (local.set $cPart ${tabAt(5)})
+    (local.set $chunk ${tabAt(6)})
+    (local.set $coBytes (i32.shl (local.get $Co) (i32.const 2)))
+    (local.set $c (i32.add (local.get $c) (i32.mul (local.get $part) (local.get $cPart))))
+    ;; zero this part's sum
+    (local.set $p (local.get $c))
+    (local.set $end (i32.add (local.get $c) (local.get $cPart)))
+    (block $zDone (loop $zLoop
+      (br_if $zDone (i32.ge_u (local.get $p) (local.get $end)))
+      (v128.store (local.get $p) (v128.const i32x4 0 0 0 0))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $zLoop)))
+    (local.set $nc (local.get $n0))
+    (block $chunksDone (loop $chunkLoop
+      (br_if $chunksDone (i32.ge_u (local.get $nc) (local.get $n1)))
+      (local.set $ne (select (local.get $n1) (i32.add (local.get $nc) (local.get $chunk)) (i32.lt_u (local.get $n1) (i32.add (local.get $nc) (local.get $chunk)))))
+      (local.set $t (i32.const 0))
+      (block $tapsDone (loop $tapLoop
+        (br_if $tapsDone (i32.ge_u (local.get $t) (local.get $taps)))
+        (local.set $tp (i32.add (local.get $tab) (i32.add (i32.const 32) (i32.shl (local.get $t) (i32.const 5)))))
+        (local.set $rows (i32.sub ${tapAt(1)} ${tapAt(0)}))
+        (local.set $cols (i32.sub ${tapAt(3)} ${tapAt(2)}))
+        (local.set $xOff ${tapAt(4)})
+        (local.set $dyOff ${tapAt(5)})
+        (local.set $cOff ${tapAt(6)})
+        (if (i32.and (i32.gt_s (local.get $rows) (i32.const 0)) (i32.gt_s (local.get $cols) (i32.const 0))) (then
+          (local.set $cb (i32.const 0))
+          (block $cbDone (loop $cbLoop
+            (br_if $cbDone (i32.ge_u (local.get $cb) (local.get $Ci)))
+            (local.set $ob (i32.const 0))
+            (block $obDone (loop $obLoop
+              (br_if $obDone (i32.ge_u (local.get $ob) (local.get $Co)))
+              (local.set $cp (i32.add (i32.add (local.get $c) (local.get $cOff)) (i32.shl (i32.add (i32.mul (local.get $cb) (local.get $Co)) (local.get $ob)) (i32.const 2))))
+              ${acc.map((n, q) => `(local.set $${n} (v128.load ${cRow(q >> 1, q & 1)}))`).join('\n              ')}
+              (local.set $n (local.get $nc))
+              (block $nDone (loop $nLoop
+                (br_if $nDone (i32.ge_u (local.get $n) (local.get $ne)))
+                (local.set $xr (i32.add (i32.add (local.get $x) (i32.mul (local.get $n) (local.get $xImg))) (i32.add (local.get $xOff) (i32.shl (local.get $cb) (i32.const 2)))))
+                (local.set $dr (i32.add (i32.add (local.get $dy) (i32.mul (local.get $n) (local.get $dyImg))) (i32.add (local.get $dyOff) (i32.shl (local.get $ob) (i32.const 2)))))
+                (local.set $r (local.get $rows))
+                (loop $rLoop
+                  (local.set $xp (local.get $xr))
+                  (local.set $dp (local.get $dr))
+                  (local.set $k (local.get $cols))
+                  (loop $pxLoop
+                    ${inner.join('\n                    ')}
+                    (local.set $xp (i32.add (local.get $xp) (local.get $xColStep)))
+                    (local.set $dp (i32.add (local.get $dp) (local.get $coBytes)))
+                    (local.set $k (i32.sub (local.get $k) (i32.const 1)))
+                    (br_if $pxLoop (local.get $k)))
+                  (local.set $xr (i32.add (local.get $xr) (local.get $xRowStep)))
+                  (local.set $dr (i32.add (local.get $dr) (local.get $dyRow)))
+                  (local.set $r (i32.sub (local.get $r) (i32.const 1)))
+                  (br_if $rLoop (local.get $r)))
+                (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                (br $nLoop)))
+              ${acc.map((n, q) => `(v128.store ${cRow(q >> 1, q & 1)} (local.get $${n}))`).join('\n              ')}
+              (local.set $ob (i32.add (local.get $ob) (i32.const 8)))
+              (br $obLoop)))
+            (local.set $cb (i32.add (local.get $cb) (i32.const 4)))
+            (br $cbLoop)))))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $tapLoop)))
+      (local.set $nc (local.get $ne))
+      (br $chunkLoop)))
+  )`;
+}
+
 /** The module text; `shared` for tfjs's threaded build (its memory is a shared one). */
 export function winogradWat(shared: boolean): string {
   const memory = shared ? '(memory 1 65536 shared)' : '(memory 1)';
   return `(module
   (import "env" "memory" ${memory})
 ${WINOGRAD_VARIANTS.map(variantFuncs).join('\n')}
+${dwFunc()}
 )
 `;
 }

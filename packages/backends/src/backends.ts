@@ -4,7 +4,7 @@ import { BackendUnavailableError } from './errors.js';
 import { registerGradients } from './gradients.js';
 import { initialisedBackend } from './registry.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
-import { prepareWasmWinograd, setWasmWinograd, wasmWinogradEnabled } from './winograd.js';
+import { prepareWasmWinograd, setWasmWinograd } from './winograd.js';
 
 /** Every backend dfd knows, in `auto` preference order (fastest first). */
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -226,11 +226,10 @@ async function activate(name: BackendName, loaded: Loaded, opts: UseBackendOptio
   if (loaded.tfName === 'wasm' && opts.trainingKernels !== false) {
     registerWasmTrainingKernels();
     setWasmWinograd(opts.winograd ?? winogradFromEnv());
-    if (wasmWinogradEnabled()) {
-      // Node's threaded build: the transforms get worker threads too (src/winograd-threads.ts).
-      const threads = isNode() ? (await import('./wasm-node.js')).nodeWasmThreads() : 1;
-      await prepareWasmWinograd(threads > 1 ? { threads, spawn: await (await import('./wasm-node.js')).nodeTransformSpawner() } : {});
-    }
+    // dfd's wasm module: Winograd transforms and the dW GEMM. On Node's threaded build it gets
+    // worker threads too (src/winograd-threads.ts).
+    const threads = isNode() ? (await import('./wasm-node.js')).nodeWasmThreads() : 1;
+    await prepareWasmWinograd(threads > 1 ? { threads, spawn: await (await import('./wasm-node.js')).nodeTransformSpawner() } : {});
   }
   if (loaded.tfName === 'wasm' && isNode()) {
     // dfd loaded the module with print hooks (wasm-node.ts): turn XNNPACK failures into errors.

@@ -66,6 +66,16 @@ const CONV_CASES: ConvCase[] = [
   // Padding 2 on a 3x3/2 conv: one phase starts past dy's first row (the crop path).
   { x: [2, 8, 7, 2], k: 3, co: 3, stride: 2, pad: [[0, 0], [2, 1], [2, 2], [0, 0]] },
   { x: [1, 10, 10, 3], k: 2, co: 2, stride: 2, pad: 'valid' },
+  // Cin % 4 == 0 and Cout % 8 == 0: dW by dfd's wasm GEMM (4 image-range partial sums).
+  { x: [3, 7, 7, 4], k: 3, co: 8, stride: 1, pad: 'same' },
+  { x: [2, 9, 8, 8], k: 3, co: 16, stride: 2, pad: 'same' },
+  { x: [2, 9, 7, 4], k: 3, co: 8, stride: [2, 1], pad: explicit },
+  { x: [1, 11, 11, 4], k: 7, co: 8, stride: 2, pad: 'same' },
+  { x: [2, 6, 6, 8], k: 1, co: 8, stride: 2, pad: 'same' },
+  { x: [5, 8, 7, 4], k: 3, co: 8, stride: 2, pad: [[0, 0], [2, 1], [2, 2], [0, 0]] },
+  { x: [1, 6, 6, 4], k: 3, co: 8, stride: 3, pad: 'same' },
+  // Taps whose every output row reads padding (kh = 0, 1): no pixels, dW rows exactly 0.
+  { x: [2, 1, 5, 4], k: 3, co: 8, stride: [3, 1], pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
 ];
 
 function caseName(c: ConvCase): string {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { guardWasmKernels, wasmKernelsGuarded } from './wasm-node.js';
-import { clearWinogradCache, winogradConv2D } from './winograd.js';
+import { clearWinogradCache, dfdWasm, winogradConv2D } from './winograd.js';
 import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 
 /*
@@ -15,6 +15,7 @@ import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTen
  */
 
 type Backend = {
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   disposeData(dataId: object): boolean;
   makeOutput(shape: number[], dtype: string): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
@@ -52,6 +53,65 @@ function dispose(backend: Backend, ...ts: TensorInfo[]): void {
   for (const t of ts) backend.disposeData(t.dataId);
 }
 
+/** Image-range partial sums of the dW GEMM: fixed, whatever the thread count, so that 1 and N threads agree bit for bit. */
+const DW_PARTS = 4;
+/** Bytes of x and dy per cache chunk of the dW GEMM (images per chunk: at least one). */
+const DW_CHUNK_BYTES = 512 * 1024;
+
+/**
+ * dW by dfd's wasm GEMM (tools/wasm/winograd.ts `dw`): per tap, 4x8 register blocks of dW with
+ * the pixels of x and dy streaming, float32 sums over up to DW_PARTS contiguous image ranges
+ * (spread over the transform threads), added in order. Needs Ci % 4 == 0, Co % 8 == 0, float32;
+ * returns null otherwise (or before dfd's module is instantiated).
+ */
+function dwGemm(backend: Backend, x: TensorInfo, dy: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo | null {
+  const mod = dfdWasm(backend);
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co, filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  if (mod == null || ci % 4 !== 0 || co % 8 !== 0 || x.dtype !== 'float32' || dy.dtype !== 'float32' || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
+  const { top, left } = info.padInfo;
+  const taps = kh * kw;
+  const plane = taps * ci * co;
+  const parts = Math.min(n, DW_PARTS);
+  const sums = backend.makeOutput(parts === 1 ? [kh, kw, ci, co] : [parts, kh, kw, ci, co], 'float32');
+  const tab = backend.makeOutput([8 + 8 * taps], 'int32');
+  const t = backend.typedArrayFromHeap(tab) as Int32Array;
+  const xImg = h * w * ci * 4;
+  const dyImg = oh * ow * co * 4;
+  t.set([xImg, dyImg, sh * w * ci * 4, sw * ci * 4, ow * co * 4, plane * 4, Math.max(1, Math.floor(DW_CHUNK_BYTES / (xImg + dyImg))), 0]);
+  // Output rows/cols whose input row/col (o * s + k - pad) lies inside the image.
+  const range = (k: number, pad: number, s: number, inSize: number, outSize: number): [number, number] => [
+    Math.max(0, Math.ceil((pad - k) / s)),
+    Math.min(outSize, Math.floor((inSize - 1 + pad - k) / s) + 1),
+  ];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const [oh0, oh1] = range(i, top, sh, h, oh);
+      const [ow0, ow1] = range(j, left, sw, w, ow);
+      const inside = oh1 > oh0 && ow1 > ow0;
+      const xOff = inside ? ((oh0 * sh + i - top) * w + (ow0 * sw + j - left)) * ci * 4 : 0;
+      t.set([oh0, oh1, ow0, ow1, xOff, (oh0 * ow + ow0) * co * 4, (i * kw + j) * ci * co * 4, 0], 8 + 8 * (i * kw + j));
+    }
+  }
+  const offset = (v: TensorInfo): number => backend.dataIdMap.get(v.dataId)!.memoryOffset;
+  const bound = (k: number): number => Math.round((k * n) / parts);
+  try {
+    mod.runRanges('dw', [offset(tab), offset(x), offset(dy), offset(sums), ci, co, taps], Array.from({ length: parts }, (_, k) => [bound(k), bound(k + 1), k] as const));
+  } finally {
+    dispose(backend, tab);
+  }
+  if (parts === 1) return sums;
+  const out = backend.makeOutput([kh, kw, ci, co], 'float32');
+  const all = backend.typedArrayFromHeap(sums) as Float32Array;
+  const o = backend.typedArrayFromHeap(out) as Float32Array;
+  o.set(all.subarray(0, plane));
+  for (let p = 1; p < parts; p++) {
+    const base = p * plane;
+    for (let i = 0; i < plane; i++) o[i] = (o[i] as number) + (all[base + i] as number);
+  }
+  dispose(backend, sums);
+  return out;
+}
+
 /**
  * dW[kh,kw,ci,co] = sum_{n,oh,ow} x[n, oh*s+kh-p, ow*s+kw-p, ci] * dy[n,oh,ow,co] is itself a
  * forward convolution: batch = ci, channels = n, filter = dy laid out [oh,ow,n,co], with
@@ -80,6 +140,8 @@ function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedA
     false,
     'channelsLast',
   );
+  const fast = dwGemm(backend, x, dy, info);
+  if (fast != null) return fast;
   const { inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;

@@ -12,11 +12,11 @@
  */
 
 /** The functions a job can run, by index in the control block. */
-export const TRANSFORM_FUNCTIONS = ['input4', 'output4', 'input6', 'output6'] as const;
+export const TRANSFORM_FUNCTIONS = ['input4', 'output4', 'input6', 'output6', 'dw'] as const;
 export type TransformName = (typeof TRANSFORM_FUNCTIONS)[number];
 
-/** A transform call: 7 arguments, then the image range [n0, n1). */
-export type TransformFn = (a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, a6: number, n0: number, n1: number) => void;
+/** A call: 7 arguments, then the image range [n0, n1) and the part (0: the caller, w + 1: worker w). */
+export type TransformFn = (a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, a6: number, n0: number, n1: number, part: number) => void;
 
 /** A started worker, as the pool needs it (Node's worker_threads Worker fits). */
 export interface PoolWorker {
@@ -33,7 +33,7 @@ const DONE = 1; // workers finished with the current job
 const FN = 2; // index into TRANSFORM_FUNCTIONS, -1: exit
 const FAILED = 3; // a worker's call threw
 const ARGS = 4; // 7 arguments
-const RANGES = 16; // [n0, n1] per worker
+const RANGES = 16; // [n0, n1, part] per worker
 const MAX_WORKERS = 64;
 
 /** Runs in each worker (Node worker_threads, `eval: true`). */
@@ -50,8 +50,8 @@ for (;;) {
   const fn = Atomics.load(c, ${FN});
   if (fn < 0) break;
   try {
-    const n0 = c[${RANGES} + 2 * index], n1 = c[${RANGES + 1} + 2 * index];
-    if (n1 > n0) exports[names[fn]](c[${ARGS}], c[${ARGS + 1}], c[${ARGS + 2}], c[${ARGS + 3}], c[${ARGS + 4}], c[${ARGS + 5}], c[${ARGS + 6}], n0, n1);
+    const n0 = c[${RANGES} + 3 * index], n1 = c[${RANGES + 1} + 3 * index], part = c[${RANGES + 2} + 3 * index];
+    if (n1 > n0) exports[names[fn]](c[${ARGS}], c[${ARGS + 1}], c[${ARGS + 2}], c[${ARGS + 3}], c[${ARGS + 4}], c[${ARGS + 5}], c[${ARGS + 6}], n0, n1, part);
   } catch (e) {
     Atomics.store(c, ${FAILED}, 1);
   }
@@ -81,7 +81,7 @@ export class TransformPool {
    */
   static async start(threads: number, memory: WebAssembly.Memory, bytes: Uint8Array, spawn: SpawnWorker): Promise<TransformPool> {
     const n = Math.min(Math.max(0, Math.floor(threads) - 1), MAX_WORKERS);
-    const control = new SharedArrayBuffer(4 * (RANGES + 2 * MAX_WORKERS));
+    const control = new SharedArrayBuffer(4 * (RANGES + 3 * MAX_WORKERS));
     const workers: PoolWorker[] = [];
     try {
       await Promise.all(
@@ -108,35 +108,54 @@ export class TransformPool {
     return this.closed ? 1 : this.workers.length + 1;
   }
 
+  /** Parts a job over `n` images is split into: part k (0: the caller) takes a contiguous range. */
+  parts(n: number): number {
+    return Math.max(1, Math.min(this.threads, n));
+  }
+
   /**
    * Runs `fn` (TRANSFORM_FUNCTIONS[name], `own` being the caller's instance of it) over images
-   * [0, n), split into contiguous ranges between the caller and the workers.
+   * [0, n), split into {@link parts} contiguous ranges (part k: the k-th), one per thread.
    */
   run(name: TransformName, own: TransformFn, args: readonly number[], n: number): void {
-    const parts = Math.min(this.threads, n);
-    if (parts <= 1) {
-      own(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, 0, n);
+    const parts = this.parts(n);
+    const bound = (k: number): number => Math.round((k * n) / parts);
+    this.runRanges(name, own, args, Array.from({ length: parts }, (_, k) => [bound(k), bound(k + 1), k] as const));
+  }
+
+  /**
+   * Runs `fn` once per range [n0, n1, part], the ranges spread over the threads in rounds (the
+   * caller takes the first of each round); a round ends when all its calls have.
+   */
+  runRanges(name: TransformName, own: TransformFn, args: readonly number[], ranges: ReadonlyArray<readonly [number, number, number]>): void {
+    const call = ([n0, n1, part]: readonly [number, number, number]): void => own(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, n0, n1, part);
+    const threads = this.threads;
+    if (threads <= 1 || ranges.length <= 1) {
+      ranges.forEach(call);
       return;
     }
     const c = this.control;
-    const bound = (k: number): number => Math.round((k * n) / parts);
-    for (let w = 0; w < this.workers.length; w++) {
-      // Worker w takes part w + 1 (the caller part 0); workers beyond `parts` get an empty range.
-      c[RANGES + 2 * w] = w + 1 < parts ? bound(w + 1) : 0;
-      c[RANGES + 2 * w + 1] = w + 1 < parts ? bound(w + 2) : 0;
-    }
     for (let i = 0; i < 7; i++) c[ARGS + i] = args[i]!;
     c[FN] = TRANSFORM_FUNCTIONS.indexOf(name);
-    Atomics.store(c, DONE, 0);
-    Atomics.store(c, FAILED, 0);
-    Atomics.add(c, SEQ, 1);
-    Atomics.notify(c, SEQ);
-    try {
-      own(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, 0, bound(1));
-    } finally {
-      this.join();
+    for (let first = 0; first < ranges.length; first += threads) {
+      for (let w = 0; w < this.workers.length; w++) {
+        // Worker w takes the round's range w + 1 (the caller range 0); beyond the last: empty.
+        const r = ranges[first + w + 1];
+        c[RANGES + 3 * w] = r ? r[0] : 0;
+        c[RANGES + 3 * w + 1] = r ? r[1] : 0;
+        c[RANGES + 3 * w + 2] = r ? r[2] : 0;
+      }
+      Atomics.store(c, DONE, 0);
+      Atomics.store(c, FAILED, 0);
+      Atomics.add(c, SEQ, 1);
+      Atomics.notify(c, SEQ);
+      try {
+        call(ranges[first]!);
+      } finally {
+        this.join();
+      }
+      if (Atomics.load(c, FAILED) !== 0) throw new Error(`Winograd ${name}: a transform worker failed`);
     }
-    if (Atomics.load(c, FAILED) !== 0) throw new Error(`Winograd ${name}: a transform worker failed`);
   }
 
   /** Waits until every worker has finished the current job. */

@@ -173,11 +173,36 @@ export function winogradTransformThreads(): number {
   return t == null ? 0 : (t.pool?.threads ?? 1);
 }
 
-/** Runs transform `name` over images [0, n), on the pool when there is one. */
+/** Runs `name` over images [0, n), on the pool when there is one. */
 function runTransform(t: Transforms, name: TransformName, args: number[], n: number): void {
   const own = t.exports[name];
   if (t.pool != null) t.pool.run(name, own, args, n);
-  else own(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, 0, n);
+  else own(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, 0, n, 0);
+}
+
+/**
+ * dfd's wasm module on `backend` (once {@link prepareWasmWinograd} has run): runs one of its
+ * functions over image ranges on the calling thread and, on Node's threaded build, the workers.
+ * Used by the weight-gradient kernel (wasm-kernels.ts).
+ */
+export interface DfdWasm {
+  /** Threads the calls can use (1 without a pool). */
+  threads: number;
+  /** Calls `name` once per [n0, n1, part], spread over the threads. */
+  runRanges(name: TransformName, args: number[], ranges: ReadonlyArray<readonly [number, number, number]>): void;
+}
+
+export function dfdWasm(backend: unknown): DfdWasm | undefined {
+  const t = instances.get((backend as Backend).wasm);
+  if (t == null) return undefined;
+  const own = t.exports;
+  return {
+    threads: t.pool?.threads ?? 1,
+    runRanges: (name, args, ranges) => {
+      if (t.pool != null) t.pool.runRanges(name, own[name], args, ranges);
+      else for (const [n0, n1, part] of ranges) own[name](args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, n0, n1, part);
+    },
+  };
 }
 
 /** G g Gᵀ for every (ci, co): alpha² tensors [1, 1, Cin, Cout] (tfjs HWIO filter in, float64 sums). */
