@@ -269,25 +269,30 @@ describe('wasm training kernels vs the cpu backend', () => {
     }
   });
 
-  it('prelu with alpha [C], [1,1,1,C] and a single shared [1], and its gradients', async () => {
-    const rng = new Rng('prelu');
-    const shape: [number, number, number, number] = [2, 4, 3, 5];
-    const xv = randn(rng, shape);
-    for (const as of [[5], [1, 1, 1, 5], [1], [3, 5]]) {
-      const av = randn(rng, as).map((v) => 0.1 + 0.2 * v);
-      const f = () => tf.tidy(() => tf.prelu(tf.tensor4d(xv, shape), tf.tensor<tf.Rank>(av, as)));
-      expectClose(await on('wasm', f), await on('cpu', f), `prelu alpha ${as}`);
-      for (const i of [0, 1] as const) {
-        const g = () =>
-          tf.tidy(() => {
-            const weights = tf.cos(tf.reshape(tf.range(0, xv.length), shape));
-            const loss = (x: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(tf.prelu(x, a), weights));
-            return tf.grads(loss)([tf.tensor4d(xv, shape), tf.tensor(av, as)])[i] as tf.Tensor;
-          });
-        expectClose(await on('wasm', g), await on('cpu', g), `prelu alpha ${as} gradient ${i === 0 ? 'x' : 'alpha'}`);
+  // C = 5: the stock Prelu gradient except for the shared alpha (120 values: rows of 4 through
+  // DfdPreluGrad); C = 8: DfdPreluGrad for [8], [1,1,1,8] and [1], with exact zeros in x (x > 0 is
+  // strict: dx = alpha dy there).
+  for (const shape of [[2, 4, 3, 5], [5, 3, 3, 8]] as Array<[number, number, number, number]>) {
+    const c = shape[3];
+    it(`prelu with alpha [C], [1,1,1,C] and a single shared [1], and its gradients: x ${shape.join('x')}`, async () => {
+      const rng = new Rng(`prelu ${c}`);
+      const xv = randn(rng, shape).map((v, i) => (i % 7 === 3 ? 0 : v));
+      for (const as of [[c], [1, 1, 1, c], [1], [3, c]]) {
+        const av = randn(rng, as).map((v) => 0.1 + 0.2 * v);
+        const f = () => tf.tidy(() => tf.prelu(tf.tensor4d(xv, shape), tf.tensor<tf.Rank>(av, as)));
+        expectClose(await on('wasm', f), await on('cpu', f), `prelu alpha ${as}`);
+        for (const i of [0, 1] as const) {
+          const g = () =>
+            tf.tidy(() => {
+              const weights = tf.cos(tf.reshape(tf.range(0, xv.length), shape));
+              const loss = (x: tf.Tensor, a: tf.Tensor) => tf.sum(tf.mul(tf.prelu(x, a), weights));
+              return tf.grads(loss)([tf.tensor4d(xv, shape), tf.tensor(av, as)])[i] as tf.Tensor;
+            });
+          expectClose(await on('wasm', g), await on('cpu', g), `prelu alpha ${as} gradient ${i === 0 ? 'x' : 'alpha'}`);
+        }
       }
-    }
-  });
+    });
+  }
 
   it('a conv-net train step (conv, BN by ops, PReLU, max pool, global max, matMul, softmax CE, Adam) matches cpu and leaks nothing', async () => {
     const rng = new Rng('step');
@@ -345,17 +350,24 @@ describe('wasm training kernels vs the cpu backend', () => {
     // In Node every wasm kernel is wrapped by guardWasmKernels(); compare what runs inside.
     const raw = (f: tf.KernelFunc | undefined) => (f as { dfdInner?: tf.KernelFunc } | undefined)?.dfdInner ?? f;
     const ours = raw(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc);
+    const ourPreluGrad = tf.getGradient('Prelu');
     unregisterWasmTrainingKernels();
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
+    // tfjs-core's Prelu gradient is back, and comes back ours only with DfdPreluGrad.
+    expect(tf.getKernel('DfdPreluGrad', 'wasm')).toBeUndefined();
+    const stockPreluGrad = tf.getGradient('Prelu');
+    expect(stockPreluGrad).not.toBe(ourPreluGrad);
     expect(raw(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc)).not.toBe(ours);
     const stockMatMul = raw(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc);
     registerWasmTrainingKernels(['Conv2DBackpropFilter']);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+    expect(tf.getGradient('Prelu')).toBe(stockPreluGrad);
     expect(raw(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc)).toBe(stockMatMul);
     unregisterWasmTrainingKernels();
     expect(raw(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc)).toBe(stockMatMul);
     registerWasmTrainingKernels();
     expect(raw(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc)).toBe(ours);
+    expect(tf.getGradient('Prelu')?.gradFunc).not.toBe(stockPreluGrad?.gradFunc);
     // Re-registered kernels are guarded again.
     expect((tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc as { dfdInner?: unknown }).dfdInner).toBe(ours);
     await tf.setBackend('wasm');

@@ -25,7 +25,7 @@ type KernelFn = (args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backe
 const BACKEND = 'wasm';
 
 /** Kernels registered by {@link registerWasmTrainingKernels}, for docs and tests. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad', 'Tile', 'Sum', 'Mean', 'FusedBatchNorm', 'Prelu', 'Identity', 'Conv2D'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad', 'Tile', 'Sum', 'Mean', 'FusedBatchNorm', 'Prelu', 'Identity', 'Conv2D', 'DfdPreluGrad'] as const;
 
 /** One of {@link WASM_TRAINING_KERNELS}. */
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -640,6 +640,95 @@ function prelu(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend
   return out;
 }
 
+/** Image-row partial sums of alpha's gradient: fixed, so that 1 and N threads agree bit for bit. */
+const PRELU_PARTS = 4;
+
+/**
+ * Channels per row when dfd's PReLU-gradient pass can take x and alpha (float32 alpha of one
+ * value, with x's size a multiple of 4: rows of 4; or alpha [..., C] of size C = x's last
+ * dimension, C % 4 == 0), else 0.
+ */
+function preluRow(xShape: readonly number[], alphaShape: readonly number[]): number {
+  const size = util.sizeFromShape(xShape as number[]);
+  const n = util.sizeFromShape(alphaShape as number[]);
+  if (n === 1) return size % 4 === 0 && size > 0 ? 4 : 0;
+  const c = xShape[xShape.length - 1] ?? 0;
+  return n === c && c % 4 === 0 && alphaShape[alphaShape.length - 1] === c && alphaShape.length <= xShape.length ? c : 0;
+}
+
+/**
+ * `DfdPreluGrad` (wasm): PReLU's two gradients in one pass of dfd's wasm module
+ * (tools/wasm/winograd.ts `preluGrad`): dx = x > 0 ? dy : alpha · dy, and dalpha summed in
+ * float64 over 4 fixed row ranges (on the transform threads), added in order. Outputs [dx, dalpha].
+ */
+function preluGrad(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }): TensorInfo[] {
+  const backend = args.backend as Backend;
+  const { dy, x, alpha } = args.inputs as { dy: TensorInfo; x: TensorInfo; alpha: TensorInfo };
+  const mod = dfdWasm(backend);
+  const c = preluRow(x.shape, alpha.shape);
+  if (mod == null || c === 0 || !util.arraysEqual(dy.shape, x.shape) || [dy, x, alpha].some((t) => t.dtype !== 'float32')) {
+    throw new DfdError('E_WASM_KERNEL', `@dfd/backends: DfdPreluGrad cannot take x ${JSON.stringify(x.shape)}, alpha ${JSON.stringify(alpha.shape)} (float32, alpha of 1 value or of x's last dimension, a multiple of 4); use tfjs-core's Prelu gradient`);
+  }
+  const rows = util.sizeFromShape(x.shape) / c;
+  const alphaV = backend.typedArrayFromHeap(alpha) as Float32Array;
+  const a = backend.makeOutput([c], 'float32');
+  const av = backend.typedArrayFromHeap(a) as Float32Array;
+  if (alphaV.length === 1) av.fill(alphaV[0] as number);
+  else av.set(alphaV);
+  const parts = Math.max(1, Math.min(rows, PRELU_PARTS));
+  const acc = backend.makeOutput([parts * c * 2], 'float32'); // parts x C float64s
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const offset = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  const bound = (k: number): number => Math.round((k * rows) / parts);
+  try {
+    mod.runRanges('preluGrad', [offset(x), offset(dy), offset(dx), offset(a), offset(acc), c, 0], Array.from({ length: parts }, (_, k) => [bound(k), bound(k + 1), k] as const));
+  } catch (e) {
+    dispose(backend, dx, a, acc);
+    throw e;
+  }
+  const heap = backend.typedArrayFromHeap(acc) as Float32Array;
+  const sums = new DataView(heap.buffer, heap.byteOffset, heap.byteLength);
+  const perChannel = new Float64Array(c);
+  for (let p = 0; p < parts; p++) for (let j = 0; j < c; j++) perChannel[j] = (perChannel[j] as number) + sums.getFloat64(8 * (p * c + j), true);
+  const da = backend.makeOutput([...alpha.shape], 'float32');
+  const dav = backend.typedArrayFromHeap(da) as Float32Array;
+  if (alphaV.length === 1) dav[0] = perChannel.reduce((s, v) => s + v, 0);
+  else dav.set(perChannel);
+  dispose(backend, a, acc);
+  return [dx, da];
+}
+
+/** tfjs-core's Prelu gradient, replaced while dfd's kernels are registered. */
+let stockPreluGradient: tf.GradConfig | undefined;
+
+/**
+ * The Prelu gradient while dfd's kernels are registered: `DfdPreluGrad` on the wasm backend where
+ * it applies, tfjs-core's gradient everywhere else (other backends, other shapes and dtypes).
+ */
+function preluGradient(stock: tf.GradConfig): tf.GradConfig {
+  return {
+    kernelName: 'Prelu',
+    inputsToSave: ['x', 'alpha'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, alpha] = saved as [tf.Tensor, tf.Tensor];
+      const single = dy instanceof tf.Tensor ? dy : undefined;
+      if (
+        single != null &&
+        tf.getBackend() === BACKEND &&
+        tf.getKernel('DfdPreluGrad', BACKEND) != null &&
+        dfdWasm(tf.backend()) != null &&
+        [single, x, alpha].every((t) => t.dtype === 'float32') &&
+        util.arraysEqual(single.shape, x.shape) &&
+        preluRow(x.shape, alpha.shape) > 0
+      ) {
+        const [dx, da] = tf.engine().runKernel('DfdPreluGrad', { dy: single, x, alpha }) as tf.Tensor[];
+        return { x: () => dx!, alpha: () => da! };
+      }
+      return stock.gradFunc(dy, saved, attrs);
+    },
+  };
+}
+
 function configs(): KernelConfig[] {
   const k = (kernelName: string, fn: unknown): KernelConfig => ({ kernelName, backendName: BACKEND, kernelFunc: fn as KernelConfig['kernelFunc'] });
   return [
@@ -657,6 +746,8 @@ function configs(): KernelConfig[] {
     // Inference 3x3 convolutions by Winograd F(4x4,3x3) (src/winograd.ts); everything else, and
     // every convolution the gradient kernels above run, is the stock XNNPACK one.
     k('Conv2D', winogradConv2D(kernel as Parameters<typeof winogradConv2D>[0])),
+    // PReLU's gradient in one pass (with the Prelu gradient below pointing at it).
+    k('DfdPreluGrad', preluGrad),
   ];
 }
 
@@ -687,6 +778,11 @@ export function registerWasmTrainingKernels(only?: readonly WasmTrainingKernel[]
     tf.registerKernel(config);
     ours.add(config.kernelName);
   }
+  const stock = tf.getGradient('Prelu');
+  if (ours.has('DfdPreluGrad') && stock != null) {
+    stockPreluGradient = stock;
+    tf.registerGradient(preluGradient(stock));
+  }
   registered = true;
   if (wasmKernelsGuarded()) guardWasmKernels();
 }
@@ -701,6 +797,8 @@ export function unregisterWasmTrainingKernels(): void {
   }
   original.clear();
   ours.clear();
+  if (stockPreluGradient != null) tf.registerGradient(stockPreluGradient);
+  stockPreluGradient = undefined;
   clearWinogradCache();
   registered = false;
   if (wasmKernelsGuarded()) guardWasmKernels();
