@@ -407,6 +407,40 @@ function preluGradFunc(): string {
   )`;
 }
 
+/**
+ * Batch norm with per-channel statistics, in one pass:
+ *
+ *   batchNorm(x, y, mean, factor, shift, C, -, r0, r1, part)
+ *     rows r0 <= r < r1 of [rows, C] (C % 4 == 0): y = (x − mean) · factor + shift, per channel
+ *     (factor = scale / √(variance + ε), computed by the caller), rounded as the three passes
+ *     it replaces were (subtract, multiply, add).
+ */
+function batchNormFunc(): string {
+  return `
+  (func (export "batchNorm") (param $x i32) (param $y i32) (param $mean i32) (param $factor i32) (param $shift i32) (param $C i32) (param $unused i32) (param $r0 i32) (param $r1 i32) (param $part i32)
+    (local $cBytes i32) (local $off i32) (local $end i32) (local $rowEnd i32) (local $c i32)
+    (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $off (i32.mul (local.get $r0) (local.get $cBytes)))
+    (local.set $end (i32.mul (local.get $r1) (local.get $cBytes)))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $off) (local.get $end)))
+      (local.set $rowEnd (i32.add (local.get $off) (local.get $cBytes)))
+      (local.set $c (i32.const 0))
+      (block $cDone (loop $cLoop
+        (br_if $cDone (i32.ge_u (local.get $off) (local.get $rowEnd)))
+        (v128.store (i32.add (local.get $y) (local.get $off))
+          (f32x4.add
+            (f32x4.mul
+              (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $off))) (v128.load (i32.add (local.get $mean) (local.get $c))))
+              (v128.load (i32.add (local.get $factor) (local.get $c))))
+            (v128.load (i32.add (local.get $shift) (local.get $c)))))
+        (local.set $off (i32.add (local.get $off) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $cLoop)))
+      (br $rLoop)))
+  )`;
+}
+
 /** The module text; `shared` for tfjs's threaded build (its memory is a shared one). */
 export function winogradWat(shared: boolean): string {
   const memory = shared ? '(memory 1 65536 shared)' : '(memory 1)';
@@ -415,6 +449,7 @@ export function winogradWat(shared: boolean): string {
 ${WINOGRAD_VARIANTS.map(variantFuncs).join('\n')}
 ${dwFunc()}
 ${preluGradFunc()}
+${batchNormFunc()}
 )
 `;
 }

@@ -234,40 +234,43 @@ describe('wasm training kernels vs the cpu backend', () => {
     }
   });
 
-  it('batch norm with per-channel, scalar, rank-4 and missing parameters, and its gradients', async () => {
-    const rng = new Rng('batchnorm');
-    const shape: [number, number, number, number] = [2, 5, 3, 6];
-    const xv = randn(rng, shape).map((v) => 3 * v + 1.5);
-    const p = (s: number[], shift = 0) => randn(rng, s).map((v) => Math.abs(v) + shift);
-    const params: Array<[string, number[]]> = [['[C]', [6]], ['[1,1,1,C]', [1, 1, 1, 6]], ['[1]', [1]]];
-    for (const [what, ps] of params) {
-      const mean = randn(rng, ps);
-      const variance = p(ps, 0.1);
-      const offset = randn(rng, ps);
-      const scale = p(ps, 0.5);
-      for (const withAffine of [true, false]) {
-        const f = () =>
-          tf.tidy(() => {
-            const t = (v: Float32Array) => tf.tensor<tf.Rank>(v, ps) as tf.Tensor1D;
-            return tf.batchNorm(tf.tensor4d(xv, shape), t(mean), t(variance), withAffine ? t(offset) : undefined, withAffine ? t(scale) : undefined, 1e-3);
-          });
-        expectClose(await on('wasm', f), await on('cpu', f), `batchNorm ${what} affine=${withAffine}`);
+  // C = 6: three XNNPACK passes; C = 8: one pass of dfd's wasm module.
+  for (const c of [6, 8]) {
+    it(`batch norm with per-channel, scalar, rank-4 and missing parameters, and its gradients: C = ${c}`, async () => {
+      const rng = new Rng(`batchnorm ${c}`);
+      const shape: [number, number, number, number] = [2, 5, 3, c];
+      const xv = randn(rng, shape).map((v) => 3 * v + 1.5);
+      const p = (s: number[], shift = 0) => randn(rng, s).map((v) => Math.abs(v) + shift);
+      const params: Array<[string, number[]]> = [['[C]', [c]], ['[1,1,1,C]', [1, 1, 1, c]], ['[1]', [1]]];
+      for (const [what, ps] of params) {
+        const mean = randn(rng, ps);
+        const variance = p(ps, 0.1);
+        const offset = randn(rng, ps);
+        const scale = p(ps, 0.5);
+        for (const withAffine of [true, false]) {
+          const f = () =>
+            tf.tidy(() => {
+              const t = (v: Float32Array) => tf.tensor<tf.Rank>(v, ps) as tf.Tensor1D;
+              return tf.batchNorm(tf.tensor4d(xv, shape), t(mean), t(variance), withAffine ? t(offset) : undefined, withAffine ? t(scale) : undefined, 1e-3);
+            });
+          expectClose(await on('wasm', f), await on('cpu', f), `batchNorm ${what} affine=${withAffine}`);
+        }
+        // d/dx, d/dscale, d/doffset through the kernel (tfjs-core's FusedBatchNorm gradient, which
+        // itself fails for rank-4 parameters on every backend).
+        if (ps.length > 1) continue;
+        for (const i of [0, 1, 2] as const) {
+          const g = () =>
+            tf.tidy(() => {
+              const weights = tf.sin(tf.reshape(tf.range(0, xv.length), shape));
+              const loss = (x: tf.Tensor, sc: tf.Tensor, of: tf.Tensor) =>
+                tf.sum(tf.mul(tf.batchNorm(x as tf.Tensor4D, tf.tensor<tf.Rank>(mean, ps) as tf.Tensor1D, tf.tensor<tf.Rank>(variance, ps) as tf.Tensor1D, of as tf.Tensor1D, sc as tf.Tensor1D, 1e-3), weights));
+              return tf.grads(loss)([tf.tensor4d(xv, shape), tf.tensor(scale, ps), tf.tensor(offset, ps)])[i] as tf.Tensor;
+            });
+          expectClose(await on('wasm', g), await on('cpu', g), `batchNorm ${what} gradient ${['x', 'scale', 'offset'][i]}`);
+        }
       }
-      // d/dx, d/dscale, d/doffset through the kernel (tfjs-core's FusedBatchNorm gradient, which
-      // itself fails for rank-4 parameters on every backend).
-      if (ps.length > 1) continue;
-      for (const i of [0, 1, 2] as const) {
-        const g = () =>
-          tf.tidy(() => {
-            const weights = tf.sin(tf.reshape(tf.range(0, xv.length), shape));
-            const loss = (x: tf.Tensor, sc: tf.Tensor, of: tf.Tensor) =>
-              tf.sum(tf.mul(tf.batchNorm(x as tf.Tensor4D, tf.tensor<tf.Rank>(mean, ps) as tf.Tensor1D, tf.tensor<tf.Rank>(variance, ps) as tf.Tensor1D, of as tf.Tensor1D, sc as tf.Tensor1D, 1e-3), weights));
-            return tf.grads(loss)([tf.tensor4d(xv, shape), tf.tensor(scale, ps), tf.tensor(offset, ps)])[i] as tf.Tensor;
-          });
-        expectClose(await on('wasm', g), await on('cpu', g), `batchNorm ${what} gradient ${['x', 'scale', 'offset'][i]}`);
-      }
-    }
-  });
+    });
+  }
 
   // C = 5: the stock Prelu gradient except for the shared alpha (120 values: rows of 4 through
   // DfdPreluGrad); C = 8: DfdPreluGrad for [8], [1,1,1,8] and [1], with exact zeros in x (x > 0 is

@@ -205,27 +205,35 @@ export function dfdWasm(backend: unknown): DfdWasm | undefined {
   };
 }
 
-/** G g Gᵀ for every (ci, co): alpha² tensors [1, 1, Cin, Cout] (tfjs HWIO filter in, float64 sums). */
+/**
+ * G g Gᵀ for every (ci, co): alpha² tensors [1, 1, Cin, Cout] (tfjs HWIO filter in). Separably,
+ * in float64: per row i of G, T_i = Σ_a G[i][a] g[a] (3 planes), then U[i][j] = Σ_b T_i[b] G[j][b],
+ * rounded to float32 once.
+ */
 function transformFilter(backend: Backend, filter: TensorInfo, { alpha, G }: WinogradMatrices): TensorInfo[] {
   const [, , cin, cout] = filter.shape as [number, number, number, number];
-  const g = backend.typedArrayFromHeap(filter) as Float32Array;
   const plane = cin * cout;
-  const acc = new Float64Array(plane);
-  const u: TensorInfo[] = [];
+  const t = [new Float64Array(plane), new Float64Array(plane), new Float64Array(plane)];
+  const u: TensorInfo[] = Array.from({ length: alpha * alpha }, () => backend.makeOutput([1, 1, cin, cout], 'float32'));
+  // Views after every allocation: growing a non-shared wasm memory detaches earlier ones.
+  const g = backend.typedArrayFromHeap(filter) as Float32Array;
   for (let i = 0; i < alpha; i++) {
-    for (let j = 0; j < alpha; j++) {
-      acc.fill(0);
+    const gi = G[i]!;
+    for (let b = 0; b < 3; b++) {
+      const tb = t[b]!;
+      tb.fill(0);
       for (let a = 0; a < 3; a++) {
-        for (let b = 0; b < 3; b++) {
-          const coef = (G[i]![a] as number) * (G[j]![b] as number);
-          if (coef === 0) continue;
-          const base = (a * 3 + b) * plane;
-          for (let p = 0; p < plane; p++) acc[p] = (acc[p] as number) + coef * (g[base + p] as number);
-        }
+        const coef = gi[a]!;
+        if (coef === 0) continue;
+        const base = (a * 3 + b) * plane;
+        for (let p = 0; p < plane; p++) tb[p] = (tb[p] as number) + coef * (g[base + p] as number);
       }
-      const t = backend.makeOutput([1, 1, cin, cout], 'float32');
-      (backend.typedArrayFromHeap(t) as Float32Array).set(acc);
-      u.push(t);
+    }
+    const [t0, t1, t2] = t as [Float64Array, Float64Array, Float64Array];
+    for (let j = 0; j < alpha; j++) {
+      const [c0, c1, c2] = G[j] as [number, number, number];
+      const out = backend.typedArrayFromHeap(u[i * alpha + j]!) as Float32Array;
+      for (let p = 0; p < plane; p++) out[p] = c0 * (t0[p] as number) + c1 * (t1[p] as number) + c2 * (t2[p] as number);
     }
   }
   return u;
