@@ -457,7 +457,7 @@ async function main(): Promise<void> {
     log(`pytorch: ${JSON.stringify(torch)}`);
   }
   for (const r of results) {
-    if (r.inferDirect && r.infer) log(`${r.label}: inference ${fmt(r.infer.imgPerSec)} img/s with Winograd F(4x4,3x3), ${fmt(r.inferDirect.imgPerSec)} without (${fmt(r.infer.imgPerSec / r.inferDirect.imgPerSec)}x, wall)`);
+    if (r.inferDirect && r.infer) log(`${r.label}: inference ${fmt(r.infer.imgPerSec)} img/s with Winograd, ${fmt(r.inferDirect.imgPerSec)} without (${fmt(r.infer.imgPerSec / r.inferDirect.imgPerSec)}x, wall)`);
   }
   const wasmR = results.find((r) => r.label === 'wasm');
   const stockR = results.find((r) => r.label.startsWith('wasm (stock'));

@@ -29,9 +29,10 @@ export interface UseBackendOptions {
   /** wasm: register dfd's training kernels (Conv2DBackpropFilter etc.); default true. */
   trainingKernels?: boolean;
   /**
-   * wasm: inference 3x3 convolutions by Winograd F(4x4,3x3) (with dfd's kernels; never while
-   * gradients are recorded; from a filter's second use). Default true; `DFD_WASM_WINOGRAD=0`
-   * turns the default off.
+   * wasm: 3x3 stride-1 convolutions by Winograd F(4x4,3x3) / F(6x6,3x3) (with dfd's kernels):
+   * inference from a frozen filter's second use; training convolutions large enough to pay for
+   * a per-call filter transform (setWasmWinogradTraining(false) keeps those direct). Default
+   * true; `DFD_WASM_WINOGRAD=0` turns the default off.
    */
   winograd?: boolean;
   /** Register tfjs-core's gradient functions (needed by tf.grad, optimizers, model.fit); default true. */

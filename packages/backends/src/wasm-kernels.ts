@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { guardWasmKernels, wasmKernelsGuarded } from './wasm-node.js';
-import { clearWinogradCache, dfdWasm, winogradConv2D } from './winograd.js';
+import { clearWinogradCache, dfdWasm, transientConv, winogradConv2D } from './winograd.js';
 import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 
 /*
@@ -238,12 +238,14 @@ function conv2DBackpropInput(args: { inputs: NamedTensorInfoMap; attrs?: NamedAt
   const swapped = transpose(backend, filter, [0, 1, 3, 2]); // [kh, kw, co, ci]
   const wT = reverseBlocks(backend, swapped, [0, 1]);
   dispose(backend, swapped);
-  const dx = call('Conv2D', backend, { x: dyz, filter: wT }, {
+  const convAttrs = {
     strides: [1, 1],
     pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
     dataFormat: 'NHWC',
     dilations: [1, 1],
-  } as unknown as NamedAttrMap);
+  } as unknown as NamedAttrMap;
+  // Winograd F(4x4,3x3) with this call's filter where it pays (src/winograd.ts), else XNNPACK.
+  const dx = transientConv(kernel as Parameters<typeof transientConv>[0], backend, dyz, wT, convAttrs as unknown as Parameters<typeof transientConv>[4]) ?? call('Conv2D', backend, { x: dyz, filter: wT }, convAttrs);
   dispose(backend, wT);
   if (dyz !== dy) dispose(backend, dyz);
   return dx;

@@ -2,7 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@dfd/core';
 import { useBackend } from './backends.js';
-import { setWasmWinograd, setWasmWinogradTile, wasmWinogradTile, winogradStats, type WinogradTile } from './winograd.js';
+import { setWasmWinograd, setWasmWinogradTile, setWasmWinogradTraining, wasmWinogradTile, winogradStats, type WinogradTile } from './winograd.js';
 import { WINOGRAD_WASM_PLAIN, WINOGRAD_WASM_SHARED } from './winograd-module.js';
 import { WINOGRAD_VARIANTS } from './winograd-matrices.js';
 import { assembleWinograd } from '../../../tools/wasm/assemble.js';
@@ -115,7 +115,7 @@ describe('Winograd F(4x4,3x3) and F(6x6,3x3) on wasm', () => {
     tf.dispose([g, x6, x8]);
   });
 
-  it('never runs while gradients are recorded: tf.grad through a frozen filter equals the direct path bit for bit', async () => {
+  it('never uses a cached filter while gradients are recorded, and small training convolutions stay direct: tf.grad through a frozen filter equals the direct path bit for bit', async () => {
     await tf.setBackend('wasm');
     const rng = new Rng('wg grad');
     const x = tf.tensor4d(randn(rng, [2, 8, 8, 16]), [2, 8, 8, 16]);
@@ -130,6 +130,46 @@ describe('Winograd F(4x4,3x3) and F(6x6,3x3) on wasm', () => {
     setWasmWinograd(true);
     expect(Array.from(await g1.data())).toEqual(Array.from(await g2.data()));
     tf.dispose([x, f, g1, g2]);
+  });
+
+  it('training: forward and input-gradient convolutions take Winograd with a per-call filter transform from 256 tiles, and match the cpu backend', async () => {
+    const rng = new Rng('wg training');
+    const xs: [number, number, number, number] = [4, 31, 30, 16]; // 4 x 8 x 8 = 256 F(4x4) tiles
+    const fs: [number, number, number, number] = [3, 3, 16, 20];
+    const xv = randn(rng, xs);
+    const fv = randn(rng, fs, 0.2);
+    const grads = () =>
+      tf.tidy(() => {
+        const weights = tf.sin(tf.reshape(tf.range(0, 4 * 31 * 30 * 20), [4, 31, 30, 20]));
+        const loss = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'), weights));
+        const g = tf.grads(loss)([tf.tensor4d(xv, xs), tf.tensor4d(fv, fs)]);
+        return tf.concat([tf.reshape(g[0]!, [-1]), tf.reshape(g[1]!, [-1])]);
+      });
+    await tf.setBackend('cpu');
+    const want = await grads().data();
+    await tf.setBackend('wasm');
+    const before = winogradStats();
+    const got = grads();
+    const after = winogradStats();
+    // The forward convolution and dx (a convolution of dy with the flipped filter); dW is a GEMM.
+    expect(after.transient - before.transient).toBe(2);
+    expect(after.cachedFilters).toBe(before.cachedFilters); // nothing cached: the weights change every step
+    const gv = await got.data();
+    got.dispose();
+    let scale = 1;
+    for (const w of want) scale = Math.max(scale, Math.abs(w));
+    let maxDiff = 0;
+    for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs((gv[i] as number) - (want[i] as number)));
+    expect(maxDiff / scale).toBeLessThan(3e-5);
+    // Off: the same gradients by direct convolutions only.
+    setWasmWinogradTraining(false);
+    try {
+      const direct = grads();
+      expect(winogradStats().transient).toBe(after.transient);
+      direct.dispose();
+    } finally {
+      setWasmWinogradTraining(true);
+    }
   });
 
   it('frees a transformed filter when its filter is disposed, leaks no tensors, and can be turned off', async () => {

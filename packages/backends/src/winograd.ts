@@ -23,11 +23,13 @@ import { TransformPool, type SpawnWorker, type TransformFn, type TransformName }
  * ({@link chooseVariant}; {@link setWasmWinogradTile} forces one).
  *
  * Used only where it is safe and pays:
- * - no gradient is being recorded (inference: predict, evaluation); a training forward pass
- *   keeps the direct convolution, so gradients and training numerics are unchanged;
- * - the filter has been used before (its transformed copy, 4x (F(4x4)) or 7.1x (F(6x6)) the
- *   filter, is computed and packed by XNNPACK once and cached until the filter tensor is
- *   disposed): frozen weights;
+ * - inference (no gradient recorded: predict, evaluation): from a filter's second use (its
+ *   transformed copy, 4x (F(4x4)) or 7.1x (F(6x6)) the filter, is computed and packed by XNNPACK
+ *   once and cached until the filter tensor is disposed): frozen weights;
+ * - training (gradients recorded, and the stride-1 input gradient of wasm-kernels.ts): F(4x4)
+ *   with the filter transformed for that call only, from TRANSIENT_MIN_TILES tiles over the batch
+ *   (DFD-Net at batch 32: the 45x45, 23x23 and 12x12 stages; the 6x6 one stays direct);
+ *   setWasmWinogradTraining(false) keeps training direct;
  * - 3x3, stride 1, dilation 1, NHWC, float32, input and output channels multiples of 4 (>= 16).
  * Results differ from the direct convolution by float32 rounding (F(4x4) ~1e-6 relative, the
  * transforms adding and subtracting values up to 8x larger than the output; F(6x6) about 1.5x
@@ -60,7 +62,9 @@ let seen = new WeakSet<object>();
 const cache = new Map<object, { backend: Backend; u: Map<number, TensorInfo[]> }>();
 let enabled = true;
 let tileChoice: WinogradTile = 'auto';
+let training = true;
 let convolutions = 0;
+let transient = 0;
 
 /** Turns dfd's Winograd inference convolutions on the wasm backend on (default) or off. */
 export function setWasmWinograd(on: boolean): void {
@@ -103,9 +107,26 @@ export function wasmWinogradEnabled(): boolean {
   return enabled;
 }
 
-/** How many convolutions took the Winograd path, and how many transformed filters are cached. */
-export function winogradStats(): { convolutions: number; cachedFilters: number } {
-  return { convolutions, cachedFilters: cache.size };
+/**
+ * How many convolutions took the Winograd path (`transient`: of them, those of training, with a
+ * per-call filter transform), and how many transformed filters are cached.
+ */
+export function winogradStats(): { convolutions: number; transient: number; cachedFilters: number } {
+  return { convolutions, transient, cachedFilters: cache.size };
+}
+
+/**
+ * Turns Winograd for training convolutions on (default) or off: forward convolutions while
+ * gradients are recorded and the stride-1 input gradients, with the filter transformed per call
+ * where that pays (see {@link transientConv}). Off: training runs direct convolutions only.
+ */
+export function setWasmWinogradTraining(on: boolean): void {
+  training = on;
+}
+
+/** Whether {@link setWasmWinogradTraining} left it on. */
+export function wasmWinogradTraining(): boolean {
+  return training;
 }
 
 /** Frees every cached transformed filter. */
@@ -249,7 +270,8 @@ function sweep(): void {
   }
 }
 
-type ConvAttrs = {
+/** Conv2D attributes, as tfjs passes them. */
+export type ConvAttrs = {
   strides: number | [number, number];
   pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
   dataFormat: 'NHWC' | 'NCHW';
@@ -259,6 +281,9 @@ type ConvAttrs = {
 
 const pair = (v: number | [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : v);
 
+/** Tiles (F(4x4), over the batch) from which a per-call filter transform pays in training. */
+const TRANSIENT_MIN_TILES = 256;
+
 /**
  * Conv2D for the wasm backend: the Winograd path when it applies (see the header), else the wasm
  * backend's XNNPACK convolution. `stockKernel` looks up the backend's own kernels (those dfd's
@@ -266,80 +291,127 @@ const pair = (v: number | [number, number]): [number, number] => (typeof v === '
  */
 export function winogradConv2D(stockKernel: (name: string) => KernelFn): KernelFn {
   return (args) => {
-    const stock = stockKernel('Conv2D');
-    const backend = args.backend as Backend;
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
     const attrs = args.attrs as unknown as ConvAttrs;
-    const transforms = enabled ? instances.get(backend.wasm) : undefined;
     const gradientDepth = (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth;
-    const [fh, fw, cin, cout] = filter.shape as [number, number, number, number];
-    if (
-      transforms == null ||
-      gradientDepth > 0 ||
-      x.dtype !== 'float32' ||
-      filter.dtype !== 'float32' ||
-      attrs.dataFormat === 'NCHW' ||
-      fh !== 3 ||
-      fw !== 3 ||
-      cin % 4 !== 0 ||
-      cout % 4 !== 0 ||
-      cin < 16 ||
-      cout < 16 ||
-      pair(attrs.strides).some((s) => s !== 1) ||
-      pair(attrs.dilations ?? 1).some((d) => d !== 1)
-    ) {
-      return stock(args);
+    const y = gradientDepth > 0 ? transientConv(stockKernel, args.backend, x, filter, attrs) : frozenConv(stockKernel, args.backend, x, filter, attrs);
+    return y ?? stockKernel('Conv2D')(args);
+  };
+}
+
+/** Whether the Winograd path can take this convolution at all (3x3, stride 1, float32, ...). */
+function applies(x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): boolean {
+  const [fh, fw, cin, cout] = filter.shape as [number, number, number, number];
+  return (
+    x.dtype === 'float32' &&
+    filter.dtype === 'float32' &&
+    attrs.dataFormat !== 'NCHW' &&
+    fh === 3 &&
+    fw === 3 &&
+    cin % 4 === 0 &&
+    cout % 4 === 0 &&
+    cin >= 16 &&
+    cout >= 16 &&
+    pair(attrs.strides).every((s) => s === 1) &&
+    pair(attrs.dilations ?? 1).every((d) => d === 1)
+  );
+}
+
+/** Inference: a frozen filter's transform is built on its second use and cached. Null: not taken. */
+function frozenConv(stockKernel: (name: string) => KernelFn, backendArg: unknown, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): TensorInfo | null {
+  const backend = backendArg as Backend;
+  const transforms = enabled ? instances.get(backend.wasm) : undefined;
+  if (transforms == null || !applies(x, filter, attrs)) return null;
+  sweep();
+  let entry = cache.get(filter.dataId);
+  if (entry == null) {
+    if (!seen.has(filter.dataId)) {
+      seen.add(filter.dataId);
+      return null;
     }
-    sweep();
-    let entry = cache.get(filter.dataId);
-    if (entry == null) {
-      if (!seen.has(filter.dataId)) {
-        seen.add(filter.dataId);
-        return stock(args);
-      }
-      entry = { backend, u: new Map() };
-      cache.set(filter.dataId, entry);
-    }
-    const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], 1, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
-    const { batchSize: n, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo } = info;
-    const { top, left } = info.padInfo;
-    const variant = chooseVariant(ho, wo);
-    const { m, alpha } = variant;
-    const a2 = alpha * alpha;
-    let u = entry.u.get(m);
+    entry = { backend, u: new Map() };
+    cache.set(filter.dataId, entry);
+  }
+  const cached = entry;
+  return run(stockKernel, backend, transforms, x, filter, attrs, (variant) => {
+    let u = cached.u.get(variant.m);
     if (u == null) {
       u = transformFilter(backend, filter, variant);
-      entry.u.set(m, u);
+      cached.u.set(variant.m, u);
     }
-    const tilesH = Math.ceil(ho / m);
-    const tilesW = Math.ceil(wo / m);
-    const hp = m * tilesH + 2;
-    const wp = m * tilesW + 2;
-    const tiles = n * tilesH * tilesW;
-    const offset = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-    const table = (ts: TensorInfo[]): TensorInfo => {
-      const t = backend.makeOutput([a2], 'int32');
-      (backend.typedArrayFromHeap(t) as Int32Array).set(ts.map(offset));
-      return t;
-    };
-    const padded = stockKernel('PadV2')({ inputs: { x }, backend, attrs: { paddings: [[0, 0], [top, hp - h - top], [left, wp - w - left], [0, 0]], constantValue: 0 } as unknown as NamedAttrMap });
-    const v = Array.from({ length: a2 }, () => backend.makeOutput([1, tiles, 1, cin], 'float32'));
-    const vTable = table(v);
-    runTransform(transforms, `input${m}` as TransformName, [offset(padded), hp, wp, cin, tilesH, tilesW, offset(vTable)], n);
-    backend.disposeData(padded.dataId);
-    backend.disposeData(vTable.dataId);
-    const uk = u;
-    const prods = v.map((vk, k) => {
-      const mk = stock({ inputs: { x: vk, filter: uk[k]! }, attrs: { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] } as unknown as NamedAttrMap, backend });
-      backend.disposeData(vk.dataId);
-      return mk;
-    });
-    const mTable = table(prods);
-    const y = backend.makeOutput([n, ho, wo, cout], 'float32');
-    runTransform(transforms, `output${m}` as TransformName, [offset(mTable), offset(y), ho, wo, cout, tilesH, tilesW], n);
-    backend.disposeData(mTable.dataId);
-    for (const mk of prods) backend.disposeData(mk.dataId);
-    convolutions++;
+    return u;
+  });
+}
+
+/**
+ * Training (gradients recorded, or a gradient kernel's own convolution): the filter changes every
+ * step, so it is transformed for this call only, and only where that pays (F(4x4), at least
+ * TRANSIENT_MIN_TILES tiles over the batch: the transform and XNNPACK's packing of 36 slices
+ * cost ~10 ns per filter weight and slice). Null: not taken.
+ */
+export function transientConv(stockKernel: (name: string) => KernelFn, backendArg: unknown, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): TensorInfo | null {
+  const backend = backendArg as Backend;
+  const transforms = enabled && training ? instances.get(backend.wasm) : undefined;
+  if (transforms == null || !applies(x, filter, attrs)) return null;
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], 1, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  if (info.batchSize * Math.ceil(info.outHeight / 4) * Math.ceil(info.outWidth / 4) < TRANSIENT_MIN_TILES) return null;
+  let u: TensorInfo[] = [];
+  try {
+    const y = run(stockKernel, backend, transforms, x, filter, attrs, (variant) => (u = transformFilter(backend, filter, variant)), WINOGRAD_F4);
+    transient++;
     return y;
+  } finally {
+    for (const t of u) backend.disposeData(t.dataId);
+  }
+}
+
+/** One Winograd convolution with the transformed filter from `filterFor`; `force` fixes the variant. */
+function run(
+  stockKernel: (name: string) => KernelFn,
+  backend: Backend,
+  transforms: Transforms,
+  x: TensorInfo,
+  filter: TensorInfo,
+  attrs: ConvAttrs,
+  filterFor: (variant: WinogradMatrices) => TensorInfo[],
+  force?: WinogradMatrices,
+): TensorInfo {
+  const stock = stockKernel('Conv2D');
+  const [, , cin, cout] = filter.shape as [number, number, number, number];
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], 1, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const { batchSize: n, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo } = info;
+  const { top, left } = info.padInfo;
+  const variant = force ?? chooseVariant(ho, wo);
+  const { m, alpha } = variant;
+  const a2 = alpha * alpha;
+  const u = filterFor(variant);
+  const tilesH = Math.ceil(ho / m);
+  const tilesW = Math.ceil(wo / m);
+  const hp = m * tilesH + 2;
+  const wp = m * tilesW + 2;
+  const tiles = n * tilesH * tilesW;
+  const offset = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  const table = (ts: TensorInfo[]): TensorInfo => {
+    const t = backend.makeOutput([a2], 'int32');
+    (backend.typedArrayFromHeap(t) as Int32Array).set(ts.map(offset));
+    return t;
   };
+  const padded = stockKernel('PadV2')({ inputs: { x }, backend, attrs: { paddings: [[0, 0], [top, hp - h - top], [left, wp - w - left], [0, 0]], constantValue: 0 } as unknown as NamedAttrMap });
+  const v = Array.from({ length: a2 }, () => backend.makeOutput([1, tiles, 1, cin], 'float32'));
+  const vTable = table(v);
+  runTransform(transforms, `input${m}` as TransformName, [offset(padded), hp, wp, cin, tilesH, tilesW, offset(vTable)], n);
+  backend.disposeData(padded.dataId);
+  backend.disposeData(vTable.dataId);
+  const prods = v.map((vk, k) => {
+    const mk = stock({ inputs: { x: vk, filter: u[k]! }, attrs: { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] } as unknown as NamedAttrMap, backend });
+    backend.disposeData(vk.dataId);
+    return mk;
+  });
+  const mTable = table(prods);
+  const y = backend.makeOutput([n, ho, wo, cout], 'float32');
+  runTransform(transforms, `output${m}` as TransformName, [offset(mTable), offset(y), ho, wo, cout, tilesH, tilesW], n);
+  backend.disposeData(mTable.dataId);
+  for (const mk of prods) backend.disposeData(mk.dataId);
+  convolutions++;
+  return y;
 }
