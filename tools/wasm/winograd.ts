@@ -160,32 +160,54 @@ const v128s = (names: readonly string[]): string => names.map((n) => `(local $${
 const loadTable = (table: string, prefix: string, n: number): string =>
   Array.from({ length: n }, (_, k) => `(local.set $${prefix}${k} (i32.load (i32.add (local.get $${table}) (i32.const ${4 * k}))))`).join('\n    ');
 
+/**
+ * The statements of X = M D Mᵀ for an n x n tile D (four channels per local): column by column,
+ * `load(i, j)` sets local `${src}i_j` (loads next to their use: fewer values live at once, fewer
+ * spills) and the column pass sets `${mid}i_j` = (M D)[i][j]; then row by row
+ * `store(i, j, expr)` consumes X[i][j] = Σ_c (M D)[i][c] M[j][c].
+ */
+function separable(
+  M: Matrix,
+  n: number,
+  load: (i: number, j: number) => string,
+  src: string,
+  mid: string,
+  store: (i: number, j: number, expr: string) => string,
+): { body: string[]; temps: string[] } {
+  const idx = Array.from({ length: n }, (_, k) => k);
+  const body: string[] = [];
+  const temps: string[] = [];
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < n; i++) body.push(load(i, j));
+    const col = linearMap(M, idx.map((r) => `${src}${r}_${j}`), `a${j}`);
+    temps.push(...col.temps);
+    body.push(...col.stmts);
+    col.out.forEach((e, i) => body.push(`(local.set $${mid}${i}_${j} ${e})`));
+  }
+  for (let i = 0; i < M.length; i++) {
+    const row = linearMap(M, idx.map((c) => `${mid}${i}_${c}`), `b${i}`);
+    temps.push(...row.temps);
+    body.push(...row.stmts);
+    row.out.forEach((e, j) => body.push(store(i, j, e)));
+  }
+  return { body, temps };
+}
+
 /** The input and output functions of one variant. */
 function variantFuncs({ m, alpha, BT, AT }: WinogradMatrices): string {
   const a2 = alpha * alpha;
-  const idx = Array.from({ length: alpha }, (_, k) => k);
 
   // ---- input transform: d (alpha x alpha) -> t = Bᵀ d -> V = t B (V[i][j] = Σ_c t[i][c] Bᵀ[j][c])
   const d = locals('d', alpha, alpha);
   const t = locals('t', alpha, alpha);
-  const inTemps: string[] = [];
-  const inBody: string[] = [];
-  // Column by column (loads next to their use: fewer values live at once, fewer spills).
-  for (let j = 0; j < alpha; j++) {
-    for (let i = 0; i < alpha; i++) {
-      inBody.push(`(local.set $d${i}_${j} (v128.load (i32.add (local.get $p) (i32.add (i32.mul (local.get $rowStride) (i32.const ${i})) (i32.mul (local.get $colStride) (i32.const ${j}))))))`);
-    }
-    const col = linearMap(BT, idx.map((r) => `d${r}_${j}`), `a${j}`);
-    inTemps.push(...col.temps);
-    inBody.push(...col.stmts);
-    col.out.forEach((e, i) => inBody.push(`(local.set $t${i}_${j} ${e})`));
-  }
-  for (let i = 0; i < alpha; i++) {
-    const row = linearMap(BT, idx.map((c) => `t${i}_${c}`), `b${i}`);
-    inTemps.push(...row.temps);
-    inBody.push(...row.stmts);
-    row.out.forEach((e, j) => inBody.push(`(v128.store (i32.add (local.get $v${i * alpha + j}) (local.get $o)) ${e})`));
-  }
+  const { body: inBody, temps: inTemps } = separable(
+    BT,
+    alpha,
+    (i, j) => `(local.set $d${i}_${j} (v128.load (i32.add (local.get $p) (i32.add (i32.mul (local.get $rowStride) (i32.const ${i})) (i32.mul (local.get $colStride) (i32.const ${j}))))))`,
+    'd',
+    't',
+    (i, j, e) => `(v128.store (i32.add (local.get $v${i * alpha + j}) (local.get $o)) ${e})`,
+  );
   const input = `
   (func (export "input${m}") (param $x i32) (param $Hp i32) (param $Wp i32) (param $C i32) (param $tilesH i32) (param $tilesW i32) (param $vTable i32) (param $n0 i32) (param $n1 i32)
     (local $n i32) (local $ty i32) (local $tx i32) (local $c i32) (local $tile i32) (local $p i32) (local $o i32) (local $rowStride i32) (local $colStride i32) (local $cBytes i32)
@@ -203,24 +225,17 @@ function variantFuncs({ m, alpha, BT, AT }: WinogradMatrices): string {
   // ---- output transform: M (alpha x alpha) -> s = Aᵀ M (m x alpha) -> Y = s A (m x m), cropped
   const mm = locals('m', alpha, alpha);
   const s = locals('s', m, alpha);
-  const outTemps: string[] = [];
-  const outBody: string[] = [];
-  for (let j = 0; j < alpha; j++) {
-    for (let i = 0; i < alpha; i++) outBody.push(`(local.set $m${i}_${j} (v128.load (i32.add (local.get $m${i * alpha + j}) (local.get $o))))`);
-    const col = linearMap(AT, idx.map((r) => `m${r}_${j}`), `a${j}`);
-    outTemps.push(...col.temps);
-    outBody.push(...col.stmts);
-    col.out.forEach((e, i) => outBody.push(`(local.set $s${i}_${j} ${e})`));
-  }
-  for (let i = 0; i < m; i++) {
-    const row = linearMap(AT, idx.map((c) => `s${i}_${c}`), `b${i}`);
-    outTemps.push(...row.temps);
-    outBody.push(...row.stmts);
-    row.out.forEach((value, j) => {
+  const { body: outBody, temps: outTemps } = separable(
+    AT,
+    alpha,
+    (i, j) => `(local.set $m${i}_${j} (v128.load (i32.add (local.get $m${i * alpha + j}) (local.get $o))))`,
+    'm',
+    's',
+    (i, j, value) => {
       const at = `(i32.add (local.get $q) (i32.add (i32.mul (local.get $rowStride) (i32.const ${i})) (i32.mul (local.get $cBytes) (i32.const ${j}))))`;
-      outBody.push(`(if (i32.and (i32.gt_s (local.get $rows) (i32.const ${i})) (i32.gt_s (local.get $cols) (i32.const ${j}))) (then (v128.store ${at} ${value})))`);
-    });
-  }
+      return `(if (i32.and (i32.gt_s (local.get $rows) (i32.const ${i})) (i32.gt_s (local.get $cols) (i32.const ${j}))) (then (v128.store ${at} ${value})))`;
+    },
+  );
   const output = `
   (func (export "output${m}") (param $mTable i32) (param $y i32) (param $Ho i32) (param $Wo i32) (param $C i32) (param $tilesH i32) (param $tilesW i32) (param $n0 i32) (param $n1 i32)
     (local $n i32) (local $ty i32) (local $tx i32) (local $c i32) (local $tile i32) (local $q i32) (local $o i32) (local $rowStride i32) (local $cBytes i32) (local $rows i32) (local $cols i32)
@@ -242,6 +257,38 @@ function variantFuncs({ m, alpha, BT, AT }: WinogradMatrices): string {
     })}
   )`;
   return input + output;
+}
+
+/** Zeroes the bytes [from, end) (a multiple of 16 apart; both WAT expressions), with locals $p and $end. */
+function zeroFill(from: string, end: string): string {
+  return `(local.set $p ${from})
+    (local.set $end ${end})
+    (block $zDone (loop $zLoop
+      (br_if $zDone (i32.ge_u (local.get $p) (local.get $end)))
+      (v128.store (local.get $p) (v128.const i32x4 0 0 0 0))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
+      (br $zLoop)))`;
+}
+
+/**
+ * Rows r0 <= r < r1 of a [rows, C] tensor, four channels at a time: `body` runs with `$off` the
+ * byte offset of (r, c) and `$c` that of channel c in a [C] vector. Locals $cBytes (set), $off,
+ * $end, $rowEnd, $c.
+ */
+function rowsByChannels(body: string[]): string {
+  return `(local.set $off (i32.mul (local.get $r0) (local.get $cBytes)))
+    (local.set $end (i32.mul (local.get $r1) (local.get $cBytes)))
+    (block $rDone (loop $rLoop
+      (br_if $rDone (i32.ge_u (local.get $off) (local.get $end)))
+      (local.set $rowEnd (i32.add (local.get $off) (local.get $cBytes)))
+      (local.set $c (i32.const 0))
+      (block $cDone (loop $cLoop
+        (br_if $cDone (i32.ge_u (local.get $off) (local.get $rowEnd)))
+        ${body.join('\n        ')}
+        (local.set $off (i32.add (local.get $off) (i32.const 16)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $cLoop)))
+      (br $rLoop)))`;
 }
 
 /**
@@ -294,13 +341,7 @@ function dwFunc(): string {
     (local.set $coBytes (i32.shl (local.get $Co) (i32.const 2)))
     (local.set $c (i32.add (local.get $c) (i32.mul (local.get $part) (local.get $cPart))))
     ;; zero this part's sum
-    (local.set $p (local.get $c))
-    (local.set $end (i32.add (local.get $c) (local.get $cPart)))
-    (block $zDone (loop $zLoop
-      (br_if $zDone (i32.ge_u (local.get $p) (local.get $end)))
-      (v128.store (local.get $p) (v128.const i32x4 0 0 0 0))
-      (local.set $p (i32.add (local.get $p) (i32.const 16)))
-      (br $zLoop)))
+    ${zeroFill('(local.get $c)', '(i32.add (local.get $c) (local.get $cPart))')}
     (local.set $nc (local.get $n0))
     (block $chunksDone (loop $chunkLoop
       (br_if $chunksDone (i32.ge_u (local.get $nc) (local.get $n1)))
@@ -376,34 +417,17 @@ function preluGradFunc(): string {
     (local $xv v128) (local $dv v128) (local $m v128) (local $prod v128)
     (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
     (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $part) (i32.shl (local.get $C) (i32.const 3)))))
-    (local.set $p (local.get $acc))
-    (local.set $end (i32.add (local.get $acc) (i32.shl (local.get $C) (i32.const 3))))
-    (block $zDone (loop $zLoop
-      (br_if $zDone (i32.ge_u (local.get $p) (local.get $end)))
-      (v128.store (local.get $p) (v128.const i32x4 0 0 0 0))
-      (local.set $p (i32.add (local.get $p) (i32.const 16)))
-      (br $zLoop)))
-    (local.set $off (i32.mul (local.get $r0) (local.get $cBytes)))
-    (local.set $end (i32.mul (local.get $r1) (local.get $cBytes)))
-    (block $rDone (loop $rLoop
-      (br_if $rDone (i32.ge_u (local.get $off) (local.get $end)))
-      (local.set $rowEnd (i32.add (local.get $off) (local.get $cBytes)))
-      (local.set $c (i32.const 0))
-      (block $cDone (loop $cLoop
-        (br_if $cDone (i32.ge_u (local.get $off) (local.get $rowEnd)))
-        (local.set $xv (v128.load (i32.add (local.get $x) (local.get $off))))
-        (local.set $dv (v128.load (i32.add (local.get $dy) (local.get $off))))
-        (local.set $m (f32x4.gt (local.get $xv) (v128.const f32x4 0 0 0 0)))
-        (v128.store (i32.add (local.get $dx) (local.get $off)) (v128.bitselect (local.get $dv) (f32x4.mul (local.get $dv) (v128.load (i32.add (local.get $alpha) (local.get $c)))) (local.get $m)))
-        (local.set $prod (v128.andnot (f32x4.mul (local.get $dv) (local.get $xv)) (local.get $m)))
-        (local.set $ap (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 1))))
-        (v128.store (local.get $ap) (f64x2.add (v128.load (local.get $ap)) (f64x2.promote_low_f32x4 (local.get $prod))))
-        (v128.store offset=16 (local.get $ap) (f64x2.add (v128.load offset=16 (local.get $ap))
-          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $prod) (local.get $prod)))))
-        (local.set $off (i32.add (local.get $off) (i32.const 16)))
-        (local.set $c (i32.add (local.get $c) (i32.const 16)))
-        (br $cLoop)))
-      (br $rLoop)))
+    ${zeroFill('(local.get $acc)', '(i32.add (local.get $acc) (i32.shl (local.get $C) (i32.const 3)))')}
+    ${rowsByChannels([
+      '(local.set $xv (v128.load (i32.add (local.get $x) (local.get $off))))',
+      '(local.set $dv (v128.load (i32.add (local.get $dy) (local.get $off))))',
+      '(local.set $m (f32x4.gt (local.get $xv) (v128.const f32x4 0 0 0 0)))',
+      '(v128.store (i32.add (local.get $dx) (local.get $off)) (v128.bitselect (local.get $dv) (f32x4.mul (local.get $dv) (v128.load (i32.add (local.get $alpha) (local.get $c)))) (local.get $m)))',
+      '(local.set $prod (v128.andnot (f32x4.mul (local.get $dv) (local.get $xv)) (local.get $m)))',
+      '(local.set $ap (i32.add (local.get $acc) (i32.shl (local.get $c) (i32.const 1))))',
+      '(v128.store (local.get $ap) (f64x2.add (v128.load (local.get $ap)) (f64x2.promote_low_f32x4 (local.get $prod))))',
+      '(v128.store offset=16 (local.get $ap) (f64x2.add (v128.load offset=16 (local.get $ap)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $prod) (local.get $prod)))))',
+    ])}
   )`;
 }
 
@@ -420,24 +444,14 @@ function batchNormFunc(): string {
   (func (export "batchNorm") (param $x i32) (param $y i32) (param $mean i32) (param $factor i32) (param $shift i32) (param $C i32) (param $unused i32) (param $r0 i32) (param $r1 i32) (param $part i32)
     (local $cBytes i32) (local $off i32) (local $end i32) (local $rowEnd i32) (local $c i32)
     (local.set $cBytes (i32.shl (local.get $C) (i32.const 2)))
-    (local.set $off (i32.mul (local.get $r0) (local.get $cBytes)))
-    (local.set $end (i32.mul (local.get $r1) (local.get $cBytes)))
-    (block $rDone (loop $rLoop
-      (br_if $rDone (i32.ge_u (local.get $off) (local.get $end)))
-      (local.set $rowEnd (i32.add (local.get $off) (local.get $cBytes)))
-      (local.set $c (i32.const 0))
-      (block $cDone (loop $cLoop
-        (br_if $cDone (i32.ge_u (local.get $off) (local.get $rowEnd)))
-        (v128.store (i32.add (local.get $y) (local.get $off))
+    ${rowsByChannels([
+      `(v128.store (i32.add (local.get $y) (local.get $off))
           (f32x4.add
             (f32x4.mul
               (f32x4.sub (v128.load (i32.add (local.get $x) (local.get $off))) (v128.load (i32.add (local.get $mean) (local.get $c))))
               (v128.load (i32.add (local.get $factor) (local.get $c))))
-            (v128.load (i32.add (local.get $shift) (local.get $c)))))
-        (local.set $off (i32.add (local.get $off) (i32.const 16)))
-        (local.set $c (i32.add (local.get $c) (i32.const 16)))
-        (br $cLoop)))
-      (br $rLoop)))
+            (v128.load (i32.add (local.get $shift) (local.get $c)))))`,
+    ])}
   )`;
 }
 
