@@ -229,8 +229,9 @@ async function activate(name: BackendName, loaded: Loaded, opts: UseBackendOptio
     setWasmWinograd(opts.winograd ?? winogradFromEnv());
     // dfd's wasm module: Winograd transforms and the dW GEMM. On Node's threaded build it gets
     // worker threads too (src/winograd-threads.ts).
-    const threads = isNode() ? (await import('./wasm-node.js')).nodeWasmThreads() : 1;
-    await prepareWasmWinograd(threads > 1 ? { threads, spawn: await (await import('./wasm-node.js')).nodeTransformSpawner() } : {});
+    const node = isNode() ? await import('./wasm-node.js') : null;
+    const threads = node?.nodeWasmThreads() ?? 1;
+    await prepareWasmWinograd(node != null && threads > 1 ? { threads, spawn: await node.nodeTransformSpawner() } : {});
   }
   if (loaded.tfName === 'wasm' && isNode()) {
     // dfd loaded the module with print hooks (wasm-node.ts): turn XNNPACK failures into errors.

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { guardWasmKernels, wasmKernelsGuarded } from './wasm-node.js';
 import { clearWinogradCache, dfdWasm, transientConv, winogradConv2D } from './winograd.js';
+import { splitRanges } from './winograd-threads.js';
 import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 
 /*
@@ -15,7 +16,6 @@ import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTen
  */
 
 type Backend = {
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   disposeData(dataId: object): boolean;
   makeOutput(shape: number[], dtype: string): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
@@ -92,10 +92,9 @@ function dwGemm(backend: Backend, x: TensorInfo, dy: TensorInfo, info: backend_u
       t.set([oh0, oh1, ow0, ow1, xOff, (oh0 * ow + ow0) * co * 4, (i * kw + j) * ci * co * 4, 0], 8 + 8 * (i * kw + j));
     }
   }
-  const offset = (v: TensorInfo): number => backend.dataIdMap.get(v.dataId)!.memoryOffset;
-  const bound = (k: number): number => Math.round((k * n) / parts);
+  const at = mod.address;
   try {
-    mod.runRanges('dw', [offset(tab), offset(x), offset(dy), offset(sums), ci, co, taps], Array.from({ length: parts }, (_, k) => [bound(k), bound(k + 1), k] as const));
+    mod.runRanges('dw', [at(tab), at(x), at(dy), at(sums), ci, co, taps], splitRanges(n, parts));
   } finally {
     dispose(backend, tab);
   }
@@ -617,12 +616,10 @@ function fusedBatchNorm(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap
     // One pass of dfd's wasm module, rows split over its threads.
     const mu = channel(m);
     const y = backend.makeOutput([...x.shape], 'float32');
-    const offset = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    const at = mod.address;
     const rows = util.sizeFromShape(x.shape) / C;
-    const parts = Math.max(1, Math.min(rows, mod.threads));
-    const bound = (k: number): number => Math.round((k * rows) / parts);
     try {
-      mod.runRanges('batchNorm', [offset(x), offset(y), offset(mu), offset(factor), offset(shift), C, 0], Array.from({ length: parts }, (_, k) => [bound(k), bound(k + 1), k] as const));
+      mod.runRanges('batchNorm', [at(x), at(y), at(mu), at(factor), at(shift), C, 0], splitRanges(rows, Math.max(1, Math.min(rows, mod.threads))));
     } catch (e) {
       dispose(backend, y);
       throw e;
@@ -704,10 +701,9 @@ function preluGrad(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; bac
   const av = backend.typedArrayFromHeap(a) as Float32Array;
   if (shared) av.fill(alphaV[0] as number);
   else av.set(alphaV);
-  const offset = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-  const bound = (k: number): number => Math.round((k * rows) / parts);
+  const at = mod.address;
   try {
-    mod.runRanges('preluGrad', [offset(x), offset(dy), offset(dx), offset(a), offset(acc), c, 0], Array.from({ length: parts }, (_, k) => [bound(k), bound(k + 1), k] as const));
+    mod.runRanges('preluGrad', [at(x), at(dy), at(dx), at(a), at(acc), c, 0], splitRanges(rows, parts));
   } catch (e) {
     dispose(backend, dx, da, a, acc);
     throw e;

@@ -18,6 +18,20 @@ export type TransformName = (typeof TRANSFORM_FUNCTIONS)[number];
 /** A call: 7 arguments, then the image range [n0, n1) and the part (0: the caller, w + 1: worker w). */
 export type TransformFn = (a0: number, a1: number, a2: number, a3: number, a4: number, a5: number, a6: number, n0: number, n1: number, part: number) => void;
 
+/** A call's image (or row) range and the part it sums into: [n0, n1, part]. */
+export type Range = readonly [number, number, number];
+
+/** [0, n) split into `parts` contiguous ranges, part k the k-th. */
+export function splitRanges(n: number, parts: number): Range[] {
+  const bound = (k: number): number => Math.round((k * n) / parts);
+  return Array.from({ length: parts }, (_, k) => [bound(k), bound(k + 1), k] as const);
+}
+
+/** Calls `fn` with its 7 arguments and one range. */
+export function callRange(fn: TransformFn, args: readonly number[], [n0, n1, part]: Range): void {
+  fn(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, n0, n1, part);
+}
+
 /** A started worker, as the pool needs it (Node's worker_threads Worker fits). */
 export interface PoolWorker {
   on(event: 'message' | 'error' | 'exit', listener: (value: unknown) => void): unknown;
@@ -114,21 +128,12 @@ export class TransformPool {
   }
 
   /**
-   * Runs `fn` (TRANSFORM_FUNCTIONS[name], `own` being the caller's instance of it) over images
-   * [0, n), split into {@link parts} contiguous ranges (part k: the k-th), one per thread.
+   * Runs `fn` (TRANSFORM_FUNCTIONS[name], `own` being the caller's instance of it) once per range
+   * [n0, n1, part], the ranges spread over the threads in rounds (the caller takes the first of
+   * each round); a round ends when all its calls have.
    */
-  run(name: TransformName, own: TransformFn, args: readonly number[], n: number): void {
-    const parts = this.parts(n);
-    const bound = (k: number): number => Math.round((k * n) / parts);
-    this.runRanges(name, own, args, Array.from({ length: parts }, (_, k) => [bound(k), bound(k + 1), k] as const));
-  }
-
-  /**
-   * Runs `fn` once per range [n0, n1, part], the ranges spread over the threads in rounds (the
-   * caller takes the first of each round); a round ends when all its calls have.
-   */
-  runRanges(name: TransformName, own: TransformFn, args: readonly number[], ranges: ReadonlyArray<readonly [number, number, number]>): void {
-    const call = ([n0, n1, part]: readonly [number, number, number]): void => own(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, n0, n1, part);
+  runRanges(name: TransformName, own: TransformFn, args: readonly number[], ranges: readonly Range[]): void {
+    const call = (r: Range): void => callRange(own, args, r);
     const threads = this.threads;
     if (threads <= 1 || ranges.length <= 1) {
       ranges.forEach(call);

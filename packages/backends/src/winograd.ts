@@ -3,7 +3,7 @@ import { backend_util, type NamedAttrMap, type NamedTensorInfoMap, type TensorIn
 import { initialisedBackend } from './registry.js';
 import { WINOGRAD_F4, WINOGRAD_F6, type WinogradMatrices } from './winograd-matrices.js';
 import { WINOGRAD_WASM_PLAIN, WINOGRAD_WASM_SHARED } from './winograd-module.js';
-import { TransformPool, type SpawnWorker, type TransformFn, type TransformName } from './winograd-threads.js';
+import { callRange, splitRanges, TransformPool, type Range, type SpawnWorker, type TransformFn, type TransformName } from './winograd-threads.js';
 
 /*
  * Inference convolutions by Winograd F(4x4, 3x3) and F(6x6, 3x3) on the wasm backend.
@@ -194,35 +194,45 @@ export function winogradTransformThreads(): number {
   return t == null ? 0 : (t.pool?.threads ?? 1);
 }
 
-/** Runs `name` over images [0, n), on the pool when there is one. */
-function runTransform(t: Transforms, name: TransformName, args: number[], n: number): void {
+/** Calls `name` once per range, on the pool when there is one. */
+function runRanges(t: Transforms, name: TransformName, args: number[], ranges: readonly Range[]): void {
   const own = t.exports[name];
-  if (t.pool != null) t.pool.run(name, own, args, n);
-  else own(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, 0, n, 0);
+  if (t.pool != null) t.pool.runRanges(name, own, args, ranges);
+  else for (const r of ranges) callRange(own, args, r);
+}
+
+/** Runs `name` over images [0, n), split into one range per thread. */
+function runTransform(t: Transforms, name: TransformName, args: number[], n: number): void {
+  runRanges(t, name, args, splitRanges(n, t.pool?.parts(n) ?? 1));
+}
+
+/** Byte address of a tensor's data in the wasm heap. */
+function heapOffset(backend: Backend, t: TensorInfo): number {
+  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
 }
 
 /**
  * dfd's wasm module on `backend` (once {@link prepareWasmWinograd} has run): runs one of its
  * functions over image ranges on the calling thread and, on Node's threaded build, the workers.
- * Used by the weight-gradient kernel (wasm-kernels.ts).
+ * Used by the dW, PReLU-gradient and batch-norm kernels (wasm-kernels.ts).
  */
 export interface DfdWasm {
   /** Threads the calls can use (1 without a pool). */
   threads: number;
   /** Calls `name` once per [n0, n1, part], spread over the threads. */
-  runRanges(name: TransformName, args: number[], ranges: ReadonlyArray<readonly [number, number, number]>): void;
+  runRanges(name: TransformName, args: number[], ranges: readonly Range[]): void;
+  /** Byte address of a tensor's data in the heap the module works on. */
+  address(t: TensorInfo): number;
 }
 
-export function dfdWasm(backend: unknown): DfdWasm | undefined {
-  const t = instances.get((backend as Backend).wasm);
+export function dfdWasm(backendArg: unknown): DfdWasm | undefined {
+  const backend = backendArg as Backend;
+  const t = instances.get(backend.wasm);
   if (t == null) return undefined;
-  const own = t.exports;
   return {
     threads: t.pool?.threads ?? 1,
-    runRanges: (name, args, ranges) => {
-      if (t.pool != null) t.pool.runRanges(name, own[name], args, ranges);
-      else for (const [n0, n1, part] of ranges) own[name](args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, n0, n1, part);
-    },
+    runRanges: (name, args, ranges) => runRanges(t, name, args, ranges),
+    address: (x) => heapOffset(backend, x),
   };
 }
 
@@ -333,7 +343,7 @@ function frozenConv(stockKernel: (name: string) => KernelFn, backendArg: unknown
     cache.set(filter.dataId, entry);
   }
   const cached = entry;
-  return run(stockKernel, backend, transforms, x, filter, attrs, (variant) => {
+  return run(stockKernel, backend, transforms, x, filter, convInfo(x, filter, attrs), (variant) => {
     let u = cached.u.get(variant.m);
     if (u == null) {
       u = transformFilter(backend, filter, variant);
@@ -353,16 +363,21 @@ export function transientConv(stockKernel: (name: string) => KernelFn, backendAr
   const backend = backendArg as Backend;
   const transforms = enabled && training ? instances.get(backend.wasm) : undefined;
   if (transforms == null || !applies(x, filter, attrs)) return null;
-  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], 1, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
+  const info = convInfo(x, filter, attrs);
   if (info.batchSize * Math.ceil(info.outHeight / 4) * Math.ceil(info.outWidth / 4) < TRANSIENT_MIN_TILES) return null;
   let u: TensorInfo[] = [];
   try {
-    const y = run(stockKernel, backend, transforms, x, filter, attrs, (variant) => (u = transformFilter(backend, filter, variant)), WINOGRAD_F4);
+    const y = run(stockKernel, backend, transforms, x, filter, info, (variant) => (u = transformFilter(backend, filter, variant)), WINOGRAD_F4);
     transient++;
     return y;
   } finally {
     for (const t of u) backend.disposeData(t.dataId);
   }
+}
+
+/** The stride-1 convolution's geometry (tfjs's own computation). */
+function convInfo(x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): backend_util.Conv2DInfo {
+  return backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], 1, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
 }
 
 /** One Winograd convolution with the transformed filter from `filterFor`; `force` fixes the variant. */
@@ -372,13 +387,12 @@ function run(
   transforms: Transforms,
   x: TensorInfo,
   filter: TensorInfo,
-  attrs: ConvAttrs,
+  info: backend_util.Conv2DInfo,
   filterFor: (variant: WinogradMatrices) => TensorInfo[],
   force?: WinogradMatrices,
 ): TensorInfo {
   const stock = stockKernel('Conv2D');
   const [, , cin, cout] = filter.shape as [number, number, number, number];
-  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], 1, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
   const { batchSize: n, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo } = info;
   const { top, left } = info.padInfo;
   const variant = force ?? chooseVariant(ho, wo);
@@ -390,7 +404,7 @@ function run(
   const hp = m * tilesH + 2;
   const wp = m * tilesW + 2;
   const tiles = n * tilesH * tilesW;
-  const offset = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  const offset = (t: TensorInfo): number => heapOffset(backend, t);
   const table = (ts: TensorInfo[]): TensorInfo => {
     const t = backend.makeOutput([a2], 'int32');
     (backend.typedArrayFromHeap(t) as Int32Array).set(ts.map(offset));
