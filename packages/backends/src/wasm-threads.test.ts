@@ -18,12 +18,14 @@ interface ChildOut {
   transformThreads: number;
   winograd: { ran: number; maxDiff: number; scale: number; values: number[] };
   winograd6: { cached: number; maxDiff: number; scale: number; values: number[] };
+  winogradBig: { maxDiff: number; scale: number; values: number[] };
 }
 
 async function step(threads: number, wasmPaths?: string | Record<string, string>): Promise<ChildOut> {
   const { stdout } = await run(process.execPath, ['--conditions=@dfd/source', '--import', 'tsx', child], {
     env: { ...process.env, DFD_WASM_THREADS: String(threads), ...(wasmPaths != null ? { DFD_TEST_WASM_PATHS: JSON.stringify(wasmPaths) } : {}) },
     timeout: 120_000,
+    maxBuffer: 64 << 20,
   });
   return JSON.parse(stdout) as ChildOut;
 }
@@ -51,9 +53,12 @@ describe('multi-threaded wasm in Node (DFD_WASM_THREADS)', () => {
       expect(r.winograd6.cached).toBe(1);
       expect(r.winograd6.maxDiff / r.winograd6.scale).toBeLessThan(1e-4);
       expect(r.winograd6.maxDiff).toBeGreaterThan(0); // F(6x6) really ran (rounding differs from direct)
+      expect(r.winogradBig.maxDiff / r.winogradBig.scale).toBeLessThan(3e-5);
+      expect(r.winogradBig.maxDiff).toBeGreaterThan(0);
     }
     expect(three.winograd.values).toEqual(one.winograd.values);
     expect(three.winograd6.values).toEqual(one.winograd6.values);
+    expect(three.winogradBig.values).toEqual(one.winogradBig.values);
   });
 
   it('refuses a malformed DFD_WASM_THREADS with a message naming the variable', async () => {

@@ -1,18 +1,18 @@
 /*
- * Threads for the Winograd data transforms (src/winograd.ts) on tfjs's threaded wasm build.
+ * Threads for dfd's wasm module (src/winograd.ts: Winograd transforms and GEMMs; wasm-kernels.ts:
+ * dW, PReLU gradient, batch norm) on tfjs's threaded wasm build.
  *
- * XNNPACK runs the Winograd GEMMs on its own thread pool, but the input and output transforms are
- * dfd's wasm functions, which run on the calling thread: a fifth of an inference pass on 2 cores,
- * with the other core idle. A transform pool is `threads - 1` workers, each instantiating dfd's
- * transform module against the backend's shared memory; a transform over a batch is split by
- * images between the caller and the workers. The caller posts a job in a shared control block
+ * XNNPACK has its own thread pool, but dfd's module functions would run on the calling thread
+ * only, with the other cores idle. A pool is `threads - 1` workers, each instantiating dfd's
+ * module against the backend's shared memory; a call is split into ranges (images, rows, tile
+ * blocks, GEMM slices) between the caller and the workers. The caller posts a job in a shared control block
  * (Atomics.notify), does its own share, then waits for the workers (Atomics.wait). Blocking waits
  * are allowed on Node's main thread, not on a browser's, so only Node builds a pool (wasm-node.ts
  * supplies the worker constructor); elsewhere the transforms stay on the calling thread.
  */
 
 /** The functions a job can run, by index in the control block. */
-export const TRANSFORM_FUNCTIONS = ['input4', 'output4', 'input6', 'output6', 'dw', 'preluGrad', 'batchNorm'] as const;
+export const TRANSFORM_FUNCTIONS = ['input4', 'output4', 'input6', 'output6', 'dw', 'preluGrad', 'batchNorm', 'gemm', 'fused4', 'fused6'] as const;
 export type TransformName = (typeof TRANSFORM_FUNCTIONS)[number];
 
 /** A call: 7 arguments, then the image range [n0, n1) and the part (0: the caller, w + 1: worker w). */

@@ -56,6 +56,11 @@ describe('Winograd F(4x4,3x3) and F(6x6,3x3) on wasm', () => {
     { x: [3, 5, 6, 16], co: 24, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
     { x: [1, 4, 4, 16], co: 16, pad: [[0, 0], [1, 1], [1, 1], [0, 0]] },
     { x: [2, 13, 11, 48], co: 32, pad: 'same' },
+    // 128 F(4x4) tiles: two GEMM row chunks per slice; 36 outputs: four 8-column panels and a half one
+    { x: [2, 30, 30, 64], co: 36, pad: 'same' },
+    // a transformed filter over the fused path's 3 MB: three passes; F(4x4): 27 tiles in GEMM row
+    // chunks of 16 (the last padded from 11 to 12 rows)
+    { x: [3, 9, 9, 208], co: 204, pad: 'same' },
   ];
   for (const tile of [4, 6] as const) for (const c of cases) {
     it(`F(${tile}x${tile},3x3) matches the cpu backend's direct convolution: x ${c.x.join('x')} -> ${c.co} channels, pad ${typeof c.pad === 'string' ? c.pad : JSON.stringify(c.pad.slice(1, 3))}`, async () => {
@@ -105,12 +110,12 @@ describe('Winograd F(4x4,3x3) and F(6x6,3x3) on wasm', () => {
     tf.conv2d(x8, g, 1, 'same').dispose();
     const ids = backend.dataIdMap.numDataIds();
     tf.conv2d(x6, f, 1, 'same').dispose();
-    expect(backend.dataIdMap.numDataIds()).toBe(ids + 64); // F(6x6): 8x8 transformed slices
+    expect(backend.dataIdMap.numDataIds()).toBe(ids + 1); // F(6x6): its 8x8 transformed slices, packed in one tensor
     tf.conv2d(x8, f, 1, 'same').dispose();
-    expect(backend.dataIdMap.numDataIds()).toBe(ids + 64 + 36); // and F(4x4): 6x6 slices
+    expect(backend.dataIdMap.numDataIds()).toBe(ids + 2); // and F(4x4)'s 6x6 slices
     f.dispose();
-    tf.conv2d(x8, g, 1, 'same').dispose(); // sweeps f's 100 slices, transforms g for F(4x4)
-    expect(backend.dataIdMap.numDataIds()).toBe(ids - 1 + 36);
+    tf.conv2d(x8, g, 1, 'same').dispose(); // sweeps f's two transforms, transforms g for F(4x4)
+    expect(backend.dataIdMap.numDataIds()).toBe(ids - 1 + 1);
     expect(() => setWasmWinogradTile(5 as unknown as WinogradTile)).toThrow(/tile must be 'auto', 4 or 6, got 5/);
     tf.dispose([g, x6, x8]);
   });
@@ -189,7 +194,7 @@ describe('Winograd F(4x4,3x3) and F(6x6,3x3) on wasm', () => {
     run(f);
     run(f);
     expect(winogradStats().cachedFilters).toBe(cached + 1);
-    expect(backend.dataIdMap.numDataIds()).toBe(ids + 1 + 36); // the filter and its 36 transformed slices (8x8 maps: F(4x4))
+    expect(backend.dataIdMap.numDataIds()).toBe(ids + 1 + 1); // the filter and its transform (36 slices in one tensor; 8x8 maps: F(4x4))
     f.dispose();
     run(probe); // the next Winograd call sweeps the cache
     expect(winogradStats().cachedFilters).toBe(cached);

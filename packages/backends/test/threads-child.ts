@@ -33,6 +33,12 @@ const ran = winogradStats().convolutions - before;
 const hx6 = seeded([3, 6, 6, 24], 6) as tf.Tensor4D;
 const wino6 = tf.conv2d(hx6, w2 as tf.Tensor4D, 1, 'same');
 const cached = winogradStats().cachedFilters;
+// A filter whose transform (36 x 208 x 204 floats) is over the fused path's limit: three passes,
+// the GEMM's 2 row chunks x 36 slices split between the threads.
+const wb = seeded([3, 3, 208, 204], 7) as tf.Tensor4D;
+const hb = seeded([3, 9, 9, 208], 8) as tf.Tensor4D;
+const directB = tf.conv2d(hb, wb, 1, 'same');
+const winoB = tf.conv2d(hb, wb, 1, 'same');
 setWasmWinograd(false);
 const direct6 = tf.conv2d(hx6, w2 as tf.Tensor4D, 1, 'same');
 const out = {
@@ -42,6 +48,7 @@ const out = {
   grads: [w1, w2, fc].map((v) => Array.from(grads[v.name]!.dataSync())),
   transformThreads: winogradTransformThreads(),
   winograd: { ran, maxDiff: tf.max(tf.abs(tf.sub(wino, direct))).dataSync()[0], scale: tf.max(tf.abs(direct)).dataSync()[0], values: Array.from(wino.dataSync()) },
+  winogradBig: { maxDiff: tf.max(tf.abs(tf.sub(winoB, directB))).dataSync()[0], scale: tf.max(tf.abs(directB)).dataSync()[0], values: Array.from(winoB.dataSync()) },
   winograd6: { cached, maxDiff: tf.max(tf.abs(tf.sub(wino6, direct6))).dataSync()[0], scale: tf.max(tf.abs(direct6)).dataSync()[0], values: Array.from(wino6.dataSync()) },
 };
 process.stdout.write(JSON.stringify(out));
