@@ -20,6 +20,10 @@
  *   output<m>(mTable, y, Ho, Wo, C, tilesH, tilesW, n0, n1)
  *     mTable: alpha² addresses of M_k [tiles, C]; y: [N, Ho, Wo, C], the tile edges cropped.
  *   Both do images n0 <= n < n1 only, so that threads can split a batch between them.
+ *   filter<m>(g, u, Cin, Cout, -, -, -, c0, c1, part)
+ *     U = G g Gᵀ for input channels c0 <= ci < c1 of the HWIO filter g [3, 3, Cin, Cout]
+ *     (Cout % 4 == 0), in float32, into u: alpha² slices [Cin, Cout], each packed as `gemm`
+ *     takes it.
  *   fused<m>(tab, -, -, -, -, -, -, b0, b1, part)
  *     blocks b0 <= b < b1 of T tiles: the input transform of the block into V (this part's
  *     scratch), the alpha² GEMMs M_k = V_k U_k, and the output transform into y. tab (i32): x
@@ -229,7 +233,7 @@ function separable(
 }
 
 /** The input and output functions of one variant. */
-function variantFuncs({ m, alpha, BT, AT }: WinogradMatrices): string {
+function variantFuncs({ m, alpha, BT, G, AT }: WinogradMatrices): string {
   const a2 = alpha * alpha;
 
   // ---- input transform: d (alpha x alpha) -> t = Bᵀ d -> V = t B (V[i][j] = Σ_c t[i][c] Bᵀ[j][c])
@@ -368,7 +372,43 @@ function variantFuncs({ m, alpha, BT, AT }: WinogradMatrices): string {
       (local.set $blk (i32.add (local.get $blk) (i32.const 1)))
       (br $bLoop)))
   )`;
-  return input + output + fused;
+  // ---- filter transform: g (3x3) -> G g -> U = (G g) Gᵀ (alpha x alpha), four output channels
+  // per vector, written into the GEMM's 8-column panels of each [Cin, Cout] slice.
+  const gl = locals('g', 3, 3);
+  const fl = locals('f', alpha, 3);
+  const { body: fBody, temps: fTemps } = separable(
+    G,
+    3,
+    (i, j) => `(local.set $g${i}_${j} (v128.load (i32.add (local.get $gp) (i32.mul (local.get $tap) (i32.const ${i * 3 + j})))))`,
+    'g',
+    'f',
+    (i, j, e) => `(v128.store (i32.add (local.get $up) (i32.mul (local.get $tap) (i32.const ${i * alpha + j}))) ${e})`,
+  );
+  const filter = `
+  (func (export "filter${m}") (param $g i32) (param $u i32) (param $Cin i32) (param $Cout i32) (param $x1 i32) (param $x2 i32) (param $x3 i32) (param $c0 i32) (param $c1 i32) (param $part i32)
+    (local $tap i32) (local $ci i32) (local $co i32) (local $gp i32) (local $up i32) (local $j0 i32) (local $wd i32)
+    ${v128s(gl)}
+    ${v128s(fl)}
+    ${v128s(fTemps)}
+    (local.set $tap (i32.shl (i32.mul (local.get $Cin) (local.get $Cout)) (i32.const 2)))
+    (local.set $ci (local.get $c0))
+    (block $ciDone (loop $ciLoop
+      (br_if $ciDone (i32.ge_u (local.get $ci) (local.get $c1)))
+      (local.set $co (i32.const 0))
+      (block $coDone (loop $coLoop
+        (br_if $coDone (i32.ge_u (local.get $co) (local.get $Cout)))
+        (local.set $gp (i32.add (local.get $g) (i32.shl (i32.add (i32.mul (local.get $ci) (local.get $Cout)) (local.get $co)) (i32.const 2))))
+        (local.set $j0 (i32.and (local.get $co) (i32.const -8)))
+        (local.set $wd (i32.sub (local.get $Cout) (local.get $j0)))
+        (if (i32.gt_u (local.get $wd) (i32.const 8)) (then (local.set $wd (i32.const 8))))
+        (local.set $up (i32.add (local.get $u) (i32.shl (i32.add (i32.add (i32.mul (local.get $j0) (local.get $Cin)) (i32.mul (local.get $ci) (local.get $wd))) (i32.sub (local.get $co) (local.get $j0))) (i32.const 2))))
+        ${fBody.join('\n        ')}
+        (local.set $co (i32.add (local.get $co) (i32.const 4)))
+        (br $coLoop)))
+      (local.set $ci (i32.add (local.get $ci) (i32.const 1)))
+      (br $ciLoop)))
+  )`;
+  return input + output + fused + filter;
 }
 
 /** Zeroes the bytes [from, end) (a multiple of 16 apart; both WAT expressions), with locals $p and $end. */

@@ -12,7 +12,7 @@
  */
 
 /** The functions a job can run, by index in the control block. */
-export const TRANSFORM_FUNCTIONS = ['input4', 'output4', 'input6', 'output6', 'dw', 'preluGrad', 'batchNorm', 'gemm', 'fused4', 'fused6'] as const;
+export const TRANSFORM_FUNCTIONS = ['input4', 'output4', 'input6', 'output6', 'dw', 'preluGrad', 'batchNorm', 'gemm', 'fused4', 'fused6', 'filter4', 'filter6'] as const;
 export type TransformName = (typeof TRANSFORM_FUNCTIONS)[number];
 
 /** A call: 7 arguments, then the image range [n0, n1) and the part (0: the caller, w + 1: worker w). */

@@ -29,9 +29,9 @@ import { callRange, splitRanges, TransformPool, type Range, type SpawnWorker, ty
  * - inference (no gradient recorded: predict, evaluation): from a filter's second use (its
  *   transformed copy, 4x (F(4x4)) or 7.1x (F(6x6)) the filter, is computed once and cached until
  *   the filter tensor is disposed): frozen weights;
- * - training (gradients recorded, and the stride-1 input gradient of wasm-kernels.ts): F(4x4)
- *   with the filter transformed for that call only, from TRANSIENT_MIN_TILES tiles over the batch
- *   (DFD-Net at batch 32: the 45x45, 23x23 and 12x12 stages; the 6x6 one stays direct);
+ * - training (gradients recorded, and the stride-1 input gradient of wasm-kernels.ts): the
+ *   variant chosen the same way, with the filter transformed for that call only, from
+ *   TRANSIENT_MIN_TILES F(4x4) tiles over the batch (DFD-Net at batch 32: every stage);
  *   setWasmWinogradTraining(false) keeps training direct;
  * - 3x3, stride 1, dilation 1, NHWC, float32, input and output channels multiples of 4 (>= 16).
  * Results differ from the direct convolution by float32 rounding (F(4x4) ~1e-6 relative, the
@@ -240,46 +240,14 @@ export function dfdWasm(backendArg: unknown): DfdWasm | undefined {
 }
 
 /**
- * G g Gᵀ for every (ci, co), packed for the module's `gemm`: one tensor of alpha² slices, each
- * [Cin, Cout] in panels of 8 columns ([Cout/8][Cin][8]) (tfjs HWIO filter in). Separably, in
- * float64: per row i of G, T_i = Σ_a G[i][a] g[a] (3 planes), then U[i][j] = Σ_b T_i[b] G[j][b],
- * rounded to float32 once.
+ * G g Gᵀ for every (ci, co) by the module's `filter<m>` (float32, input channels split between
+ * the threads): one tensor of alpha² slices, each [Cin, Cout] packed in panels of 8 columns as
+ * the module's `gemm` takes it (tfjs HWIO filter in).
  */
-function transformFilter(backend: Backend, filter: TensorInfo, { alpha, G }: WinogradMatrices): TensorInfo {
+function transformFilter(backend: Backend, transforms: Transforms, filter: TensorInfo, { m, alpha }: WinogradMatrices): TensorInfo {
   const [, , cin, cout] = filter.shape as [number, number, number, number];
-  const plane = cin * cout;
-  const t = [new Float64Array(plane), new Float64Array(plane), new Float64Array(plane)];
-  const u = backend.makeOutput([alpha * alpha * plane], 'float32');
-  // Views after the allocation: growing a non-shared wasm memory detaches earlier ones.
-  const g = backend.typedArrayFromHeap(filter) as Float32Array;
-  const out = backend.typedArrayFromHeap(u) as Float32Array;
-  for (let i = 0; i < alpha; i++) {
-    const gi = G[i]!;
-    for (let b = 0; b < 3; b++) {
-      const tb = t[b]!;
-      tb.fill(0);
-      for (let a = 0; a < 3; a++) {
-        const coef = gi[a]!;
-        if (coef === 0) continue;
-        const base = (a * 3 + b) * plane;
-        for (let p = 0; p < plane; p++) tb[p] = (tb[p] as number) + coef * (g[base + p] as number);
-      }
-    }
-    const [t0, t1, t2] = t as [Float64Array, Float64Array, Float64Array];
-    for (let j = 0; j < alpha; j++) {
-      const [c0, c1, c2] = G[j] as [number, number, number];
-      const slice = (i * alpha + j) * plane;
-      for (let j0 = 0; j0 < cout; j0 += 8) {
-        // The panel of columns [j0, j0 + wd) at j0·Cin, as [Cin][wd] (wd = 4 for a last half panel).
-        const wd = Math.min(8, cout - j0);
-        for (let ci = 0; ci < cin; ci++) {
-          const dst = slice + j0 * cin + ci * wd;
-          const src = ci * cout + j0;
-          for (let q = 0; q < wd; q++) out[dst + q] = c0 * (t0[src + q] as number) + c1 * (t1[src + q] as number) + c2 * (t2[src + q] as number);
-        }
-      }
-    }
-  }
+  const u = backend.makeOutput([alpha * alpha * cin * cout], 'float32');
+  runRanges(transforms, `filter${m}` as TransformName, [heapOffset(backend, filter), heapOffset(backend, u), cin, cout, 0, 0, 0], splitRanges(cin, transforms.pool?.parts(cin) ?? 1));
   return u;
 }
 
@@ -322,8 +290,15 @@ const FUSED_MAX_FILTER_BYTES = 3 << 20;
 /** Tiles per fused block (8 to 64 measured equal). */
 const FUSED_TILES = 16;
 
-/** Tiles (F(4x4), over the batch) from which a per-call filter transform pays in training. */
-const TRANSIENT_MIN_TILES = 256;
+/**
+ * F(4x4) tiles over the batch from which a per-call filter transform pays in training (the
+ * module's filter transform costs 1-2 ns per weight and slice: 22-28 ms for F(6x6) of a
+ * 512x512 filter on 2 threads). DFD-Net at batch 32: every
+ * stage, the 6x6 one (128 tiles) by F(6x6). Measured, alternating steps in one process: a
+ * batch-32 step 8.7-9.5 s with the previous 256 (F(4x4) only, the 6x6 stage direct), 7.6-7.8 s
+ * with 64 and the variant chosen as in inference.
+ */
+const TRANSIENT_MIN_TILES = 64;
 
 /**
  * Conv2D for the wasm backend: the Winograd path when it applies (see the header), else the wasm
@@ -377,7 +352,7 @@ function frozenConv(stockKernel: (name: string) => KernelFn, backendArg: unknown
   return run(stockKernel, backend, transforms, x, filter, convInfo(x, filter, attrs), (variant) => {
     let u = cached.u.get(variant.m);
     if (u == null) {
-      u = transformFilter(backend, filter, variant);
+      u = transformFilter(backend, transforms, filter, variant);
       cached.u.set(variant.m, u);
     }
     return u;
@@ -386,9 +361,8 @@ function frozenConv(stockKernel: (name: string) => KernelFn, backendArg: unknown
 
 /**
  * Training (gradients recorded, or a gradient kernel's own convolution): the filter changes every
- * step, so it is transformed for this call only, and only where that pays (F(4x4), at least
- * TRANSIENT_MIN_TILES tiles over the batch: the transform and XNNPACK's packing of 36 slices
- * cost ~10 ns per filter weight and slice). Null: not taken.
+ * step, so it is transformed for this call only, and only where that pays (at least
+ * TRANSIENT_MIN_TILES F(4x4) tiles over the batch). Null: not taken.
  */
 export function transientConv(stockKernel: (name: string) => KernelFn, backendArg: unknown, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): TensorInfo | null {
   const backend = backendArg as Backend;
@@ -398,7 +372,7 @@ export function transientConv(stockKernel: (name: string) => KernelFn, backendAr
   if (info.batchSize * Math.ceil(info.outHeight / 4) * Math.ceil(info.outWidth / 4) < TRANSIENT_MIN_TILES) return null;
   let u: TensorInfo | undefined;
   try {
-    const y = run(stockKernel, backend, transforms, x, filter, info, (variant) => (u = transformFilter(backend, filter, variant)), WINOGRAD_F4);
+    const y = run(stockKernel, backend, transforms, x, filter, info, (variant) => (u = transformFilter(backend, transforms, filter, variant)));
     transient++;
     return y;
   } finally {
