@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { useBackend } from '@dfd/backends';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -36,9 +37,15 @@ export async function chooseBackend(order: readonly BrowserBackend[] = BROWSER_B
   for (const backend of order) {
     try {
       if (backend === 'webgpu' && !('gpu' in navigator)) throw new Error('navigator.gpu is missing (WebGPU disabled or unsupported)');
-      const ok = await tf.setBackend(backend);
-      if (!ok) throw new Error('tf.setBackend returned false');
-      await tf.ready();
+      if (backend === 'wasm') {
+        // dfd's wasm setup: the training kernels stock tfjs-wasm lacks (Conv2DBackpropFilter, a
+        // correct MaxPoolGrad, ...) and dfd's Winograd convolutions; the binaries' URLs are set above.
+        await useBackend('wasm');
+      } else {
+        const ok = await tf.setBackend(backend);
+        if (!ok) throw new Error('tf.setBackend returned false');
+        await tf.ready();
+      }
       // A tiny op proves the backend really runs (WebGL contexts can exist yet fail to compile).
       const probe = tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(2)));
       const value = (await probe.data())[0];

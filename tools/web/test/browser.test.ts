@@ -181,24 +181,26 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     }
   });
 
-  it('trains on WebGPU with the same first losses as Node on the CPU backend', async () => {
-    const opts = { ...TRAIN_DEMO_DEFAULTS, steps: TRAIN_STEPS, size: TRAIN_SIZE };
-    const cpuLosses: number[] = [];
-    await runTrainingDemo(opts, (bus) => bus.subscribe('batchEnd', (e) => void cpuLosses.push(e.loss.total)));
-    expect(cpuLosses).toHaveLength(TRAIN_STEPS);
+  for (const backend of ['webgpu', 'wasm'] as const) {
+    it(`trains on ${backend === 'webgpu' ? 'WebGPU' : 'WASM (with dfd\'s training kernels)'} with the same first losses as Node on the CPU backend`, async () => {
+      const opts = { ...TRAIN_DEMO_DEFAULTS, steps: TRAIN_STEPS, size: TRAIN_SIZE };
+      const cpuLosses: number[] = [];
+      await runTrainingDemo(opts, (bus) => bus.subscribe('batchEnd', (e) => void cpuLosses.push(e.loss.total)));
+      expect(cpuLosses).toHaveLength(TRAIN_STEPS);
 
-    const page = await open(`train.html?autostart=1&steps=${TRAIN_STEPS}&size=${TRAIN_SIZE}`);
-    await waitForState(page);
-    expect(await page.textContent('#backend')).toBe('webgpu');
-    await waitFor(page, () => document.body.dataset.training === 'done', 120_000);
-    const losses = JSON.parse((await page.getAttribute('#loss-rows', 'data-losses')) ?? '[]') as number[];
-    expect(losses, pageLog.join('\n')).toHaveLength(TRAIN_STEPS);
-    const diff = maxAbsDiff(losses, cpuLosses);
-    console.log(`[dfd web] training losses WebGPU ${losses.map((l) => l.toFixed(5)).join(' ')} vs CPU ${cpuLosses.map((l) => l.toFixed(5)).join(' ')}: max |diff| = ${diff.toExponential(2)}`);
-    expect(diff).toBeLessThan(1e-3);
-    // The plot is drawn from bus events: one row per batchEnd event.
-    expect(await page.locator('#loss-rows tr').count()).toBe(TRAIN_STEPS);
-    await page.screenshot({ path: join(artifacts, 'train-webgpu.png'), fullPage: true });
-    await page.close();
-  });
+      const page = await open(`train.html?autostart=1&steps=${TRAIN_STEPS}&size=${TRAIN_SIZE}${backend === 'wasm' ? '&backend=wasm' : ''}`);
+      await waitForState(page);
+      expect(await page.textContent('#backend')).toBe(backend);
+      await waitFor(page, () => document.body.dataset.training === 'done', 120_000);
+      const losses = JSON.parse((await page.getAttribute('#loss-rows', 'data-losses')) ?? '[]') as number[];
+      expect(losses, pageLog.join('\n')).toHaveLength(TRAIN_STEPS);
+      const diff = maxAbsDiff(losses, cpuLosses);
+      console.log(`[dfd web] training losses ${backend} ${losses.map((l) => l.toFixed(5)).join(' ')} vs CPU ${cpuLosses.map((l) => l.toFixed(5)).join(' ')}: max |diff| = ${diff.toExponential(2)}`);
+      expect(diff).toBeLessThan(1e-3);
+      // The plot is drawn from bus events: one row per batchEnd event.
+      expect(await page.locator('#loss-rows tr').count()).toBe(TRAIN_STEPS);
+      await page.screenshot({ path: join(artifacts, `train-${backend}.png`), fullPage: true });
+      await page.close();
+    });
+  }
 });
