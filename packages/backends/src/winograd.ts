@@ -416,9 +416,9 @@ function run(
     return tab;
   };
   const up = filterFor(variant);
+  const padded = stockKernel('PadV2')({ inputs: { x }, backend, attrs: { paddings: [[0, 0], [top, hp - h - top], [left, wp - w - left], [0, 0]], constantValue: 0 } as unknown as NamedAttrMap });
   if (a2 * cin * cout * 4 <= FUSED_MAX_FILTER_BYTES) {
     // One pass per block of FUSED_TILES tiles: V and M stay in the thread's cache-sized scratch.
-    const padded = stockKernel('PadV2')({ inputs: { x }, backend, attrs: { paddings: [[0, 0], [top, hp - h - top], [left, wp - w - left], [0, 0]], constantValue: 0 } as unknown as NamedAttrMap });
     const blocks = Math.ceil(tiles / FUSED_TILES);
     const parts = transforms.pool?.parts(blocks) ?? 1;
     const partBytes = a2 * FUSED_TILES * (cin + cout) * 4;
@@ -431,7 +431,6 @@ function run(
     convolutions++;
     return y;
   }
-  const padded = stockKernel('PadV2')({ inputs: { x }, backend, attrs: { paddings: [[0, 0], [top, hp - h - top], [left, wp - w - left], [0, 0]], constantValue: 0 } as unknown as NamedAttrMap });
   const v = backend.makeOutput([a2, rows, cin], 'float32');
   const prods = backend.makeOutput([a2, rows, cout], 'float32');
   const vTable = slices(v, cin);
