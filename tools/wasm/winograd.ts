@@ -125,6 +125,34 @@ function locals(prefix: string, rows: number, cols: number): string[] {
   return out;
 }
 
+/** Where a tile loop puts a tile's pixels: tile origin (m ty, m tx) of image n in the NHWC tensor at `$<base>`. */
+interface TilePlace {
+  m: number;
+  base: string;
+  height: string;
+  ptr: string;
+  body: string[];
+}
+
+/**
+ * The channel loop of one tile, shared by {@link tileLoops} and {@link tileRange}: channels c in
+ * steps of 4 up to $C; per c, `$<ptr>` is the address of pixel (m ty, m tx), channel c, in the
+ * NHWC tensor at `$<base>` of height `$<height>` (row stride $rowStride, pixel stride $cBytes),
+ * and $o the offset of (row, c) in a [tiles, C] table entry, `row` a WAT expression; then `body`.
+ */
+function channelLoop(o: TilePlace, row: string): string {
+  return `(local.set $c (i32.const 0))
+    (block $cDone (loop $cLoop
+      (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
+      (local.set $${o.ptr} (i32.add (local.get $${o.base})
+        (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $${o.height})) (i32.mul (local.get $ty) (i32.const ${o.m}))) (local.get $rowStride))
+          (i32.add (i32.mul (i32.mul (local.get $tx) (i32.const ${o.m})) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))))
+      (local.set $o (i32.add (i32.mul ${row} (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))
+      ${o.body.join('\n      ')}
+      (local.set $c (i32.add (local.get $c) (i32.const 4)))
+      (br $cLoop)))`;
+}
+
 /**
  * The loop nest both transforms share: images n in [n0, n1), tile rows ty, tile columns tx
  * (counting `$tile` from the first tile of image n0),
@@ -133,7 +161,7 @@ function locals(prefix: string, rows: number, cols: number): string[] {
  * pixel stride `$cBytes`), and `$o` to the offset of (tile, c) in every [tiles, C] table entry,
  * then runs `body`. `perRow`/`perCol` run once per tile row/column.
  */
-function tileLoops(o: { m: number; base: string; height: string; ptr: string; perRow?: string; perCol?: string; body: string[] }): string {
+function tileLoops(o: TilePlace & { perRow?: string; perCol?: string }): string {
   return `(local.set $tile (i32.mul (local.get $n0) (i32.mul (local.get $tilesH) (local.get $tilesW))))
     (local.set $n (local.get $n0))
     (block $nDone (loop $nLoop
@@ -146,16 +174,7 @@ function tileLoops(o: { m: number; base: string; height: string; ptr: string; pe
         (block $xDone (loop $xLoop
           (br_if $xDone (i32.ge_u (local.get $tx) (local.get $tilesW)))
           ${o.perCol ?? ''}
-          (local.set $c (i32.const 0))
-          (block $cDone (loop $cLoop
-            (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
-            (local.set $${o.ptr} (i32.add (local.get $${o.base})
-              (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $${o.height})) (i32.mul (local.get $ty) (i32.const ${o.m}))) (local.get $rowStride))
-                (i32.add (i32.mul (i32.mul (local.get $tx) (i32.const ${o.m})) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))))
-            (local.set $o (i32.add (i32.mul (local.get $tile) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))
-            ${o.body.join('\n            ')}
-            (local.set $c (i32.add (local.get $c) (i32.const 4)))
-            (br $cLoop)))
+          ${channelLoop(o, '(local.get $tile)')}
           (local.set $tile (i32.add (local.get $tile) (i32.const 1)))
           (local.set $tx (i32.add (local.get $tx) (i32.const 1)))
           (br $xLoop)))
@@ -171,7 +190,7 @@ function tileLoops(o: { m: number; base: string; height: string; ptr: string; pe
  * c, in the NHWC tensor at `$<base>` of height `$<height>` (row stride $rowStride, pixel stride
  * $cBytes), and $o the offset of (t − $tb0, c) in a [tiles, C] block; `perTile` runs once per tile.
  */
-function tileRange(o: { m: number; base: string; height: string; ptr: string; perTile?: string; body: string[] }): string {
+function tileRange(o: TilePlace & { perTile?: string }): string {
   return `(local.set $t (local.get $tb0))
     (block $tDone (loop $tLoop
       (br_if $tDone (i32.ge_u (local.get $t) (local.get $tb1)))
@@ -180,20 +199,13 @@ function tileRange(o: { m: number; base: string; height: string; ptr: string; pe
       (local.set $ty (i32.div_u (local.get $r) (local.get $tilesW)))
       (local.set $tx (i32.rem_u (local.get $r) (local.get $tilesW)))
       ${o.perTile ?? ''}
-      (local.set $c (i32.const 0))
-      (block $cDone (loop $cLoop
-        (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
-        (local.set $${o.ptr} (i32.add (local.get $${o.base})
-          (i32.add (i32.mul (i32.add (i32.mul (local.get $n) (local.get $${o.height})) (i32.mul (local.get $ty) (i32.const ${o.m}))) (local.get $rowStride))
-            (i32.add (i32.mul (i32.mul (local.get $tx) (i32.const ${o.m})) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))))
-        (local.set $o (i32.add (i32.mul (i32.sub (local.get $t) (local.get $tb0)) (local.get $cBytes)) (i32.shl (local.get $c) (i32.const 2))))
-        ${o.body.join('\n        ')}
-        (local.set $c (i32.add (local.get $c) (i32.const 4)))
-        (br $cLoop)))
+      ${channelLoop(o, '(i32.sub (local.get $t) (local.get $tb0))')}
       (local.set $t (i32.add (local.get $t) (i32.const 1)))
       (br $tLoop)))`;
 }
 
+/** The k-th i32 of the parameter table at $tab. */
+const tabAt = (k: number): string => `(i32.load offset=${4 * k} (local.get $tab))`;
 const i32s = (prefix: string, n: number): string => Array.from({ length: n }, (_, k) => `(local $${prefix}${k} i32)`).join(' ');
 const v128s = (names: readonly string[]): string => names.map((n) => `(local $${n} v128)`).join(' ');
 const loadTable = (table: string, prefix: string, n: number): string =>
@@ -297,7 +309,6 @@ function variantFuncs({ m, alpha, BT, G, AT }: WinogradMatrices): string {
   )`;
   // ---- fused: per block of T tiles, input transform -> alpha² GEMMs -> output transform, with
   // the block's V and M in this thread's scratch (cache-resident) instead of whole-batch tensors.
-  const tabAt = (k: number): string => `(i32.load offset=${4 * k} (local.get $tab))`;
   const fused = `
   (func (export "fused${m}") (param $tab i32) (param $u1 i32) (param $u2 i32) (param $u3 i32) (param $u4 i32) (param $u5 i32) (param $u6 i32) (param $blk0 i32) (param $blk1 i32) (param $part i32)
     (local $x i32) (local $Hp i32) (local $Wp i32) (local $Cin i32) (local $Cout i32) (local $tilesW i32) (local $u i32) (local $y i32) (local $Ho i32) (local $Wo i32)
@@ -464,7 +475,6 @@ function rowsByChannels(body: string[]): string {
 function dwFunc(): string {
   const acc: string[] = [];
   for (let i = 0; i < 4; i++) for (let j = 0; j < 2; j++) acc.push(`acc${i}_${j}`);
-  const tabAt = (k: number): string => `(i32.load offset=${4 * k} (local.get $tab))`;
   const tapAt = (k: number): string => `(i32.load offset=${4 * k} (local.get $tp))`;
   const cRow = (i: number, j: number): string => `(i32.add (local.get $cp) (i32.add (i32.mul (local.get $coBytes) (i32.const ${i})) (i32.const ${16 * j})))`;
   const fma = (i: number, j: number): string => `(local.set $acc${i}_${j} (f32x4.add (local.get $acc${i}_${j}) (f32x4.mul (local.get $a) (local.get $b${j}))))`;

@@ -293,8 +293,8 @@ const FUSED_TILES = 16;
 /**
  * F(4x4) tiles over the batch from which a per-call filter transform pays in training (the
  * module's filter transform costs 1-2 ns per weight and slice: 22-28 ms for F(6x6) of a
- * 512x512 filter on 2 threads). DFD-Net at batch 32: every
- * stage, the 6x6 one (128 tiles) by F(6x6). Measured, alternating steps in one process: a
+ * 512x512 filter on 2 threads). DFD-Net at batch 32: every stage, the 6x6 one (128 tiles) by
+ * F(6x6). Measured, alternating steps in one process: a
  * batch-32 step 8.7-9.5 s with the previous 256 (F(4x4) only, the 6x6 stage direct), 7.6-7.8 s
  * with 64 and the variant chosen as in inference.
  */
@@ -385,7 +385,7 @@ function convInfo(x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): backend_
   return backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], 1, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
 }
 
-/** One Winograd convolution with the transformed filter from `filterFor`; `force` fixes the variant. */
+/** One Winograd convolution with the transformed filter from `filterFor`. */
 function run(
   stockKernel: (name: string) => KernelFn,
   backend: Backend,
@@ -394,12 +394,11 @@ function run(
   filter: TensorInfo,
   info: backend_util.Conv2DInfo,
   filterFor: (variant: WinogradMatrices) => TensorInfo,
-  force?: WinogradMatrices,
 ): TensorInfo {
   const [, , cin, cout] = filter.shape as [number, number, number, number];
   const { batchSize: n, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo } = info;
   const { top, left } = info.padInfo;
-  const variant = force ?? chooseVariant(ho, wo);
+  const variant = chooseVariant(ho, wo);
   const { m, alpha } = variant;
   const a2 = alpha * alpha;
   const tilesH = Math.ceil(ho / m);
