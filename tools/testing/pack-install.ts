@@ -1,6 +1,7 @@
 // Install-as-a-user test utility: builds workspace packages if their dist/ is stale, packs them with
-// `npm pack`, installs the tarballs into an empty temporary project OFFLINE (from the local npm
-// cache) and runs ESM scripts there, so a test sees exactly what `npm install @dfd/<pkg>` gives.
+// `npm pack`, installs the tarballs into an empty temporary project (their dependencies from the
+// registry, as for a user; a cold npm cache is fine) and runs ESM scripts there, so a test sees
+// exactly what `npm install @dfd/<pkg>` gives.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +15,7 @@ export interface PackAndInstallOptions {
   packageDirs: string[];
   /** Further package folders (e.g. `node_modules/tsyringe`) packed and installed as they are. */
   extraTarballsFrom?: string[];
-  /** Registry packages to install from the npm cache; a bare name is pinned to the version in the repo's node_modules. */
+  /** Registry packages to install too; a bare name is pinned to the version in the repo's node_modules. */
   deps?: string[];
   /** Build stale packages first (default true). */
   build?: boolean;
@@ -45,8 +46,6 @@ export interface InstalledProject {
   projectDir: string;
   /** The tarballs packed from `packageDirs` and `extraTarballsFrom`, in that order. */
   packed: PackedTarball[];
-  /** Packages the offline install lacked, packed from the repo's node_modules instead. */
-  packedFromNodeModules: string[];
   /** Write `scriptSource` to an .mjs file in the project and run it with this Node. */
   run(scriptSource: string, options?: { timeoutMs?: number }): Promise<RunResult>;
   /** Remove the project and its tarballs. */
@@ -58,8 +57,7 @@ export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
 
 /**
  * Build, pack and install `packageDirs` (plus `extraTarballsFrom` and `deps`) into a fresh empty
- * project with `npm install --offline`. When the cache lacks a package, it is packed from the
- * repo's node_modules and the install is retried.
+ * project with one `npm install --prefer-offline` (registry reachable, any npm cache state).
  */
 export async function packAndInstall(options: PackAndInstallOptions): Promise<InstalledProject> {
   const timeoutMs = options.timeoutMs ?? 120_000;
@@ -80,31 +78,16 @@ export async function packAndInstall(options: PackAndInstallOptions): Promise<In
     }
     for (const dir of options.extraTarballsFrom ?? []) packed.push(await npmPack(resolve(dir), tarDir, timeoutMs));
 
-    const deps = (options.deps ?? []).map(pinToInstalled);
-    const fallbacks: PackedTarball[] = [];
-    const packedFromNodeModules: string[] = [];
-    for (let attempt = 0; ; attempt++) {
-      const specs = [...packed, ...fallbacks].map((p) => p.path).concat(deps);
-      const res = await run('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', ...specs], projectDir, timeoutMs);
-      if (res.code === 0) break;
-      const missing = missingPackageFromNpmError(res.stderr);
-      const fromNodeModules = missing && join(REPO_ROOT, 'node_modules', missing);
-      if (!missing || packedFromNodeModules.includes(missing) || !existsSync(join(fromNodeModules!, 'package.json')) || attempt >= 30) {
-        throw new Error(
-          `npm install --offline failed in ${projectDir}` +
-            (missing ? ` (the npm cache lacks '${missing}'; add its folder to extraTarballsFrom)` : '') +
-            `:\n${res.stderr.slice(-4000)}`,
-        );
-      }
-      fallbacks.push(await npmPack(fromNodeModules!, tarDir, timeoutMs));
-      packedFromNodeModules.push(missing);
-    }
+    // From the registry, as a user's install: --prefer-offline only skips re-fetching what the
+    // cache already holds, so a cold cache (a fresh CI machine) works and a warm one is fast.
+    const specs = packed.map((p) => p.path).concat((options.deps ?? []).map(pinToInstalled));
+    const res = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', ...specs], projectDir, timeoutMs);
+    if (res.code !== 0) throw new Error(`npm install (exit ${res.code}) failed in ${projectDir}:\n${res.stderr.slice(-4000)}`);
 
     let scripts = 0;
     return {
       projectDir,
       packed,
-      packedFromNodeModules,
       async run(scriptSource, runOptions) {
         const file = join(projectDir, `script-${++scripts}.mjs`);
         await writeFile(file, scriptSource);
@@ -135,20 +118,6 @@ export async function ensureBuilt(packageDir: string, timeoutMs = 120_000): Prom
     throw new Error(`building ${pkg.name} in ${packageDir} failed (npm run build, exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
   }
   return true;
-}
-
-/**
- * The package an `npm install --offline` failure names as missing from the cache, e.g. 'tslib'
- * for `request to https://registry.npmjs.org/tslib/-/tslib-2.9.1.tgz failed: cache mode is
- * 'only-if-cached'`; undefined when the failure is something else.
- */
-export function missingPackageFromNpmError(stderr: string): string | undefined {
-  if (!/ENOTCACHED|only-if-cached/.test(stderr)) return undefined;
-  const m = /request to https?:\/\/[^/\s]+\/(\S+?) failed/.exec(stderr);
-  if (!m) return undefined;
-  const path = decodeURIComponent(m[1]!);
-  const name = path.includes('/-/') ? path.slice(0, path.indexOf('/-/')) : path;
-  return /^(@[\w.-]+\/)?[\w.-]+$/.test(name) ? name : undefined;
 }
 
 function pinToInstalled(spec: string): string {

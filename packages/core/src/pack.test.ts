@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packAndInstall, type InstalledProject } from '../../../tools/testing/pack-install.js';
 
 // What a stranger gets from `npm install @dfd/core`: the packed dist/ in an empty project, its
-// dependencies (tsyringe, reflect-metadata, rxjs) resolved offline, imported by plain Node ESM.
+// dependencies (tsyringe, reflect-metadata, rxjs) from the registry, imported by plain Node ESM.
 const CORE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 describe('@dfd/core installed from its npm pack tarball', () => {
