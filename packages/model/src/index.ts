@@ -10,7 +10,7 @@ export {
   type DfdVariant,
   type ParamGroups,
 } from './dfdnet.js';
-export { ModelFormatError } from './errors.js';
+export { ModelFormatError, NonFiniteWeightsError } from './errors.js';
 export {
   BackboneModel,
   createBackboneModel,
@@ -22,6 +22,7 @@ export {
 } from './others.js';
 export {
   createModelFromConfig,
+  findNonFinite,
   loadModelFromUrl,
   modelFromArtifacts,
   modelKind,

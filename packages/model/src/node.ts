@@ -1,5 +1,5 @@
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdir, mkdtemp, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ModelFormatError } from './errors.js';
 import { modelFromArtifacts, modelToArtifacts, type DfdModel } from './serialize.js';
 
@@ -11,7 +11,7 @@ export async function saveModelDir(model: DfdModel, dir: string, options: { labe
   const target = resolve(dir);
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
-  const { modelJson, weights } = await modelToArtifacts(model, options);
+  const { modelJson, weights } = await modelToArtifacts(model, { ...options, source: target });
   const tmp = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
   try {
     await writeFile(join(tmp, 'weights.bin'), new Uint8Array(weights));
@@ -38,16 +38,60 @@ export async function loadModelDir(dir: string): Promise<DfdModel> {
   } catch (err) {
     throw new ModelFormatError(jsonPath, `cannot read model.json (${(err as Error).message}); pass a folder written by saveModelDir / 'dfd train'`);
   }
-  const groups = (json as { weightsManifest?: Array<{ paths?: string[] }> }).weightsManifest;
-  const paths = Array.isArray(groups) ? groups.flatMap((g) => (Array.isArray(g.paths) ? g.paths : [])) : [];
-  const buffers: ArrayBuffer[] = [];
+  type Manifest = Array<{ paths?: unknown; weights?: Array<{ shape?: unknown }> }>;
+  const groups = (json as { weightsManifest?: Manifest } | null)?.weightsManifest;
+  const paths = Array.isArray(groups) ? groups.flatMap((g) => (Array.isArray(g.paths) ? (g.paths as unknown[]) : [])) : [];
+  const root = await realpath(dir).catch((err: Error) => {
+    throw new ModelFormatError(dir, `cannot open the model folder (${err.message})`);
+  });
+  // Every weight file must be a plain file inside the model folder: no absolute path, no '..', no
+  // symlink leading out of it, and the sizes must add up to what the manifest describes before
+  // anything is read (a manifest naming /dev/zero or another model's weights is refused).
+  const files: string[] = [];
+  let total = 0;
   for (const p of paths) {
-    const b = await readFile(join(dir, p)).catch((err: Error) => {
-      throw new ModelFormatError(join(dir, p), `cannot read weights file (${err.message})`);
+    if (typeof p !== 'string' || p === '' || p.includes('\0') || isAbsolute(p) || p.split(/[\\/]/).includes('..')) {
+      throw new ModelFormatError(jsonPath, `weight path ${JSON.stringify(p)} must be a relative path inside the model folder (no '..', not absolute)`);
+    }
+    const file = join(dir, p);
+    const real = await realpath(file).catch((err: Error) => {
+      throw new ModelFormatError(file, `cannot read weights file (${err.message})`);
+    });
+    const rel = relative(root, real);
+    if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
+      throw new ModelFormatError(jsonPath, `weight path ${JSON.stringify(p)} leads outside the model folder (to ${real}); weight files must live in ${root}`);
+    }
+    const st = await stat(real);
+    if (!st.isFile()) throw new ModelFormatError(file, 'the weights path is not a regular file');
+    total += st.size;
+    files.push(real);
+  }
+  const expected = manifestBytes(groups);
+  if (expected !== null && expected !== total) {
+    throw new ModelFormatError(jsonPath, `the weight files hold ${total} bytes but the manifest describes ${expected}; a weights file is truncated, too long or belongs to another model`);
+  }
+  const buffers: ArrayBuffer[] = [];
+  for (const file of files) {
+    const b = await readFile(file).catch((err: Error) => {
+      throw new ModelFormatError(file, `cannot read weights file (${err.message})`);
     });
     buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
   }
   return modelFromArtifacts(json, buffers, jsonPath);
+}
+
+/** Bytes the manifest describes (float32), or null when its shapes are malformed (modelFromArtifacts then says why). */
+function manifestBytes(groups: Array<{ weights?: Array<{ shape?: unknown }> }> | undefined): number | null {
+  if (!Array.isArray(groups)) return null;
+  let bytes = 0;
+  for (const g of groups) {
+    if (!Array.isArray(g.weights)) return null;
+    for (const w of g.weights) {
+      if (!Array.isArray(w?.shape) || !w.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) return null;
+      bytes += 4 * (w.shape as number[]).reduce((a, b) => a * b, 1);
+    }
+  }
+  return bytes;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DfdNet, ModelFormatError, createBackboneModel, createDfdNet, createEife, loadModelFromUrl, modelFromArtifacts, modelToArtifacts, type DfdModel } from './index.js';
+import { DfdNet, ModelFormatError, NonFiniteWeightsError, createBackboneModel, createDfdNet, createEife, loadModelFromUrl, modelFromArtifacts, modelToArtifacts, type DfdModel } from './index.js';
 import { loadModelDir, saveModelDir } from './node.js';
 
 let dir = '';
@@ -123,5 +123,94 @@ describe('model directory (node)', () => {
     await expect(loadModelDir(join(dir, 'missing'))).rejects.toThrow(/cannot read model.json/);
     [a, b, loaded, la].forEach((m) => m.dispose());
     x.dispose();
+  });
+});
+
+describe('hostile and diverged model files (issue 17)', () => {
+  it('a model with NaN or infinite weights is never written, and the folder it would replace is untouched', async () => {
+    const target = join(dir, 'nan', 'model');
+    const good = createDfdNet({ variant: 'base', width: 0.0625, seed: 3 });
+    await saveModelDir(good, target);
+    const before = await readFile(join(target, 'weights.bin'));
+    const bad = createDfdNet({ variant: 'base', width: 0.0625, seed: 4 });
+    const w = bad.namedParameters().find(([n]) => n === 'classifier.weight')![1];
+    w.assign(tf.tidy(() => tf.fill(w.shape, Number.NaN)));
+    const err = await saveModelDir(bad, target).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteWeightsError);
+    expect((err as NonFiniteWeightsError).weights).toEqual(['classifier.weight']);
+    expect((err as NonFiniteWeightsError).count).toBe(w.size);
+    expect((err as Error).message).toMatch(/non-finite weight value.*classifier\.weight.*not written/);
+    expect((await readFile(join(target, 'weights.bin'))).equals(before)).toBe(true);
+    expect((await readdir(join(dir, 'nan'))).sort()).toEqual(['model']);
+    [good, bad].forEach((m) => m.dispose());
+  });
+
+  it('loading a weights file holding NaN or infinity fails with NonFiniteWeightsError naming the weights', async () => {
+    const target = join(dir, 'nan-load');
+    const m = createDfdNet({ variant: 'base', width: 0.0625, seed: 5 });
+    await saveModelDir(m, target);
+    const bytes = new Uint8Array(await readFile(join(target, 'weights.bin')));
+    const floats = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    floats[0] = Number.NaN;
+    floats[floats.length - 1] = Number.POSITIVE_INFINITY;
+    await writeFile(join(target, 'weights.bin'), bytes);
+    const before = tf.memory().numTensors;
+    const err = await loadModelDir(target).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteWeightsError);
+    expect((err as NonFiniteWeightsError).count).toBe(2);
+    expect((err as NonFiniteWeightsError).weights[0]).toBe('efe.stem.conv.weight');
+    expect((err as Error).message).toMatch(/model\.json: 2 non-finite weight value.*unusable/);
+    expect(tf.memory().numTensors).toBe(before);
+    m.dispose();
+  });
+
+  it("weight paths are confined to the model folder: '..', absolute paths, symlinks out and devices are refused before reading", async () => {
+    const root = join(dir, 'confine');
+    const other = join(root, 'other', 'model');
+    const victim = join(root, 'victim', 'model');
+    const m = createDfdNet({ variant: 'base', width: 0.0625, seed: 6 });
+    await saveModelDir(m, other);
+    await saveModelDir(m, victim);
+    const json = JSON.parse(await readFile(join(victim, 'model.json'), 'utf8'));
+    const withPaths = async (paths: string[]) => {
+      await writeFile(join(victim, 'model.json'), JSON.stringify({ ...json, weightsManifest: [{ ...json.weightsManifest[0], paths }] }));
+      return loadModelDir(victim).catch((e: unknown) => e);
+    };
+    for (const p of ['../../other/model/weights.bin', '../../../../dev/zero', join(other, 'weights.bin'), '/dev/zero', 'sub/../../x.bin']) {
+      const err = await withPaths([p]);
+      expect(err, p).toBeInstanceOf(ModelFormatError);
+      expect((err as Error).message, p).toMatch(/must be a relative path inside the model folder/);
+    }
+    await symlink(join(other, 'weights.bin'), join(victim, 'link.bin'));
+    expect(String(await withPaths(['link.bin']))).toMatch(/leads outside the model folder/);
+    await symlink('/dev/zero', join(victim, 'zero.bin'));
+    expect(String(await withPaths(['zero.bin']))).toMatch(/leads outside the model folder/);
+    await mkdir(join(victim, 'dir.bin'));
+    expect(String(await withPaths(['dir.bin']))).toMatch(/not a regular file/);
+    // A longer file is refused from its size, before it is read.
+    await writeFile(join(victim, 'big.bin'), new Uint8Array(json.weightsManifest[0].weights.reduce((s: number, w: { shape: number[] }) => s + 4 * w.shape.reduce((a, b) => a * b, 1), 0) + 4));
+    expect(String(await withPaths(['big.bin']))).toMatch(/hold \d+ bytes but the manifest describes \d+/);
+    // Inside the folder (even through a symlink that stays inside) is fine.
+    await symlink('weights.bin', join(victim, 'inside.bin'));
+    const ok = await withPaths(['inside.bin']);
+    expect(ok).toBeInstanceOf(DfdNet);
+    (ok as DfdNet).dispose();
+    m.dispose();
+  });
+
+  it('loadModelFromUrl refuses weight paths leaving the folder of model.json', async () => {
+    const m = createDfdNet({ variant: 'base', width: 0.0625, seed: 7 });
+    const { modelJson, weights } = await modelToArtifacts(m);
+    const seen: string[] = [];
+    for (const p of ['../other/weights.bin', 'http://evil/weights.bin', '%2e%2e/x.bin', '/weights.bin']) {
+      const json = { ...modelJson, weightsManifest: [{ ...modelJson.weightsManifest[0]!, paths: [p] }] };
+      const f = (async (u: string) => {
+        seen.push(u);
+        return u.endsWith('model.json') ? new Response(JSON.stringify(json)) : new Response(weights);
+      }) as typeof fetch;
+      await expect(loadModelFromUrl('http://host/m/model.json', { fetch: f }), p).rejects.toThrow(/must be a relative path beside model\.json/);
+    }
+    expect(seen.every((u) => u === 'http://host/m/model.json')).toBe(true);
+    m.dispose();
   });
 });

@@ -3,7 +3,7 @@ import { EXPRESSIONS } from '@dfd/core';
 import type { Module } from '@dfd/backbone';
 import { Eife, type EifeConfig } from '@dfd/mip';
 import { DfdNet, resolveDfdNetConfig, type DfdNetConfig } from './dfdnet.js';
-import { ModelFormatError } from './errors.js';
+import { ModelFormatError, NonFiniteWeightsError } from './errors.js';
 import { BackboneModel, eifeFromConfig, type BackboneModelConfig } from './others.js';
 
 /** Any model this package builds and saves. */
@@ -52,20 +52,42 @@ function defaultLabels(model: DfdModel): string[] {
   return [];
 }
 
-/** Serialises parameters and BN running statistics (canonical names, tfjs layouts, float32 little-endian). */
-export async function modelToArtifacts(model: DfdModel, options: { labels?: string[] } = {}): Promise<ModelArtifacts> {
+/** Names of the `[name, values]` entries holding NaN or infinite values, and how many such values there are. */
+export function findNonFinite(entries: Iterable<readonly [string, ArrayLike<number>]>): { names: string[]; count: number } {
+  const names: string[] = [];
+  let count = 0;
+  for (const [name, data] of entries) {
+    let bad = 0;
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) bad++;
+    if (bad) {
+      names.push(name);
+      count += bad;
+    }
+  }
+  return { names, count };
+}
+
+/**
+ * Serialises parameters and BN running statistics (canonical names, tfjs layouts, float32
+ * little-endian). A model holding NaN or infinite values is refused ({@link NonFiniteWeightsError}).
+ */
+export async function modelToArtifacts(model: DfdModel, options: { labels?: string[]; /** Named in errors (default: the kind). */ source?: string } = {}): Promise<ModelArtifacts> {
   const kind = modelKind(model);
   const state = (model as Module).namedState();
   const total = state.reduce((s, [, v]) => s + v.size, 0);
   const buf = new Float32Array(total);
   const weights: WeightEntry[] = [];
+  const offsets = [0];
   let off = 0;
   for (const [name, v] of state) {
     const data = (await v.data()) as Float32Array;
     buf.set(data, off);
     off += data.length;
+    offsets.push(off);
     weights.push({ name, shape: [...v.shape], dtype: 'float32' });
   }
+  const bad = findNonFinite(weights.map((w, i) => [w.name, buf.subarray(offsets[i]!, offsets[i + 1]!)] as const));
+  if (bad.count) throw new NonFiniteWeightsError(options.source ?? kind, bad.names, bad.count, 'the model was not written (training diverged: lower the learning rate, or use an earlier checkpoint)');
   // Float32Array is little-endian on every platform tfjs runs on; tfjs weights are too.
   const modelJson: ModelJson = {
     format: 'dfd-model',
@@ -129,6 +151,7 @@ export function modelFromArtifacts(modelJson: unknown, weights: ArrayBuffer | Ar
   const model = createModelFromConfig(json.kind, json.config, source);
   try {
     const state = new Map((model as Module).namedState());
+    const names = new Map([...state].map(([n, v]) => [v, n] as const));
     const seen = new Set<string>();
     const unexpected: string[] = [];
     const mismatched: string[] = [];
@@ -155,6 +178,8 @@ export function modelFromArtifacts(modelJson: unknown, weights: ArrayBuffer | Ar
         .join('; ');
       throw new ModelFormatError(source, `weights do not match the '${json.kind}' architecture of its config: ${msg}`);
     }
+    const bad = findNonFinite(assignments.map(([v, data]) => [names.get(v)!, data] as const));
+    if (bad.count) throw new NonFiniteWeightsError(source, bad.names, bad.count, 'the model is unusable (saved by a run that diverged, or a corrupted file); retrain or use another model');
     for (const [v, data] of assignments) {
       const t = tf.tensor(data.slice(), v.shape, 'float32');
       v.assign(t);
@@ -174,10 +199,13 @@ export async function loadModelFromUrl(url: string, options: { fetch?: typeof fe
   if (!res.ok) throw new ModelFormatError(url, `HTTP ${res.status} fetching model.json`);
   const json = checkModelJson(await res.json(), url);
   const base = new URL(url, typeof location !== 'undefined' ? location.href : undefined);
+  const folder = new URL('.', base).toString();
   const buffers: ArrayBuffer[] = [];
   for (const group of json.weightsManifest) {
     for (const p of group.paths) {
-      const wurl = new URL(p, base).toString();
+      // Weight files live beside model.json: no other origin, no '..', nothing above its folder.
+      const wurl = typeof p === 'string' && !p.split(/[\\/]/).includes('..') ? new URL(p, base).toString() : '';
+      if (!wurl.startsWith(folder)) throw new ModelFormatError(url, `weight path ${JSON.stringify(p)} must be a relative path beside model.json (no '..', no other host)`);
       const r = await f(wurl);
       if (!r.ok) throw new ModelFormatError(wurl, `HTTP ${r.status} fetching weights`);
       buffers.push(await r.arrayBuffer());
