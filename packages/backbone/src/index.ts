@@ -28,4 +28,13 @@ export {
   type StageOutputs,
 } from './resnet.js';
 export { fuseStages, fusionPool } from './fusion.js';
+export {
+  DenseBlock4,
+  FACEAPI_CHANNELS,
+  FACEAPI_MEAN_RGB,
+  FaceapiDenseNet,
+  SameConv2d,
+  SeparableConv2d,
+  imagenetToFaceapi,
+} from './faceapi.js';
 export { batchNormTrain, type BatchNormTrainResult } from './batchnorm-train.js';

@@ -4,9 +4,13 @@ import { ModuleOptionError, ShapeError } from './errors.js';
 import { toRng } from './init.js';
 import { BatchNorm2d, Conv2d, PReLU, maxPool2d } from './layers.js';
 import { Module, ModuleList, type ForwardOptions } from './module.js';
+import { FACEAPI_CHANNELS, FaceapiDenseNet } from './faceapi.js';
 
-/** `ddl`: PreAct ResNet-18 of the DDL/ADDL code (METHOD.md); `torchvision`: torchvision's resnet18 trunk. */
-export type BackboneLayout = 'ddl' | 'torchvision';
+/**
+ * `ddl`: PreAct ResNet-18 of the DDL/ADDL code (METHOD.md); `torchvision`: torchvision's resnet18
+ * trunk; `faceapi`: face-api.js's expression-net trunk (pretrained weights from @dfd/zoo).
+ */
+export type BackboneLayout = 'ddl' | 'torchvision' | 'faceapi';
 
 /** Options shared by the backbones. */
 export interface BackboneOptions {
@@ -53,6 +57,14 @@ const convOut = (h: number, k: number, s: number, p: number): number => Math.flo
 /** Stage output shapes [H, W, C] for a square input, computed without running the network. */
 export function backboneStageShapes(options: BackboneOptions = {}): Array<[number, number, number]> {
   const layout = options.layout ?? 'ddl';
+  if (layout === 'faceapi') {
+    // TF 'same' padding, stride 2: ceil(h / 2) per dense block.
+    let h = checkInputSize(options.inputSize ?? 112, 'backboneStageShapes');
+    return FACEAPI_CHANNELS.map((c) => {
+      h = Math.ceil(h / 2);
+      return [h, h, c];
+    });
+  }
   const base = baseChannels(options.width ?? 1);
   let h = checkInputSize(options.inputSize ?? 90, 'backboneStageShapes');
   const out: Array<[number, number, number]> = [];
@@ -254,5 +266,6 @@ export function createBackbone(options: BackboneOptions = {}): Backbone {
   const layout = options.layout ?? 'ddl';
   if (layout === 'ddl') return new PreActResNet18(options);
   if (layout === 'torchvision') return new TorchvisionResNet18(options);
-  throw new ModuleOptionError('createBackbone', 'layout', `must be 'ddl' or 'torchvision', got ${JSON.stringify(layout)}`);
+  if (layout === 'faceapi') return new FaceapiDenseNet(options);
+  throw new ModuleOptionError('createBackbone', 'layout', `must be 'ddl', 'torchvision' or 'faceapi', got ${JSON.stringify(layout)}`);
 }

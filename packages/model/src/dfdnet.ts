@@ -92,7 +92,7 @@ export function resolveDfdNetConfig(options: DfdNetOptions): DfdNetConfig {
   return {
     variant: options.variant,
     width: options.width ?? 1,
-    inputSize: options.inputSize ?? 90,
+    inputSize: options.inputSize ?? (options.layout === 'faceapi' ? 112 : 90),
     layout: options.layout ?? 'ddl',
     miDims: [...miDims],
     miHidden: positiveInt(options.miHidden ?? 256, where, 'miHidden'),
@@ -115,6 +115,7 @@ export class DfdNet extends Module {
   readonly attention: AttentionBlock | null;
   readonly classifier: ClassifierHead;
   readonly eifp: Eifp | null;
+  private backboneFrozen = false;
 
   constructor(config: DfdNetConfig) {
     super();
@@ -142,10 +143,30 @@ export class DfdNet extends Module {
     this.eifp?.setLambda(lambda);
   }
 
+  /**
+   * Freezes the EFE backbone (`--freeze-backbone`): it then always runs in inference mode (batch
+   * norm uses and keeps its running statistics), and {@link trainableParameters} leaves `efe.*`
+   * out, so an optimizer gives it no gradient and tfjs runs no backward pass through it.
+   */
+  setBackboneFrozen(frozen: boolean): void {
+    this.backboneFrozen = frozen;
+  }
+
+  /** Whether {@link setBackboneFrozen} froze the backbone. */
+  get isBackboneFrozen(): boolean {
+    return this.backboneFrozen;
+  }
+
+  /** The parameters that train: all, or all but `efe.*` while the backbone is frozen. */
+  trainableParameters(): Array<[string, tf.Variable]> {
+    const all = this.namedParameters();
+    return this.backboneFrozen ? all.filter(([name]) => !name.startsWith('efe.')) : all;
+  }
+
   /** Forward pass returning every intermediate. */
   forwardDetailed(x: tf.Tensor4D, options: ForwardOptions): DfdNetDetailedOutputs {
     return tf.tidy(() => {
-      const stages = this.efe.forward(x, options);
+      const stages = this.efe.forward(x, this.backboneFrozen ? { training: false } : options);
       const out: Partial<DfdNetDetailedOutputs> = { stages };
       if (this.attention) {
         const fused = fuseStages(stages);

@@ -6,6 +6,8 @@ import { TrainingSetupError } from './errors.js';
 /** What the trainer needs from a model (the shape of @dfd/backbone's `Module`). */
 export interface TrainableModule {
   namedParameters(): Array<[string, tf.Variable]>;
+  /** The parameters the optimizer updates, when not all of them (a frozen backbone); default all. */
+  trainableParameters?(): Array<[string, tf.Variable]>;
   namedBuffers(): Array<[string, tf.Variable]>;
   dispose(): void;
 }

@@ -1,0 +1,101 @@
+import { DfdError } from '@dfd/core';
+
+/** What a zoo network can stand in for in dfd. */
+export type ZooRole = 'backbone' | 'eife' | 'classifier';
+
+/** One pretrained network of the zoo: where its weights come from and how it sees a face. */
+export interface ZooEntry {
+  /** `source:name`, e.g. `faceapi:expression`. */
+  id: string;
+  roles: ZooRole[];
+  /** npm package that ships the weights (an optional peer dependency of @dfd/zoo). */
+  package: string;
+  /** Version range of that package this entry was written and tested against. */
+  versionRange: string;
+  /** Weights manifest inside the package (tfjs weights-manifest JSON; shards beside it). */
+  manifest: string;
+  /** Square input side the network was trained at. */
+  inputSize: number;
+  /** How the network wants its pixels (dfd converts its ImageNet-normalised batches itself). */
+  preprocessing: string;
+  /** Embedding size (the MI target d_k) when used as an EIFE. */
+  embedDim?: number;
+  /** What the embedding / output encodes. */
+  describes: string;
+  license: string;
+}
+
+const FACEAPI = { package: '@vladmandic/face-api', versionRange: '^1.7.15', license: 'MIT' } as const;
+const FACEAPI_PRE = 'RGB resized (bilinear) to the input size, (pixel - [122.782, 117.001, 104.298]) / 255';
+
+/** Every network dfd knows how to load, rebuild and use. */
+export const ZOO: readonly ZooEntry[] = [
+  {
+    id: 'faceapi:expression',
+    roles: ['backbone', 'classifier'],
+    ...FACEAPI,
+    manifest: 'model/face_expression_model-weights_manifest.json',
+    inputSize: 112,
+    preprocessing: FACEAPI_PRE,
+    describes: 'facial expression (7 classes); trunk: 4 dense blocks of separable convs, stages 56/28/14/7 px x 32/64/128/256 ch',
+  },
+  {
+    id: 'faceapi:recognition',
+    roles: ['eife'],
+    ...FACEAPI,
+    manifest: 'model/face_recognition_model-weights_manifest.json',
+    inputSize: 150,
+    preprocessing: FACEAPI_PRE,
+    embedDim: 128,
+    describes: 'identity: the 128-d face descriptor (ResNet-34-like, dlib metric learning)',
+  },
+  {
+    id: 'faceapi:age-gender',
+    roles: ['eife'],
+    ...FACEAPI,
+    manifest: 'model/age_gender_model-weights_manifest.json',
+    inputSize: 112,
+    preprocessing: FACEAPI_PRE,
+    embedDim: 512,
+    describes: 'age and gender: the 512-d pooled TinyXception features its age and gender heads read',
+  },
+];
+
+/** The zoo id is unknown: lists the known ones. */
+export class ZooUnknownError extends DfdError {
+  constructor(id: string) {
+    super('E_ZOO_UNKNOWN', `unknown zoo model '${id}'; known: ${ZOO.map((e) => e.id).join(', ')} (dfd models list).`);
+  }
+}
+
+/** The zoo model is known but cannot be used in that role. */
+export class ZooRoleError extends DfdError {
+  constructor(id: string, role: ZooRole) {
+    const entry = zooEntry(id);
+    super('E_ZOO_ROLE', `zoo model '${id}' cannot be used as ${role === 'eife' ? 'an EIFE' : `a ${role}`}; it is a ${entry.roles.join(' / ')}. ${role}s: ${ZOO.filter((e) => e.roles.includes(role)).map((e) => e.id).join(', ')}.`);
+  }
+}
+
+/** Whether `s` names a zoo model (`faceapi:...`), as opposed to a model folder. */
+export function isZooId(s: string): boolean {
+  return ZOO.some((e) => e.id === s);
+}
+
+/** The entry of `id`; ZooUnknownError when there is none. */
+export function zooEntry(id: string): ZooEntry {
+  const e = ZOO.find((x) => x.id === id);
+  if (!e) throw new ZooUnknownError(id);
+  return e;
+}
+
+/** The entry of `id`, checked to support `role`. */
+export function zooEntryFor(id: string, role: ZooRole): ZooEntry {
+  const e = zooEntry(id);
+  if (!e.roles.includes(role)) throw new ZooRoleError(id, role);
+  return e;
+}
+
+/** The exact command that installs the package a zoo entry needs. */
+export function installCommand(entry: ZooEntry): string {
+  return `npm install ${entry.package}@${entry.versionRange.replace(/^\^/, '')}`;
+}
