@@ -99,7 +99,8 @@ export class Trainer {
     this.store = store.value;
     const groupOf = task.groupOf?.bind(task) ?? defaultGroupOf;
     const groups = new Map<string, ParamGroup>();
-    for (const [name, variable] of task.model.namedParameters()) {
+    // A frozen part (e.g. --freeze-backbone) is not in any group: no gradient, no update, no optimizer state.
+    for (const [name, variable] of task.model.trainableParameters?.() ?? task.model.namedParameters()) {
       const g = groupOf(name);
       const lr = options.lr[g];
       if (lr === undefined) throw new CheckpointError(`no learning rate for parameter group '${g}' (parameter '${name}'); set lr.${g}.`);
