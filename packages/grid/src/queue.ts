@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { FlowProducer, Job, Queue, Worker, type JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { ConfigError } from '@dfd/core';
+import type { CellExecutor, CellEnd } from './run.js';
+import type { GridPlan } from './spec.js';
+import { clearFailed, isDone, prepareGrid, writeFailed } from './store.js';
+
+/** Default BullMQ queue name of dfd grids. */
+export const DEFAULT_QUEUE = 'dfd-grid';
+
+/** Where the queue is: a Redis URL and the BullMQ queue name. */
+export interface QueueTarget {
+  /** `redis://HOST:PORT[/DB]`. */
+  url: string;
+  /** BullMQ queue name (default {@link DEFAULT_QUEUE}). */
+  name?: string;
+}
+
+/** What a job carries: a cell folder (on storage every worker sees), or the cells a finished stage 1 releases. */
+export interface GridJobData {
+  kind: 'dfd' | 'eife' | 'release';
+  dir: string;
+  label: string;
+  /** eife: cell folders that need this extractor (they fail with it). */
+  dependents?: string[];
+  /** release: cell jobs to add once every stage-1 job finished. */
+  release?: Array<{ dir: string; label: string; jobId: string }>;
+  /** release: options of the released jobs. */
+  jobOptions?: JobsOptions;
+}
+
+/** Open a Redis connection for BullMQ (`maxRetriesPerRequest: null`, as workers need); rejects a URL that is not redis://. */
+export function connect(url: string): Redis {
+  if (!/^rediss?:\/\//.test(url)) throw new ConfigError('--queue', `expected a Redis URL like redis://127.0.0.1:6379, got '${url}'`);
+  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+}
+
+/** Job ids: the kind, the grid folder and the cell hash (the same cell of the same grid is never queued twice). */
+function jobId(kind: string, gridDir: string, hash: string): string {
+  return `${kind}-${createHash('sha256').update(gridDir).digest('hex').slice(0, 8)}-${hash}`;
+}
+
+/** Whether a job id is free to add: absent, or finished/failed (then removed so that it can run again). */
+async function freeId(queue: Queue, id: string): Promise<boolean> {
+  const job = await Job.fromId(queue, id);
+  if (!job) return true;
+  const state = await job.getState();
+  if (state === 'completed' || state === 'failed' || state === 'unknown') {
+    await job.remove({ removeChildren: true });
+    return true;
+  }
+  return false;
+}
+
+/** What {@link enqueueGrid} added. */
+export interface EnqueueSummary {
+  added: number;
+  alreadyQueued: number;
+  done: number;
+  /** Cells waiting on stage-1 jobs (a BullMQ flow: the stage-1 jobs are the children of a release job). */
+  held: number;
+}
+
+/**
+ * Put a grid's unfinished cells on the queue. Cells without stage-1 needs are added at once.
+ * Stage-1 EIFE jobs go in as one BullMQ flow: they are the children of a `release` job, which
+ * BullMQ runs only after all of them completed, and which then adds the cells that need them (a
+ * BullMQ job has one parent; one extractor serves many cells). A stage-1 job that runs out of
+ * attempts fails its parent (`failParentOnFailure`) and records the error in its dependants.
+ * Job ids derive from grid folder + cell hash: enqueuing the same grid again adds only what is
+ * neither done nor already queued.
+ */
+export async function enqueueGrid(plan: GridPlan, target: QueueTarget & { attempts?: number; backoffMs?: number }): Promise<EnqueueSummary> {
+  prepareGrid(plan);
+  const name = target.name ?? DEFAULT_QUEUE;
+  const connection = connect(target.url);
+  const queue = new Queue<GridJobData>(name, { connection });
+  const flows = new FlowProducer({ connection });
+  const jobOptions: JobsOptions = { attempts: Math.max(1, target.attempts ?? 2), backoff: { type: 'fixed', delay: target.backoffMs ?? 1000 }, removeOnComplete: false, removeOnFail: false };
+  const summary: EnqueueSummary = { added: 0, alreadyQueued: 0, done: 0, held: 0 };
+  try {
+    const pendingEifes = plan.eifes.filter((e) => !isDone(e.dir));
+    for (const c of [...plan.eifes, ...plan.cells]) {
+      if (isDone(c.dir)) summary.done++;
+      else clearFailed(c.dir);
+    }
+    const held = plan.cells.filter((c) => !isDone(c.dir) && c.needs.some((h) => pendingEifes.some((e) => e.hash === h)));
+    for (const c of plan.cells) {
+      if (isDone(c.dir) || held.includes(c)) continue;
+      const id = jobId('cell', plan.dir, c.hash);
+      if (!(await freeId(queue, id))) {
+        summary.alreadyQueued++;
+        continue;
+      }
+      await queue.add('cell', { kind: 'dfd', dir: c.dir, label: c.label }, { ...jobOptions, jobId: id });
+      summary.added++;
+    }
+    if (held.length) {
+      const releaseId = jobId('release', plan.dir, createHash('sha256').update(held.map((c) => c.hash).sort().join(',')).digest('hex').slice(0, 12));
+      if (await freeId(queue, releaseId)) {
+        for (const e of pendingEifes) await freeId(queue, jobId('eife', plan.dir, e.hash));
+        await flows.add({
+          name: 'release',
+          queueName: name,
+          data: { kind: 'release', dir: plan.dir, label: `release ${held.length} cells`, release: held.map((c) => ({ dir: c.dir, label: c.label, jobId: jobId('cell', plan.dir, c.hash) })), jobOptions } satisfies GridJobData,
+          opts: { jobId: releaseId, removeOnComplete: false, removeOnFail: false },
+          children: pendingEifes.map((e) => ({
+            name: 'eife',
+            queueName: name,
+            data: { kind: 'eife', dir: e.dir, label: e.label, dependents: held.filter((c) => c.needs.includes(e.hash)).map((c) => c.dir) } satisfies GridJobData,
+            opts: { ...jobOptions, jobId: jobId('eife', plan.dir, e.hash), failParentOnFailure: true },
+          })),
+        });
+        summary.added += pendingEifes.length;
+        summary.held += held.length;
+      } else summary.alreadyQueued += held.length;
+    }
+    return summary;
+  } finally {
+    await flows.close();
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+/** Options of {@link startWorker}. */
+export interface WorkerOptions extends QueueTarget {
+  /** Runs one cell (a worker uses {@link import('./run.js').childExecutor}: the worker's event loop stays free to renew its job locks). */
+  execute: CellExecutor;
+  /** Jobs at once (default 1). */
+  concurrency?: number;
+  /** How long a job's lock lives without renewal (BullMQ lockDuration, default 30000 ms); a killed worker's job is stalled after it. */
+  lockDuration?: number;
+  /** How often stalled jobs are looked for (BullMQ stalledInterval, default 30000 ms). */
+  stalledInterval?: number;
+  /** How many times a job may stall before it fails (BullMQ maxStalledCount, default 2). */
+  maxStalledCount?: number;
+  /** One line per job start/end/failure. */
+  log?: (line: string) => void;
+}
+
+/** A running worker. */
+export interface GridWorker {
+  worker: Worker<GridJobData>;
+  close(): Promise<void>;
+}
+
+/**
+ * Pull grid jobs from the queue and run them. A job whose cell folder already holds a finished
+ * run completes at once (a job re-delivered after a stall never trains a finished cell twice); a
+ * cell with a checkpoint resumes from it. On its last attempt a failing cell gets failed.json
+ * with the error, and a failing stage-1 job writes it into every cell that needed it.
+ */
+export function startWorker(o: WorkerOptions): GridWorker {
+  const name = o.name ?? DEFAULT_QUEUE;
+  const connection = connect(o.url);
+  const queue = new Queue<GridJobData>(name, { connection });
+  const log = o.log ?? (() => {});
+  const worker = new Worker<GridJobData>(
+    name,
+    async (job): Promise<CellEnd | 'released'> => {
+      const d = job.data;
+      if (d.kind === 'release') {
+        for (const c of d.release ?? []) {
+          if (isDone(c.dir) || !(await freeId(queue, c.jobId))) continue;
+          await queue.add('cell', { kind: 'dfd', dir: c.dir, label: c.label }, { ...d.jobOptions, jobId: c.jobId });
+        }
+        log(`job ${job.id} released ${d.release?.length ?? 0} cells`);
+        return 'released';
+      }
+      if (isDone(d.dir)) {
+        log(`job ${job.id} skipped ${d.dir} (already done)`);
+        return 'skipped';
+      }
+      log(`job ${job.id} start ${d.dir} attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1}`);
+      try {
+        const end = await o.execute(d.dir);
+        log(`job ${job.id} ${end} ${d.dir}`);
+        // A stopped cell (worker shutting down) is not finished: never acknowledge it; its lock
+        // expires and another worker resumes it from the checkpoint it just wrote.
+        if (end === 'stopped') await new Promise(() => {});
+        return end;
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        const attempt = job.attemptsMade + 1;
+        if (attempt >= (job.opts.attempts ?? 1)) {
+          writeFailed(d.dir, message, attempt);
+          for (const dep of d.dependents ?? []) writeFailed(dep, `stage-1 extractor ${d.label} failed: ${message}`, 0);
+        }
+        log(`job ${job.id} failed ${d.dir} attempt ${attempt}/${job.opts.attempts ?? 1}: ${message.split('\n')[0]}`);
+        throw err;
+      }
+    },
+    {
+      connection,
+      concurrency: o.concurrency ?? 1,
+      lockDuration: o.lockDuration ?? 30_000,
+      stalledInterval: o.stalledInterval ?? 30_000,
+      maxStalledCount: o.maxStalledCount ?? 2,
+    },
+  );
+  worker.on('error', (err) => log(`worker error: ${err.message}`));
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      await queue.close();
+      connection.disconnect();
+    },
+  };
+}
+
+/** Job counts of the queue by state. */
+export async function queueCounts(target: QueueTarget): Promise<Record<string, number>> {
+  const connection = connect(target.url);
+  const queue = new Queue(target.name ?? DEFAULT_QUEUE, { connection });
+  try {
+    return await queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'waiting-children', 'completed', 'failed', 'paused');
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
