@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { BackendUnavailableError } from './errors.js';
 import { registerGradients } from './gradients.js';
-import { initialisedBackend } from './registry.js';
+import { initialisedBackend, silenceCpuBanner } from './registry.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 import { prepareWasmWinograd, setWasmWinograd } from './winograd.js';
 
@@ -223,6 +223,7 @@ async function activate(name: BackendName, loaded: Loaded, opts: UseBackendOptio
     throw new BackendUnavailableError(name, `backend '${name}': initialisation failed; ${hint}`);
   }
   await tf.ready();
+  if (loaded.tfName === 'cpu') silenceCpuBanner();
   if (opts.gradients !== false) await registerGradients();
   if (loaded.tfName === 'wasm' && opts.trainingKernels !== false) {
     registerWasmTrainingKernels();

@@ -9,6 +9,8 @@ export {
   type UseBackendOptions,
   type UsedBackend,
 } from './backends.js';
+export { ensureBackend } from './ensure.js';
+export { silenceCpuBanner } from './registry.js';
 export { registerGradients } from './gradients.js';
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmTrainingKernel } from './wasm-kernels.js';
 export { guardWasmKernels, noteWasmOutput, takeWasmFailures, WasmKernelFailure } from './wasm-node.js';

@@ -16,7 +16,12 @@ export interface EvaluationResult {
   confusion: number[][];
 }
 
-/** Every event on the bus: plain, JSON-serialisable data discriminated by `type`. */
+/**
+ * Every event on the bus: plain, JSON-serialisable data discriminated by `type`. Epoch numbers:
+ * in `epochStart` and `batchEnd`, `epoch` is the 0-based index of the running epoch; in
+ * `epochEnd`, `evaluation` and `checkpoint` it is the number of epochs completed (1-based: the
+ * first epoch ends with `epoch: 1`, equal to `epochEnd.metrics.epoch`).
+ */
 export type DfdEvent =
   | { type: 'runStart'; runId: string; stage: string; epochs: number; stepsPerEpoch: number; startEpoch: number; config: Record<string, unknown> }
   | { type: 'runEnd'; runId: string; status: 'completed' | 'stopped' | 'failed'; reason?: string; epochsDone: number }

@@ -65,6 +65,7 @@ export {
   type Transform,
 } from './transforms.js';
 export { createLoader, disposeBatch, type Batch, type Loader, type LoaderOptions, type LoaderState } from './loader.js';
+export { limitSamples, type LimitOptions } from './subset.js';
 export {
   SYNTHETIC_DOMAINS,
   SYNTHETIC_IDENTITIES,

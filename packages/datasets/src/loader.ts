@@ -260,6 +260,9 @@ class BatchLoader implements Loader {
   }
 
   private async *run(epoch: number, from: number, rollOver: boolean): AsyncGenerator<Batch> {
+    // Batches are tensors: without an active backend, select one (`auto`, as @dfd/backends'
+    // ensureBackend) instead of failing with tfjs's "No backend found in registry".
+    if (!tf.engine().backendName) await (await import('@dfd/backends')).ensureBackend('auto', { gradients: false });
     const order = this.orderOf(epoch);
     this.epochNo = epoch;
     this.cursor = from;

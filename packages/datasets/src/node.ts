@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import sharp from 'sharp';
+import { DfdError } from '@dfd/core';
 import { DatasetSpecError, ImageDecodeError } from './errors.js';
 import { describeSource, setDefaultImageDecoder, toRgb } from './image.js';
 import { assertDatasetPlugin, DatasetRegistry } from './registry.js';
@@ -19,8 +19,32 @@ export { MULTIPIE_CAMERAS, multipiePlugin } from './formats/multipie.js';
 export { RAFDB_FACTORS, rafdbPlugin, readAttributes } from './formats/rafdb.js';
 export { IMAGE_EXTENSIONS, safeJoin, splitCsvLine } from './formats/fsutil.js';
 
+type Sharp = typeof import('sharp');
+let sharpModule: Promise<Sharp> | undefined;
+
+/**
+ * sharp, imported on first use: it is an optional peer dependency (a native module browser users
+ * do not need), so a Node user without it gets this error instead of a failed import.
+ */
+function loadSharp(name: string): Promise<Sharp> {
+  sharpModule ??= import('sharp').then(
+    (m) => ((m as { default?: Sharp }).default ?? m) as Sharp,
+    (err: unknown) => {
+      sharpModule = undefined;
+      throw new DfdError(
+        'E_SHARP_MISSING',
+        `cannot decode ${name}: decoding image files on Node needs the 'sharp' package, which is not installed (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); ` +
+          'run `npm install sharp` (an optional peer dependency of @dfd/datasets; @dfd/trainer and @dfd/cli install it)',
+        { cause: err },
+      );
+    },
+  );
+  return sharpModule;
+}
+
 /** Decodes an image (file path or encoded bytes) with sharp into 8-bit RGB; grey, palette and alpha images become RGB. */
 async function decodeWithSharp(input: string | Uint8Array, name: string, hint?: DecodeHint): Promise<RgbImage> {
+  const sharp = await loadSharp(name);
   try {
     // 'truncated' fails on cut-off files but tolerates the benign libjpeg warnings PIL also ignores.
     let img = sharp(input, { failOn: 'truncated' });

@@ -26,6 +26,7 @@ export {
   type ComposedRun,
   type DfdRunResult,
   type EifeRunResult,
+  type EvaluateModelDirOptions,
   type RunOptions,
 } from './run.js';
 export { DEMO_SETTINGS, runDemo, type DemoOptions, type DemoResult } from './demo.js';

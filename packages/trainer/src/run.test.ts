@@ -35,7 +35,7 @@ describe('createTrainer options', () => {
   it('selection source-val evaluates the source val split each epoch (never a target)', async () => {
     const out = mkdtempSync(join(tmpdir(), 'dfd-sel-'));
     const evals: Array<Extract<DfdEvent, { type: 'evaluation' }>> = [];
-    const spy: DfdPlugin = { name: 'spy', setup: (ctx) => ctx.on('evaluation', (e) => void evals.push(e)) };
+    const spy: DfdPlugin = { name: 'spy', setup: (ctx) => ctx.on('evaluation', (e) => void (e.split === 'val' && evals.push(e))) }; // (the targets come after: split 'target')
     const run = await createTrainer(
       {
         source: 'synthetic:studio?train=8&val=6&test=0&size=16',
@@ -81,7 +81,7 @@ describe('createTrainer options', () => {
     expect(existsSync(join(whole, BEST_DIR, 'model.json'))).toBe(true);
 
     const split = mkdtempSync(join(tmpdir(), 'dfd-best-split-'));
-    const stopper: DfdPlugin = { name: 'stop', setup: (ctx) => ctx.on('epochEnd', (e) => void (e.epoch + 1 === bestEpoch && ctx.requestStop('test'))) };
+    const stopper: DfdPlugin = { name: 'stop', setup: (ctx) => ctx.on('epochEnd', (e) => void (e.epoch === bestEpoch && ctx.requestStop('test'))) };
     const first = await (await createTrainer(config(split), { plugins: [stopper] })).run();
     expect(first.result.status).toBe('stopped');
     expect(first.result.epochsDone).toBe(bestEpoch);

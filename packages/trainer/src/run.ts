@@ -1,8 +1,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, DfdError, PluginRegistry, type DependencyContainer, type DfdPlugin, type EvaluationResult } from '@dfd/core';
-import { createDatasetRegistry, createLoader, evalTransform, trainTransform, type DatasetRegistry, type Sample } from '@dfd/datasets';
+import { ensureBackend } from '@dfd/backends';
+import { ConfigError, DfdError, PluginRegistry, TOKENS, type DependencyContainer, type DfdPlugin, type EvaluationResult } from '@dfd/core';
+import { createLoader, evalTransform, limitSamples, trainTransform, type DatasetRegistry, type Sample } from '@dfd/datasets';
+// The Node entry registers the image decoder (sharp) for every dataset, also a custom plugin's.
+import { createNodeDatasetRegistry } from '@dfd/datasets/node';
 import { createDfdNet, createEife, type DfdNet, type Eife } from '@dfd/model';
 import { loadModelDir, saveModelDir } from '@dfd/model/node';
 import { ConsolePlugin, registerConsole, type ConsoleStream } from '@dfd/plugin-console';
@@ -28,19 +31,9 @@ export function createDefaultPluginRegistry(): PluginRegistry {
   return r;
 }
 
-/**
- * The dataset registry for Node: `@dfd/datasets/node`'s (file formats: folder, rafdb, fer2013...)
- * when that entry exists, else the browser-safe one (synthetic only).
- */
+/** The dataset registry for Node: `@dfd/datasets/node`'s (synthetic and the file formats: folder, rafdb, fer2013...). */
 export async function defaultDatasetRegistry(): Promise<DatasetRegistry> {
-  const nodeEntry = '@dfd/datasets/node';
-  try {
-    const mod = (await import(nodeEntry)) as { createNodeDatasetRegistry?: () => DatasetRegistry };
-    if (mod.createNodeDatasetRegistry) return mod.createNodeDatasetRegistry();
-  } catch {
-    // Older @dfd/datasets without the node entry: synthetic data only.
-  }
-  return createDatasetRegistry();
+  return createNodeDatasetRegistry();
 }
 
 /** What both stages accept besides the config. */
@@ -88,8 +81,9 @@ export function modelDirOf(dir: string): string {
   throw new ConfigError('model', `no model.json in ${dir} or ${join(dir, 'model')}; pass a folder written by 'dfd train' / 'dfd train-eife'.`);
 }
 
-function limitSamples(samples: Sample[], limit?: number): Sample[] {
-  return limit ? samples.slice(0, limit) : samples;
+/** `data.limit`: a seeded subset spread over the classes (never the first N of a class-sorted listing). */
+function limitTraining(samples: Sample[], limit: number | undefined, seed: number, classOf?: (s: Sample) => number | undefined): Sample[] {
+  return limitSamples(samples, limit, { seed, classOf }) as Sample[];
 }
 
 function pluginsFor(c: { console: boolean; jsonl: boolean; plugins: Array<{ name: string; options: Record<string, unknown> }>; out: string }, o: RunOptions): DfdPlugin[] {
@@ -177,10 +171,11 @@ export async function evaluateTargets(
  */
 export async function createTrainer(input: TrainConfigInput, options: RunOptions = {}): Promise<ComposedRun<DfdRunResult>> {
   const config = validateConfig(trainConfigSchema, input);
+  await ensureBackend(config.backend);
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
   const source = await datasetRegistry.resolve(config.source, { allowEmpty: true });
-  const train = limitSamples(source.splits.train ?? [], config.data.limit);
+  const train = limitTraining(source.splits.train ?? [], config.data.limit, config.seed);
   if (!train.length) throw new TrainingSetupError(`source ${config.source} has no training split.`);
   if (!source.hasExpression) throw new TrainingSetupError(`source ${config.source} has no expression labels.`);
   const eifes: Eife[] = [];
@@ -223,6 +218,21 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const resolvedConfig = { ...config, optimizer: { ...config.optimizer, lr } };
   if (!options.resume) saveResolvedConfig(out, 'dfd', config);
   const best = config.selection === 'source-val' ? new BestWeights(model, join(out, BEST_DIR)) : null;
+  const modelDir = join(out, 'model');
+  // After the last epoch and before runEnd, while plugins listen: the selected weights, the saved
+  // model and the evaluations, each emitted as an `evaluation` event (split 'target': every
+  // target; split 'source-test': the source's test split).
+  let evaluated: { results: EvaluationResult[]; sourceTest?: EvaluationResult } | undefined;
+  const evaluateAtEnd = async (result: TrainResult): Promise<void> => {
+    if (best && (await best.restore())) result.reason = `${result.reason ? `${result.reason}; ` : ''}weights of epoch ${best.epoch} (best source val accuracy ${best.value.toFixed(4)})`;
+    await saveModelDir(model, modelDir);
+    const results = await evaluateTargets(model, config.targets, { inputSize: config.model.inputSize, batchSize: config.data.evalBatchSize, datasetRegistry });
+    const sourceTest = source.splits.test?.length ? await evaluate(model, evalSource(source.splits.test, config.model.inputSize, config.data.evalBatchSize), 'source-test') : undefined;
+    const bus = container.resolve(TOKENS.Bus);
+    if (results.length) bus.emit({ type: 'evaluation', epoch: result.epochsDone, split: 'target', results, mean: meanAccuracy(results) });
+    if (sourceTest) bus.emit({ type: 'evaluation', epoch: result.epochsDone, split: 'source-test', results: [sourceTest], mean: sourceTest.accuracy });
+    evaluated = { results, ...(sourceTest ? { sourceTest } : {}) };
+  };
   const { trainer, container } = composeTrainer({
     task: new DfdTask(model, eifes),
     data: loaderBatchSource(loader),
@@ -241,6 +251,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
       resume: options.resume ?? false,
       microBatch: config.data.microBatch,
       config: resolvedConfig as unknown as Record<string, unknown>,
+      beforeEnd: evaluateAtEnd,
     },
     runDir: out,
     keepCheckpoints: config.keepCheckpoints,
@@ -255,11 +266,8 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
       const t0 = Date.now();
       try {
         const result = await trainer.run();
-        if (best && (await best.restore())) result.reason = `${result.reason ? `${result.reason}; ` : ''}weights of epoch ${best.epoch} (best source val accuracy ${best.value.toFixed(4)})`;
-        const modelDir = join(out, 'model');
-        await saveModelDir(model, modelDir);
-        const results = await evaluateTargets(model, config.targets, { inputSize: config.model.inputSize, batchSize: config.data.evalBatchSize, datasetRegistry });
-        const sourceTest = source.splits.test?.length ? await evaluate(model, evalSource(source.splits.test, config.model.inputSize, config.data.evalBatchSize), 'source-test') : undefined;
+        if (!evaluated) await evaluateAtEnd(result);
+        const { results, sourceTest } = evaluated!;
         const report: RunReport = {
           stage: 'dfd',
           variant: config.variant,
@@ -312,7 +320,7 @@ class BestWeights implements DfdPlugin {
       if (v === undefined || !(v > this.value)) return;
       await saveModelDir(this.model, this.dir);
       this.value = v;
-      this.epoch = e.epoch + 1;
+      this.epoch = e.epoch;
     });
   }
 
@@ -349,6 +357,7 @@ class BestWeights implements DfdPlugin {
 /** Stage 1 composed from a config (`dfd train-eife`): one EIFE with a head per factor, summed CE. */
 export async function createEifeTrainer(input: EifeConfigInput, options: RunOptions = {}): Promise<ComposedRun<EifeRunResult>> {
   const config = validateConfig(eifeConfigSchema, input);
+  await ensureBackend(config.backend);
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
   const ds = await datasetRegistry.resolve(config.dataset, { allowEmpty: true });
@@ -358,7 +367,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
     if (!f) throw new ConfigError('factors', `${config.dataset} has no factor '${name}'; it has ${known.map((k) => k.name).join(', ') || '(none)'}.`);
     return { name: f.name, classes: f.classes };
   });
-  const train = limitSamples(ds.splits.train ?? [], config.data.limit);
+  const train = limitTraining(ds.splits.train ?? [], config.data.limit, config.seed, (s) => s.factors?.[config.factors[0]!]);
   if (!train.length) throw new TrainingSetupError(`${config.dataset} has no training split.`);
   const model = createEife({ factors, width: config.model.width, inputSize: config.model.inputSize, layout: config.model.layout, embedDim: config.model.embedDim, seed: config.seed });
   const loader = createLoader(train, {
@@ -432,13 +441,28 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
   };
 }
 
-/** Evaluate a saved DFD-Net folder on targets (the `dfd eval` command). */
-export async function evaluateModelDir(dir: string, targets: Array<{ name: string; spec: string }>, options: { batchSize?: number; datasetRegistry?: DatasetRegistry } = {}): Promise<{ results: EvaluationResult[]; mean: number; config: unknown }> {
+/** Options of {@link evaluateModelDir}. */
+export interface EvaluateModelDirOptions {
+  batchSize?: number;
+  /** Where target specs are resolved (default {@link defaultDatasetRegistry}). */
+  datasetRegistry?: DatasetRegistry;
+  /** tfjs backend (default `auto`: the active one, else the fastest that works; see `ensureBackend`). */
+  backend?: string;
+}
+
+/**
+ * Evaluate a saved DFD-Net folder on targets (the `dfd eval` command). Targets are written as in
+ * a config: `'NAME=SPEC'` strings, `{name, spec}` objects, or a `{NAME: SPEC}` map.
+ */
+export async function evaluateModelDir(dir: string, targets: TrainConfigInput['targets'], options: EvaluateModelDirOptions = {}): Promise<{ results: EvaluationResult[]; mean: number; config: unknown }> {
+  const parsed = validateConfig(trainConfigSchema.shape.targets, targets ?? [], 'targets');
+  if (!parsed.length) throw new ConfigError('targets', "evaluateModelDir needs at least one target, e.g. 'wild=synthetic:wild'.");
+  await ensureBackend(options.backend ?? 'auto');
   const model = await loadModelDir(modelDirOf(dir));
   try {
     if (!('classifier' in model)) throw new DfdError('E_MODEL_KIND', `${dir} holds a ${(model as { kind?: string }).kind ?? 'non-classifier'} model; dfd eval needs a DFD-Net (from dfd train).`);
     const net = model as DfdNet;
-    const results = await evaluateTargets(net, targets, { inputSize: net.config.inputSize, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry });
+    const results = await evaluateTargets(net, parsed, { inputSize: net.config.inputSize, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry });
     return { results, mean: meanAccuracy(results), config: net.config };
   } finally {
     model.dispose();

@@ -40,6 +40,12 @@ export interface LoopOptions {
    * Batch norm then normalises over each micro-batch. Unset: the whole batch in one pass.
    */
   microBatch?: number;
+  /**
+   * Runs after the last epoch of a completed or stopped run, before `runEnd`, while plugins still
+   * listen (createTrainer saves the model and evaluates the targets here, emitting `evaluation`).
+   * It may amend `result.reason`.
+   */
+  beforeEnd?: (result: TrainResult) => Promise<void>;
 }
 
 /** How a run ended. */
@@ -319,13 +325,13 @@ export class Trainer {
           const model = this.task.model as unknown as Parameters<typeof evaluate>[0];
           const r = await evaluate(model, this.validation, 'source-val', this.options.numClasses ?? 7);
           metrics.val_accuracy = r.accuracy;
-          this.bus.emit({ type: 'evaluation', epoch, split: 'val', results: [r], mean: r.accuracy });
+          this.bus.emit({ type: 'evaluation', epoch: epoch + 1, split: 'val', results: [r], mean: r.accuracy });
         }
         history = [...history, metrics];
         acc = {};
         epoch++;
         stepInEpoch = 0;
-        this.bus.emit({ type: 'epochEnd', epoch: epoch - 1, totalEpochs: epochs, metrics });
+        this.bus.emit({ type: 'epochEnd', epoch, totalEpochs: epochs, metrics });
         await this.bus.drain();
         if (this.store) {
           lastCheckpoint = this.checkpoint(epoch, 0, globalStep, history, acc);
@@ -345,6 +351,7 @@ export class Trainer {
   }
 
   private async finish(result: TrainResult): Promise<TrainResult> {
+    if (result.status !== 'failed' && this.options.beforeEnd) await this.options.beforeEnd(result);
     this.bus.emit({ type: 'runEnd', runId: this.options.runId, status: result.status, reason: result.reason, epochsDone: result.epochsDone });
     await this.bus.drain();
     await this.host.teardownAll();

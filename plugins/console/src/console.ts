@@ -84,7 +84,7 @@ export class ConsolePlugin implements DfdPlugin {
       const metrics = Object.entries(e.metrics)
         .map(([k, v]) => `${k} ${formatNumber(v)}`)
         .join('  ');
-      this.println(`epoch ${e.epoch + 1}/${e.totalEpochs}  ${metrics}`);
+      this.println(`epoch ${e.epoch}/${e.totalEpochs}  ${metrics}`);
     });
     context.on('evaluation', (e) => {
       const parts = e.results.map((r) => `${r.target} ${(100 * r.accuracy).toFixed(2)}%`).join('  ');
