@@ -125,6 +125,8 @@ export const trainConfigSchema = z
     jsonl: z.boolean().default(true),
     keepCheckpoints: z.number().int().positive().default(2),
     backend: z.string().default('auto'),
+    /** Dataset plugin modules to register (as `--dataset-plugin`): paths (relative to the working directory) or package names. */
+    datasetPlugins: z.array(z.string().min(1)).default([]),
   })
   .strict();
 
@@ -158,6 +160,8 @@ export const eifeConfigSchema = z
     jsonl: z.boolean().default(true),
     keepCheckpoints: z.number().int().positive().default(2),
     backend: z.string().default('auto'),
+    /** Dataset plugin modules to register (as `--dataset-plugin`). */
+    datasetPlugins: z.array(z.string().min(1)).default([]),
   })
   .strict();
 

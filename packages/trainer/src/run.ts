@@ -5,7 +5,7 @@ import { ensureBackend } from '@dfd/backends';
 import { ConfigError, DfdError, PluginRegistry, TOKENS, type DependencyContainer, type DfdPlugin, type EvaluationResult } from '@dfd/core';
 import { createLoader, evalTransform, limitSamples, trainTransform, type DatasetRegistry, type Sample } from '@dfd/datasets';
 // The Node entry registers the image decoder (sharp) for every dataset, also a custom plugin's.
-import { createNodeDatasetRegistry } from '@dfd/datasets/node';
+import { createNodeDatasetRegistry, registerDatasetPluginModules } from '@dfd/datasets/node';
 import { createDfdNet, createEife, type DfdNet, type Eife } from '@dfd/model';
 import { loadModelDir, saveModelDir } from '@dfd/model/node';
 import { ConsolePlugin, registerConsole, type ConsoleStream } from '@dfd/plugin-console';
@@ -34,6 +34,16 @@ export function createDefaultPluginRegistry(): PluginRegistry {
 /** The dataset registry for Node: `@dfd/datasets/node`'s (synthetic and the file formats: folder, rafdb, fer2013...). */
 export async function defaultDatasetRegistry(): Promise<DatasetRegistry> {
   return createNodeDatasetRegistry();
+}
+
+/**
+ * Registers dataset plugin modules (config `datasetPlugins`, `--dataset-plugin`) into `registry`;
+ * returns them with relative paths made absolute, as the run's config.json keeps them for --resume.
+ */
+async function addDatasetPlugins(registry: DatasetRegistry, modules: readonly string[]): Promise<string[]> {
+  const absolute = modules.map((m) => (m.startsWith('.') ? resolve(m) : m));
+  await registerDatasetPluginModules(registry, absolute);
+  return absolute;
 }
 
 /** What both stages accept besides the config. */
@@ -174,6 +184,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   await ensureBackend(config.backend);
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
+  config.datasetPlugins = await addDatasetPlugins(datasetRegistry, config.datasetPlugins);
   const source = await datasetRegistry.resolve(config.source, { allowEmpty: true });
   const train = limitTraining(source.splits.train ?? [], config.data.limit, config.seed);
   if (!train.length) throw new TrainingSetupError(`source ${config.source} has no training split.`);
@@ -360,6 +371,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
   await ensureBackend(config.backend);
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
+  config.datasetPlugins = await addDatasetPlugins(datasetRegistry, config.datasetPlugins);
   const ds = await datasetRegistry.resolve(config.dataset, { allowEmpty: true });
   const known = ds.factors ?? [];
   const factors = config.factors.map((name) => {
@@ -448,6 +460,8 @@ export interface EvaluateModelDirOptions {
   datasetRegistry?: DatasetRegistry;
   /** tfjs backend (default `auto`: the active one, else the fastest that works; see `ensureBackend`). */
   backend?: string;
+  /** Dataset plugin modules to register first (as `dfd eval --dataset-plugin`). */
+  datasetPlugins?: string[];
 }
 
 /**
@@ -462,7 +476,9 @@ export async function evaluateModelDir(dir: string, targets: TrainConfigInput['t
   try {
     if (!('classifier' in model)) throw new DfdError('E_MODEL_KIND', `${dir} holds a ${(model as { kind?: string }).kind ?? 'non-classifier'} model; dfd eval needs a DFD-Net (from dfd train).`);
     const net = model as DfdNet;
-    const results = await evaluateTargets(net, parsed, { inputSize: net.config.inputSize, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry });
+    const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
+    await addDatasetPlugins(datasetRegistry, options.datasetPlugins ?? []);
+    const results = await evaluateTargets(net, parsed, { inputSize: net.config.inputSize, batchSize: options.batchSize, datasetRegistry });
     return { results, mean: meanAccuracy(results), config: net.config };
   } finally {
     model.dispose();

@@ -10,17 +10,18 @@ export function registerEval(program: Command): void {
     .requiredOption('-m, --model <dir>', "model folder (from dfd train: <run>/model or the run folder)")
     .requiredOption('-t, --target <name=spec>', 'target dataset (repeatable)', collect)
     .option('--batch-size <n>', 'evaluation batch size', Number, 128)
+    .option('--dataset-plugin <module>', 'extra dataset plugin module (default or named export `datasetPlugin`); repeatable', collect, [])
     .option('--backend <name>', 'tfjs backend (default auto)')
     .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--json', 'print JSON (accuracy, per-class accuracy, confusion matrices)')
-    .action(async (opts: { model: string; target: string[]; batchSize: number; backend?: string; threads?: number; json?: boolean }) => {
+    .action(async (opts: { model: string; target: string[]; batchSize: number; datasetPlugin: string[]; backend?: string; threads?: number; json?: boolean }) => {
       const targets = opts.target.map((s) => {
         const i = s.indexOf('=');
         if (i <= 0) throw new DfdError('E_CONFIG', `--target: expected NAME=SPEC, got '${s}'`);
         return { name: s.slice(0, i), spec: s.slice(i + 1) };
       });
       const t = await loadTrainer(opts.backend ?? 'auto', opts.threads);
-      const { results, mean } = await t.evaluateModelDir(opts.model, targets, { batchSize: opts.batchSize });
+      const { results, mean } = await t.evaluateModelDir(opts.model, targets, { batchSize: opts.batchSize, datasetPlugins: opts.datasetPlugin });
       if (opts.json) {
         process.stdout.write(JSON.stringify({ model: opts.model, results, mean }, null, 2) + '\n');
         return;

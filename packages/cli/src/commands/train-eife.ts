@@ -18,6 +18,7 @@ interface EifeOpts {
   seed?: number;
   limit?: number;
   plugin?: string[];
+  datasetPlugin?: string[];
   console?: boolean;
   backend?: string;
   threads?: number;
@@ -41,7 +42,8 @@ export function registerTrainEife(program: Command): void {
     .option('--input-size <n>', 'input side in pixels (default 90)', Number)
     .option('--embed-dim <n>', 'embedding size d (default 256)', Number)
     .option('--seed <n>', 'seed', Number)
-    .option('--limit <n>', 'use at most n training samples', Number)
+    .option('--limit <n>', 'use at most n training samples: a seeded subset spread over the first factor', Number)
+    .option('--dataset-plugin <module>', 'extra dataset plugin module (default or named export `datasetPlugin`); repeatable', collect)
     .option('--plugin <name[:json]>', 'add a registered plugin (repeatable)', collect)
     .option('--no-console', 'no progress output')
     .option('--backend <name>', 'tfjs backend (default auto)')
@@ -64,6 +66,7 @@ export function registerTrainEife(program: Command): void {
         data: { batchSize: opts.batchSize, microBatch: opts.microBatch, limit: opts.limit },
         optimizer: { lr: { heads: opts.lr } },
         plugins: opts.plugin?.map(parsePluginOption),
+        datasetPlugins: opts.datasetPlugin,
         console: opts.console === false ? false : undefined,
         backend: opts.backend,
       });

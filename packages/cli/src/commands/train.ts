@@ -72,6 +72,7 @@ interface TrainOpts {
   limit?: number;
   augment?: boolean;
   plugin?: string[];
+  datasetPlugin?: string[];
   console?: boolean;
   backend?: string;
   threads?: number;
@@ -116,7 +117,8 @@ export function registerTrain(program: Command): void {
     .option('--lambda <x>', 'constant GRL lambda (default 1)', num('--lambda'))
     .option('--lambda-schedule <name>', 'GRL lambda schedule: constant | dann | linear')
     .option('--selection <how>', 'last (default) | source-val')
-    .option('--limit <n>', 'use at most n training samples', num('--limit'))
+    .option('--limit <n>', 'use at most n training samples: a seeded subset spread over the classes', num('--limit'))
+    .option('--dataset-plugin <module>', 'extra dataset plugin module (default or named export `datasetPlugin`); repeatable', collect)
     .option('--no-augment', 'resize only, no random crop / jitter / flip')
     .option('--plugin <name[:json]>', 'add a registered plugin, e.g. early-stopping:{"patience":5} (repeatable)', collect)
     .option('--no-console', 'no progress output')
@@ -148,6 +150,7 @@ export function registerTrain(program: Command): void {
         optimizer: { lr: { heads: opts.lr, backbone: opts.backboneLr }, weightDecay: opts.weightDecay },
         schedule: { gamma, lambda, cosine: opts.tMax !== undefined ? { tMax: opts.tMax, etaMin: 0 } : undefined },
         plugins: opts.plugin?.map(parsePluginOption),
+        datasetPlugins: opts.datasetPlugin,
         console: opts.console === false ? false : undefined,
         backend: opts.backend,
       };
