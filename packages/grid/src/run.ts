@@ -44,16 +44,17 @@ export function defaultCliCommand(): string[] {
 export const STOPPED_EXIT = 3;
 
 /**
- * An executor that runs each cell in a child process (`dfd grid cell DIR --backend B`). The child
+ * An executor that runs each cell in a child process (`dfd grid cell DIR`, on the cell's own
+ * backend unless `backend` is given). The child
  * watches its stdin: when this process dies (even by SIGKILL) the pipe closes and the child exits
  * at once, so a killed worker leaves no orphan writing into the cell. The error of a failed child
  * is the tail of its stderr.
  */
-export function childExecutor(options: { backend: string; cli?: string[]; cwd?: string; onSpawn?: (dir: string, child: ChildProcess) => void; env?: NodeJS.ProcessEnv }): CellExecutor {
+export function childExecutor(options: { backend?: string; cli?: string[]; cwd?: string; onSpawn?: (dir: string, child: ChildProcess) => void; env?: NodeJS.ProcessEnv }): CellExecutor {
   const cli = options.cli ?? defaultCliCommand();
   return (dir) =>
     new Promise<CellEnd>((resolvePromise, reject) => {
-      const child = spawn(cli[0]!, [...cli.slice(1), 'grid', 'cell', dir, '--backend', options.backend, '--parent-pipe'], { cwd: options.cwd, stdio: ['pipe', 'ignore', 'pipe'], env: options.env ?? process.env });
+      const child = spawn(cli[0]!, [...cli.slice(1), 'grid', 'cell', dir, ...(options.backend ? ['--backend', options.backend] : []), '--parent-pipe'], { cwd: options.cwd, stdio: ['pipe', 'ignore', 'pipe'], env: options.env ?? process.env });
       let stderr = '';
       child.stderr!.on('data', (d) => {
         stderr = (stderr + String(d)).slice(-8000);

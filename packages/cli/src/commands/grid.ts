@@ -1,0 +1,275 @@
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { DfdError } from '@dfd/core';
+import { loadTrainer, parseThreads, THREADS_HELP } from './train.js';
+
+/** @dfd/grid imports @dfd/trainer: load it after the gradient hook, like loadTrainer. */
+async function gridModule(): Promise<typeof import('@dfd/grid')> {
+  const backends = await import('@dfd/backends');
+  await backends.registerGradients();
+  return import('@dfd/grid');
+}
+
+function whole(name: string, min = 1) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new DfdError('E_CONFIG', `${name}: expected a whole number >= ${min}, got '${v}'`);
+    return n;
+  };
+}
+
+/** Redraws one status line on a TTY; elsewhere prints it when it changes. */
+function statusLine(): { show(line: string): void; done(): void } {
+  let last = '';
+  const tty = Boolean(process.stderr.isTTY);
+  return {
+    show(line) {
+      if (line === last) return;
+      last = line;
+      process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+    },
+    done() {
+      if (tty && last) process.stderr.write('\n');
+    },
+  };
+}
+
+interface RunOpts {
+  out: string;
+  jobs?: number;
+  queue?: string;
+  queueName?: string;
+  attempts: number;
+  threads?: number;
+  wait: boolean;
+}
+
+/** `dfd grid run|status|report|cell` and `dfd worker`. */
+export function registerGrid(program: Command): void {
+  const grid = program.command('grid').description('experiment grids: many runs (variants x seeds x ...), in process, as child processes or on BullMQ workers, with statistics over seeds');
+
+  grid
+    .command('run <gridFile>')
+    .description('run every unfinished cell of a grid file (YAML/JSON: base, axes, eife); finished cells are skipped')
+    .requiredOption('-o, --out <dir>', 'grid folder: one run folder per cell (with --queue: storage every worker sees, at the same path)')
+    .option('-j, --jobs <n>', 'cells at once, each in a child process (default: one at a time in this process)', whole('--jobs'))
+    .option('--queue <url>', 'enqueue the cells on BullMQ at this Redis URL (redis://HOST:PORT) for dfd worker processes')
+    .option('--queue-name <name>', 'BullMQ queue name (default dfd-grid)')
+    .option('--attempts <n>', 'attempts per cell before it is recorded as failed', whole('--attempts'), 2)
+    .option('--threads <n>', THREADS_HELP, parseThreads)
+    .option('--no-wait', 'with --queue: return after enqueuing instead of following progress')
+    .action(async (file: string, opts: RunOpts) => {
+      const g = await gridModule();
+      const plan = g.loadGrid(file, resolve(opts.out));
+      const backend = String(plan.cells[0]?.config.backend ?? plan.eifes[0]?.config.backend ?? 'auto');
+      process.stderr.write(`dfd grid: ${plan.cells.length} cells${plan.eifes.length ? ` + ${plan.eifes.length} stage-1 jobs` : ''} in ${plan.dir}\n`);
+      const line = statusLine();
+      const show = (parallel?: number) => {
+        const s = g.summariseProgress(g.gridProgress(plan.dir), parallel);
+        line.show(`dfd grid: waiting ${s.waiting} · running ${s.running} · done ${s.done} · failed ${s.failed} · ETA ${g.formatDuration(s.etaSeconds)}`);
+        return s;
+      };
+      if (opts.queue) {
+        const target = { url: opts.queue, name: opts.queueName };
+        const r = await g.enqueueGrid(plan, { ...target, attempts: opts.attempts });
+        process.stderr.write(`dfd grid: queued ${r.added} jobs on ${opts.queue} (${r.done} already done, ${r.alreadyQueued} already queued${r.held ? `, ${r.held} cells held until their stage-1 jobs finish` : ''}); start workers with: dfd worker --queue ${opts.queue}\n`);
+        if (!opts.wait) return;
+        process.stderr.write('dfd grid: following progress (Ctrl-C stops following; the jobs stay queued)\n');
+        for (;;) {
+          const s = show();
+          if (s.waiting + s.running === 0) break;
+          await new Promise((r) => setTimeout(r, 2000));
+        }
+        line.done();
+      } else {
+        let stopping = false;
+        let stopCurrent: ((reason: string) => void) | null = null;
+        const onSigint = () => {
+          if (stopping) process.exit(130);
+          stopping = true;
+          process.stderr.write('\ndfd grid: SIGINT - finishing the running cells at a checkpoint; dfd grid run again continues (Ctrl-C again to abort)\n');
+          stopCurrent?.('SIGINT');
+        };
+        process.on('SIGINT', onSigint);
+        const timer = setInterval(() => show(opts.jobs ?? 1), 2000);
+        try {
+          let execute: import('@dfd/grid').CellExecutor;
+          if (opts.jobs) execute = g.childExecutor({});
+          else {
+            await loadTrainer(backend, opts.threads);
+            execute = (dir) => g.runCellInProcess(dir, { onStart: (stop) => (stopCurrent = stop) });
+          }
+          const sum = await g.runGridLocal(plan, {
+            execute,
+            jobs: opts.jobs ?? 1,
+            attempts: opts.attempts,
+            stopping: () => stopping,
+            onEvent: (e) => {
+              if (e.type === 'start') return;
+              line.done();
+              const what = e.type === 'end' ? e.end : e.type === 'retry' ? `failed (attempt ${e.attempt}), retrying: ${e.error?.split('\n')[0]}` : `failed after ${e.attempt} attempts: ${e.error?.split('\n')[0]}`;
+              process.stderr.write(`dfd grid: ${e.label}: ${what}\n`);
+            },
+          });
+          line.done();
+          process.stderr.write(`dfd grid: ${sum.completed} completed, ${sum.skipped} already done, ${sum.failed} failed, ${sum.stopped} stopped\n`);
+          if (sum.stopped || stopping) process.stderr.write(`dfd grid: stopped; continue with: dfd grid run ${file} --out ${opts.out}\n`);
+        } finally {
+          clearInterval(timer);
+          process.off('SIGINT', onSigint);
+        }
+      }
+      const report = g.writeGridReport(plan.dir);
+      process.stdout.write(`${g.reportMarkdown(report)}\n\ngrid folder: ${plan.dir} (report.md, report.json, report.svg)\n`);
+    });
+
+  grid
+    .command('status [dir]')
+    .description('waiting / running / done / failed cells, per-cell epoch and an ETA (from the grid folder; --queue adds the queue counts)')
+    .option('--queue <url>', 'Redis URL of the grid queue')
+    .option('--queue-name <name>', 'BullMQ queue name (default dfd-grid)')
+    .option('--json', 'print JSON')
+    .action(async (dir: string | undefined, opts: { queue?: string; queueName?: string; json?: boolean }) => {
+      if (!dir && !opts.queue) throw new DfdError('E_CONFIG', 'dfd grid status needs a grid folder, --queue URL, or both.');
+      const g = await gridModule();
+      const cells = dir ? g.gridProgress(resolve(dir)) : [];
+      const queue = opts.queue ? await g.queueCounts({ url: opts.queue, name: opts.queueName }) : undefined;
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ ...(dir ? { summary: g.summariseProgress(cells), cells } : {}), ...(queue ? { queue } : {}) }, null, 2) + '\n');
+        return;
+      }
+      if (queue) process.stdout.write(`queue ${opts.queueName ?? g.DEFAULT_QUEUE} at ${opts.queue}: ${Object.entries(queue).map(([k, v]) => `${k} ${v}`).join(' · ')}\n`);
+      if (dir) process.stdout.write(`${g.formatStatus(cells, queue ? Math.max(1, queue.active ?? 0) : undefined)}\n`);
+    });
+
+  grid
+    .command('report <dir>')
+    .description('mean, std and 95 % CI over seeds per cell and target, paired differences between variants; writes report.md/.json/.svg into the grid folder')
+    .option('--json', 'print the JSON report')
+    .action(async (dir: string, opts: { json?: boolean }) => {
+      const g = await gridModule();
+      const report = g.writeGridReport(resolve(dir));
+      process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : `${g.reportMarkdown(report)}\n`);
+    });
+
+  grid
+    .command('cell <dir>')
+    .description('run (or resume) one cell folder of a grid; what --jobs and dfd worker start for each cell')
+    .option('--backend <name>', "tfjs backend (default: the cell config's)")
+    .option('--threads <n>', THREADS_HELP, parseThreads)
+    .option('--parent-pipe', 'exit when stdin closes (the parent process died)')
+    .action(async (dir: string, opts: { backend?: string; threads?: number; parentPipe?: boolean }) => {
+      if (opts.parentPipe) {
+        process.stdin.on('end', () => process.exit(137));
+        process.stdin.resume();
+      }
+      try {
+        await runCellCommand(dir, opts);
+      } finally {
+        // A resumed stdin keeps the process alive: let go of it however the run ended.
+        if (opts.parentPipe) process.stdin.destroy();
+      }
+    });
+
+  program
+    .command('worker')
+    .description('pull grid cells from a BullMQ queue and run them (each in a child process); start any number, on any machine that sees the grid folder')
+    .requiredOption('--queue <url>', 'Redis URL, e.g. redis://127.0.0.1:6379')
+    .option('--queue-name <name>', 'BullMQ queue name (default dfd-grid)')
+    .option('--concurrency <n>', 'cells at once in this worker', whole('--concurrency'), 1)
+    .option('--lock-duration <ms>', "job lock lifetime: a dead worker's job counts as stalled after it (BullMQ lockDuration)", whole('--lock-duration', 100), 30_000)
+    .option('--stalled-interval <ms>', 'how often to look for stalled jobs (BullMQ stalledInterval)', whole('--stalled-interval', 100), 30_000)
+    .option('--max-stalled-count <n>', 'stalls a job may have before it fails', whole('--max-stalled-count'), 2)
+    .option('--until-empty', 'exit once the queue has nothing waiting, delayed or running')
+    .action(async (opts: { queue: string; queueName?: string; concurrency: number; lockDuration: number; stalledInterval: number; maxStalledCount: number; untilEmpty?: boolean }) => {
+      const g = await gridModule();
+      const children = new Set<ChildProcess>();
+      const log = (l: string) => process.stdout.write(`dfd worker ${process.pid}: ${l}\n`);
+      const w = g.startWorker({
+        url: opts.queue,
+        name: opts.queueName,
+        concurrency: opts.concurrency,
+        lockDuration: opts.lockDuration,
+        stalledInterval: opts.stalledInterval,
+        maxStalledCount: opts.maxStalledCount,
+        log,
+        execute: g.childExecutor({
+          onSpawn: (dir, child) => {
+            children.add(child);
+            log(`cell ${dir} in process ${child.pid}`);
+            child.on('exit', () => children.delete(child));
+          },
+        }),
+      });
+      log(`waiting for jobs on ${opts.queue} (queue ${opts.queueName ?? g.DEFAULT_QUEUE}, concurrency ${opts.concurrency})`);
+      await new Promise<void>((resolveDone) => {
+        let closing = false;
+        const shutdown = (signal: string) => {
+          if (closing) process.exit(130);
+          closing = true;
+          if (!children.size) {
+            log(`${signal}: closing`);
+            void w.close().then(resolveDone);
+            return;
+          }
+          // Running cells checkpoint and stop; their jobs are not acknowledged, so once their
+          // locks expire another worker resumes them from that checkpoint.
+          log(`${signal}: stopping ${children.size} running cells at a checkpoint; their jobs go to other workers after the lock duration`);
+          for (const c of children) c.kill('SIGINT');
+          const wait = setInterval(() => {
+            if (children.size) return;
+            clearInterval(wait);
+            process.exit(0);
+          }, 200);
+        };
+        process.on('SIGINT', () => shutdown('SIGINT'));
+        process.on('SIGTERM', () => shutdown('SIGTERM'));
+        if (opts.untilEmpty) {
+          let idle = 0;
+          const poll = setInterval(() => {
+            void g.queueCounts({ url: opts.queue, name: opts.queueName }).then((c) => {
+              const busy = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) + (c['waiting-children'] ?? 0);
+              idle = busy === 0 ? idle + 1 : 0;
+              if (idle >= 2 && !closing) {
+                clearInterval(poll);
+                closing = true;
+                log('queue empty: closing');
+                void w.close().then(resolveDone);
+              }
+            });
+          }, 1000);
+        }
+      });
+    });
+}
+
+/** `dfd grid cell DIR`: run or resume one cell in this process; exit STOPPED_EXIT when stopped at a checkpoint. */
+async function runCellCommand(dir: string, opts: { backend?: string; threads?: number }): Promise<void> {
+  let spec: { config?: { backend?: string } };
+  try {
+    spec = JSON.parse(readFileSync(join(dir, 'grid-cell.json'), 'utf8')) as typeof spec;
+  } catch (err) {
+    throw new DfdError('E_CONFIG', `${join(dir, 'grid-cell.json')}: ${(err as Error).message}; pass a cell folder written by dfd grid run.`);
+  }
+  await loadTrainer(opts.backend ?? spec.config?.backend ?? 'auto', opts.threads);
+  const g = await import('@dfd/grid');
+  let stop: ((reason: string) => void) | null = null;
+  const onSignal = (signal: string) => () => {
+    process.stderr.write(`dfd grid cell: ${signal} - finishing the step and writing a checkpoint\n`);
+    stop?.(signal);
+  };
+  const onInt = onSignal('SIGINT');
+  const onTerm = onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    const end = await g.runCellInProcess(dir, { onStart: (s) => (stop = s) });
+    process.stderr.write(`dfd grid cell: ${dir}: ${end}\n`);
+    if (end === 'stopped') process.exit(g.STOPPED_EXIT);
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
