@@ -90,9 +90,9 @@ export class DenseBlock4 extends Module {
     return tf.tidy(() => {
       const out1 = tf.relu(this.conv0.forward(x, 2));
       const out2 = this.conv1.forward(out1, 1);
-      const out3 = this.conv2.forward(tf.relu(tf.add(out1, out2)), 1);
-      const out4 = this.conv3.forward(tf.relu(tf.add(out1, tf.add(out2, out3))), 1);
-      return tf.relu(tf.add(out1, tf.add(out2, tf.add(out3, out4))));
+      const out3 = this.conv2.forward(tf.relu(tf.add<tf.Tensor4D>(out1, out2)), 1);
+      const out4 = this.conv3.forward(tf.relu(tf.add<tf.Tensor4D>(out1, tf.add(out2, out3))), 1);
+      return tf.relu(tf.add<tf.Tensor4D>(out1, tf.add(out2, tf.add(out3, out4))));
     });
   }
 }

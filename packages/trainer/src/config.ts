@@ -98,10 +98,14 @@ export const trainConfigSchema = z
     source: z.string().min(1),
     targets: targetsSchema,
     variant: z.enum(['base', 'att', 'att+eifp']).default('att+eifp'),
-    /** Stage-1 extractor folders (one per MI head), required for att+eifp. */
+    /** Stage-1 extractors, one per MI head, required for att+eifp: `dfd train-eife` folders or zoo ids (`faceapi:recognition`). */
     eife: z.array(z.string().min(1)).default([]),
-    /** Pretrained model folder whose efe.* weights initialise the backbone. */
+    /** Pretrained backbone: a model folder whose efe.* weights initialise it, or a zoo id (`faceapi:expression`). */
     backbone: z.string().optional(),
+    /** Keep the pretrained backbone fixed: no gradient, no update, inference-mode batch norm. */
+    freezeBackbone: z.boolean().default(false),
+    /** Zoo classifiers evaluated on the same targets, as rows of the report (`faceapi:expression`). */
+    baselines: z.array(z.string().min(1)).default([]),
     out: z.string().min(1),
     epochs: z.number().int().positive().default(60),
     seed: z.number().int().nonnegative().default(0),
@@ -109,7 +113,7 @@ export const trainConfigSchema = z
       .object({
         width: positive.max(4).default(1),
         inputSize: z.number().int().min(16).default(90),
-        layout: z.enum(['ddl', 'torchvision']).default('ddl'),
+        layout: z.enum(['ddl', 'torchvision', 'faceapi']).default('ddl'),
         miHidden: z.number().int().positive().optional(),
       })
       .strict()

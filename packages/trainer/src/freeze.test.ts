@@ -45,7 +45,7 @@ describe('frozen backbone (DfdNet.setBackboneFrozen + Trainer)', () => {
       const result = await trainer.run();
       expect(result.status).toBe('completed');
       // The optimizer only ever saw the heads.
-      expect(trainer.optimizer.variables().length).toBe(frozen ? heads().length : model.namedParameters().length);
+      expect(trainer.adamw.variables().length).toBe(frozen ? heads().length : model.namedParameters().length);
       let moved = 0;
       for (const [n, v] of efe()) {
         const d = Math.max(...Array.from(v.dataSync()).map((x, i) => Math.abs(x - before.get(n)![i]!)));

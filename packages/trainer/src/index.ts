@@ -30,3 +30,4 @@ export {
   type RunOptions,
 } from './run.js';
 export { DEMO_SETTINGS, runDemo, type DemoOptions, type DemoResult } from './demo.js';
+export { applyZooBackbone, evaluateBaselines, evaluateZooModel, loadExtractors, loadZooBackbone, type BaselineResult } from './zoo.js';

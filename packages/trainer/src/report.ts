@@ -17,6 +17,8 @@ export interface RunReport {
   mean: number;
   /** Accuracy on the source's own test split, when it has one. */
   sourceTest?: EvaluationResult;
+  /** Zoo classifiers as they ship, on the same targets (`--baseline`): what a user would pick instead. */
+  baselines?: Array<{ id: string; results: EvaluationResult[]; mean: number; sourceTest?: EvaluationResult }>;
   history: Array<Record<string, number>>;
   config: Record<string, unknown>;
   seconds: number;
@@ -131,9 +133,16 @@ export async function writeRunReport(dir: string, report: RunReport): Promise<st
     '',
     '## Accuracy (%) on the targets',
     '',
-    resultsTable([{ source: report.source, results: report.results, mean: report.mean }]),
+    report.baselines?.length
+      ? resultsTable([
+          { label: `dfd ${report.variant ?? report.stage}`, source: report.source, results: report.results, mean: report.mean },
+          ...report.baselines.map((b) => ({ label: `${b.id} (off the shelf)`, source: '-', results: b.results, mean: b.mean })),
+        ])
+      : resultsTable([{ source: report.source, results: report.results, mean: report.mean }]),
     '',
     ...(report.sourceTest ? [`Source test split: ${pct(report.sourceTest.accuracy)}% (n=${report.sourceTest.count}).`, ''] : []),
+    ...(report.baselines ?? []).filter((b) => b.sourceTest).map((b) => `Source test split, ${b.id}: ${pct(b.sourceTest!.accuracy)}%.`),
+    ...(report.baselines?.some((b) => b.sourceTest) ? [''] : []),
     '## Per-class accuracy (%)',
     '',
     `| target | ${EXPRESSIONS.join(' | ')} |`,

@@ -18,7 +18,9 @@ import { loaderBatchSource, type BatchSource } from './data.js';
 import { TrainingSetupError } from './errors.js';
 import { evaluate, meanAccuracy, summarise } from './evaluate.js';
 import { writeRunReport, type RunReport } from './report.js';
-import { DfdTask, EifeTask } from './task.js';
+import { DfdTask, EifeTask, type EifeLike } from './task.js';
+import { applyZooBackbone, evaluateBaselines, loadExtractors, loadZooBackbone } from './zoo.js';
+import { isZooId } from '@dfd/zoo';
 import type { Trainer, TrainResult } from './trainer.js';
 
 /** A plugin registry with every plugin of this repository: console, jsonl-logger, early-stopping, schedule-monitor. */
@@ -189,14 +191,15 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const train = limitTraining(source.splits.train ?? [], config.data.limit, config.seed);
   if (!train.length) throw new TrainingSetupError(`source ${config.source} has no training split.`);
   if (!source.hasExpression) throw new TrainingSetupError(`source ${config.source} has no expression labels.`);
-  const eifes: Eife[] = [];
+  applyZooBackbone(config);
+  let eifes: Array<EifeLike & { embedDim: number }> = [];
   if (config.variant === 'att+eifp') {
-    if (!config.eife.length) throw new ConfigError('eife', "variant att+eifp needs at least one stage-1 extractor (--eife DIR, from 'dfd train-eife').");
-    for (const dir of config.eife) {
+    if (!config.eife.length) throw new ConfigError('eife', "variant att+eifp needs at least one stage-1 extractor (--eife DIR from 'dfd train-eife', or a zoo id such as faceapi:recognition).");
+    eifes = await loadExtractors(config.eife, async (dir) => {
       const m = await loadModelDir(modelDirOf(dir));
       if (!('embedDim' in m) || (m as { kind?: string }).kind === 'dfd-net') throw new ConfigError('eife', `${dir} is not an EIFE model folder.`);
-      eifes.push(m as Eife);
-    }
+      return m as Eife;
+    });
   }
   const model = createDfdNet({
     variant: config.variant,
@@ -208,7 +211,8 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
     numClasses: 7,
     seed: config.seed,
   });
-  if (config.backbone) await loadPretrainedBackbone(model, config.backbone);
+  if (config.backbone) await (isZooId(config.backbone) ? loadZooBackbone(model, config.backbone) : loadPretrainedBackbone(model, config.backbone));
+  model.setBackboneFrozen(config.freezeBackbone);
   const loader = createLoader(train, {
     batchSize: config.data.batchSize,
     transform: trainingTransform(config, config.model.inputSize),
@@ -279,6 +283,12 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
         const result = await trainer.run();
         if (!evaluated) await evaluateAtEnd(result);
         const { results, sourceTest } = evaluated!;
+        const baselines = await evaluateBaselines(config.baselines, config.targets, source.splits.test, {
+          batchSize: config.data.evalBatchSize,
+          datasetRegistry,
+          evaluateTargets,
+          evaluateSamples: (m, samples, size, name) => evaluate(m, evalSource(samples, size, config.data.evalBatchSize), name),
+        });
         const report: RunReport = {
           stage: 'dfd',
           variant: config.variant,
@@ -289,6 +299,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
           results,
           mean: meanAccuracy(results),
           ...(sourceTest ? { sourceTest } : {}),
+          ...(baselines.length ? { baselines } : {}),
           history: result.history,
           config: resolvedConfig as unknown as Record<string, unknown>,
           seconds: (Date.now() - t0) / 1000,

@@ -26,14 +26,14 @@ function w(map: tf.NamedTensorMap, name: string): tf.Tensor {
 
 function convLayer(map: tf.NamedTensorMap, p: string, x: tf.Tensor4D, stride: 1 | 2, relu: boolean, pad: 'same' | 'valid'): tf.Tensor4D {
   let out = tf.add(tf.conv2d(x, w(map, `${p}/conv/filters`) as tf.Tensor4D, stride, pad), w(map, `${p}/conv/bias`)) as tf.Tensor4D;
-  out = tf.add(tf.mul(out, w(map, `${p}/scale/weights`)), w(map, `${p}/scale/biases`));
+  out = tf.add<tf.Tensor4D>(tf.mul(out, w(map, `${p}/scale/weights`)), w(map, `${p}/scale/biases`));
   return relu ? tf.relu(out) : out;
 }
 
 function residual(map: tf.NamedTensorMap, p: string, x: tf.Tensor4D): tf.Tensor4D {
   let out = convLayer(map, `${p}/conv1`, x, 1, true, 'same');
   out = convLayer(map, `${p}/conv2`, out, 1, false, 'same');
-  return tf.relu(tf.add(out, x));
+  return tf.relu(tf.add<tf.Tensor4D>(out, x));
 }
 
 function residualDown(map: tf.NamedTensorMap, p: string, x: tf.Tensor4D): tf.Tensor4D {
@@ -46,7 +46,7 @@ function residualDown(map: tf.NamedTensorMap, p: string, x: tf.Tensor4D): tf.Ten
     out = tf.concat([out, tf.zeros<tf.Rank.R4>([out.shape[0], out.shape[1], 1, out.shape[3]])], 2);
   }
   if (pooled.shape[3] !== out.shape[3]) pooled = tf.concat([pooled, zeros], 3);
-  return tf.relu(tf.add(pooled, out));
+  return tf.relu(tf.add<tf.Tensor4D>(pooled, out));
 }
 
 /** face-api's FaceRecognitionNet: [N, 150, 150, 3] in face-api scaling -> the 128-d descriptor. */

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
+import { isZooId } from '@dfd/zoo';
 import { collect, loadTrainer, parseThreads, THREADS_HELP } from './train.js';
 
 /** `dfd eval`: accuracy of a trained DFD-Net on target datasets (per target, per class, confusion, mean). */
@@ -7,7 +8,7 @@ export function registerEval(program: Command): void {
   program
     .command('eval')
     .description('evaluate a trained DFD-Net folder on target datasets')
-    .requiredOption('-m, --model <dir>', "model folder (from dfd train: <run>/model or the run folder)")
+    .requiredOption('-m, --model <dir|id>', "model folder (from dfd train: <run>/model or the run folder), or a zoo classifier as it ships, e.g. faceapi:expression")
     .requiredOption('-t, --target <name=spec>', 'target dataset (repeatable)', collect)
     .option('--batch-size <n>', 'evaluation batch size', Number, 128)
     .option('--dataset-plugin <module>', 'extra dataset plugin module (default or named export `datasetPlugin`); repeatable', collect, [])
@@ -21,7 +22,9 @@ export function registerEval(program: Command): void {
         return { name: s.slice(0, i), spec: s.slice(i + 1) };
       });
       const t = await loadTrainer(opts.backend ?? 'auto', opts.threads);
-      const { results, mean } = await t.evaluateModelDir(opts.model, targets, { batchSize: opts.batchSize, datasetPlugins: opts.datasetPlugin });
+      const { results, mean } = isZooId(opts.model)
+        ? await t.evaluateZooModel(opts.model, targets, { batchSize: opts.batchSize })
+        : await t.evaluateModelDir(opts.model, targets, { batchSize: opts.batchSize, datasetPlugins: opts.datasetPlugin });
       if (opts.json) {
         process.stdout.write(JSON.stringify({ model: opts.model, results, mean }, null, 2) + '\n');
         return;

@@ -8,6 +8,7 @@ import { registerTrainEife } from './train-eife.js';
 import { registerEval } from './eval.js';
 import { registerDemo } from './demo.js';
 import { registerPredict } from './predict.js';
+import { registerModels } from './models.js';
 import { registerGrid } from './grid.js';
 
 /** Every `dfd` sub-command, in the order `dfd --help` lists them. One line per command. */
@@ -16,6 +17,7 @@ export function registerCommands(program: Command): void {
   registerTrainEife(program);
   registerTrain(program);
   registerEval(program);
+  registerModels(program);
   registerDemo(program);
   registerGrid(program);
   registerConvert(program);

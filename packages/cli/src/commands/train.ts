@@ -54,6 +54,8 @@ interface TrainOpts {
   variant?: string;
   eife?: string[];
   backbone?: string;
+  freezeBackbone?: boolean;
+  baseline?: string[];
   out?: string;
   epochs?: number;
   batchSize?: number;
@@ -100,8 +102,10 @@ export function registerTrain(program: Command): void {
     .option('-s, --source <spec>', 'source dataset spec, e.g. rafdb:/data/RAF-DB or synthetic:studio')
     .option('-t, --target <name=spec>', 'target dataset (repeatable)', collect)
     .option('--variant <variant>', 'base | att | att+eifp (default att+eifp)')
-    .option('--eife <dir>', 'stage-1 extractor folder, one per MI head (repeatable)', collect)
-    .option('--backbone <dir>', 'pretrained model folder; its efe.* weights initialise the backbone (backbone lr then defaults to 1e-6)')
+    .option('--eife <dir|id>', 'stage-1 extractor, one per MI head: a dfd train-eife folder or a zoo id, e.g. faceapi:recognition (repeatable; dfd models list)', collect)
+    .option('--backbone <dir|id>', 'pretrained backbone: a model folder (its efe.* weights) or a zoo id, e.g. faceapi:expression (backbone lr then defaults to 1e-6)')
+    .option('--freeze-backbone', 'keep the pretrained backbone fixed: no gradient, no update')
+    .option('--baseline <id>', 'also evaluate a zoo classifier as it ships on the same targets, as a row of the report, e.g. faceapi:expression (repeatable)', collect)
     .option('-o, --out <dir>', 'run folder (checkpoints, model, metrics.jsonl, report)')
     .option('--epochs <n>', 'epochs (default 60)', num('--epochs'))
     .option('--batch-size <n>', 'batch size (default 128)', num('--batch-size'))
@@ -141,6 +145,8 @@ export function registerTrain(program: Command): void {
         variant: opts.variant,
         eife: opts.eife,
         backbone: opts.backbone,
+        freezeBackbone: opts.freezeBackbone,
+        baselines: opts.baseline,
         out: opts.resume ? undefined : opts.out,
         epochs: opts.epochs,
         seed: opts.seed,
@@ -160,7 +166,7 @@ export function registerTrain(program: Command): void {
       try {
         const { result, report } = await run.run();
         if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-        else process.stdout.write(`\n${t.resultsTable([{ label: report.variant, source: report.source, results: report.results, mean: report.mean }])}\n\nrun folder: ${(config as { out: string }).out} (report.md, report.json, model/, checkpoints/)\n`);
+        else process.stdout.write(`\n${t.resultsTable([{ label: report.variant, source: report.source, results: report.results, mean: report.mean }, ...(report.baselines ?? []).map((b) => ({ label: `${b.id} (off the shelf)`, source: '-', results: b.results, mean: b.mean }))])}\n\nrun folder: ${(config as { out: string }).out} (report.md, report.json, model/, checkpoints/)\n`);
         if (result.status === 'failed') throw new DfdError('E_TRAINING_FAILED', `training failed: ${result.reason}`);
         if (result.status === 'stopped') process.stderr.write(`dfd: stopped (${result.reason}); continue with: dfd train --resume ${(config as { out: string }).out}\n`);
       } finally {

@@ -1,0 +1,113 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, type EvaluationResult } from '@dfd/core';
+import type { DatasetRegistry, Sample } from '@dfd/datasets';
+import type { DfdNet } from '@dfd/model';
+import { assignFaceapiExpression, isZooId, zooEntry, zooEntryFor } from '@dfd/zoo';
+import { loadZooClassifier, loadZooExtractor, loadZooWeights } from '@dfd/zoo/node';
+import type { TrainConfig } from './config.js';
+import { meanAccuracy } from './evaluate.js';
+import type { EifeLike } from './task.js';
+
+/** One zoo classifier evaluated next to the trained model (report.json `baselines`). */
+export interface BaselineResult {
+  id: string;
+  results: EvaluationResult[];
+  mean: number;
+  sourceTest?: EvaluationResult;
+}
+
+/**
+ * Fits `config.model` to a zoo backbone (in place, before the model is built): layout `faceapi`,
+ * and the net's own input size where the config has the default 90. Idempotent, so a resumed
+ * run reads back the same shape from config.json.
+ */
+export function applyZooBackbone(config: TrainConfig): void {
+  if (config.freezeBackbone && !config.backbone) throw new ConfigError('freezeBackbone', 'needs a pretrained --backbone (a zoo id such as faceapi:expression, or a model folder); freezing random weights trains nothing useful.');
+  if (!config.backbone || !isZooId(config.backbone)) return;
+  const entry = zooEntryFor(config.backbone, 'backbone');
+  if (config.model.layout !== 'ddl' && config.model.layout !== 'faceapi') {
+    throw new ConfigError('model.layout', `backbone ${entry.id} has its own layout ('faceapi'); drop model.layout '${config.model.layout}'.`);
+  }
+  if (config.model.width !== 1) throw new ConfigError('model.width', `backbone ${entry.id} has fixed channels; width must be 1 (got ${config.model.width}).`);
+  config.model.layout = 'faceapi';
+  if (config.model.inputSize === 90) config.model.inputSize = entry.inputSize;
+}
+
+/** The stage-1 extractors of a run: `dfd train-eife` folders (via `loadFolder`) or frozen zoo nets. */
+export async function loadExtractors(
+  ids: string[],
+  loadFolder: (dir: string) => Promise<EifeLike & { embedDim: number }>,
+): Promise<Array<EifeLike & { embedDim: number }>> {
+  const out: Array<EifeLike & { embedDim: number }> = [];
+  try {
+    for (const id of ids) out.push(isZooId(id) ? await loadZooExtractor(id) : await loadFolder(id));
+  } catch (err) {
+    for (const e of out) e.dispose();
+    throw err;
+  }
+  return out;
+}
+
+/**
+ * Puts a zoo backbone's pretrained weights into DFD-Net's `efe.*`; for the `base` variant, whose
+ * classifier reads the same global average pool as face-api's, its expression classifier too (so
+ * `base` on a frozen face-api backbone starts as face-api's expression net). Returns tensors copied.
+ */
+export async function loadZooBackbone(model: DfdNet, id: string): Promise<number> {
+  zooEntryFor(id, 'backbone');
+  const weights: tf.NamedTensorMap = await loadZooWeights(id);
+  try {
+    return assignFaceapiExpression(model, weights, 'efe.', model.config.variant === 'base' ? 'classifier' : undefined);
+  } finally {
+    for (const t of Object.values(weights)) t.dispose();
+  }
+}
+
+/**
+ * Evaluates zoo classifiers as they ship on the run's targets and the source's test split, the
+ * same way as the trained model (each at its own input size), for the report's baseline rows.
+ */
+export async function evaluateBaselines(
+  ids: string[],
+  targets: Array<{ name: string; spec: string }>,
+  sourceTest: Sample[] | undefined,
+  options: {
+    batchSize: number;
+    datasetRegistry: DatasetRegistry;
+    evaluateTargets: (m: { forward(x: tf.Tensor4D, o: { training: boolean }): { logits: tf.Tensor2D } }, t: Array<{ name: string; spec: string }>, o: { inputSize: number; batchSize: number; datasetRegistry: DatasetRegistry }) => Promise<EvaluationResult[]>;
+    evaluateSamples: (m: { forward(x: tf.Tensor4D, o: { training: boolean }): { logits: tf.Tensor2D } }, samples: Sample[], inputSize: number, name: string) => Promise<EvaluationResult>;
+  },
+): Promise<BaselineResult[]> {
+  const out: BaselineResult[] = [];
+  for (const id of ids) {
+    const size = zooEntry(id).inputSize;
+    const clf = await loadZooClassifier(id);
+    try {
+      const results = await options.evaluateTargets(clf, targets, { inputSize: size, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry });
+      const st = sourceTest?.length ? await options.evaluateSamples(clf, sourceTest, size, 'source-test') : undefined;
+      out.push({ id, results, mean: meanAccuracy(results), ...(st ? { sourceTest: st } : {}) });
+    } finally {
+      clf.dispose();
+    }
+  }
+  return out;
+}
+
+/** `dfd eval --model faceapi:expression`: a zoo classifier as it ships, on named target specs. */
+export async function evaluateZooModel(
+  id: string,
+  targets: Array<{ name: string; spec: string }>,
+  options: { batchSize?: number; datasetRegistry?: DatasetRegistry } = {},
+): Promise<{ results: EvaluationResult[]; mean: number }> {
+  // run.ts imports this module; load it lazily so neither needs the other at import time.
+  const run = await import('./run.js');
+  const [b] = await evaluateBaselines([id], targets, undefined, {
+    batchSize: options.batchSize ?? 128,
+    datasetRegistry: options.datasetRegistry ?? (await run.defaultDatasetRegistry()),
+    evaluateTargets: run.evaluateTargets,
+    evaluateSamples: async () => {
+      throw new Error('unreachable: no source test split');
+    },
+  });
+  return { results: b!.results, mean: b!.mean };
+}
