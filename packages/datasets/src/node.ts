@@ -87,9 +87,13 @@ export const nodeImageDecoder: ImageDecoder = async (source: ImageSource, hint?:
 setDefaultImageDecoder(nodeImageDecoder);
 
 /** Every built-in plugin: synthetic plus the file formats. */
+/** `imagefolder:` = `folder:` (the layout torchvision's ImageFolder reads, under the name users know from it). */
+export const imagefolderPlugin: DatasetPlugin = { ...folderPlugin, name: 'imagefolder', description: `alias of folder: ${folderPlugin.description}` };
+
 export const BUILTIN_DATASET_PLUGINS: readonly DatasetPlugin[] = [
   syntheticPlugin,
   folderPlugin,
+  imagefolderPlugin,
   rafdbPlugin,
   ferplusPlugin,
   fer2013Plugin,
