@@ -1,9 +1,12 @@
-// Train DFD-Net from code with a custom dataset plugin and a custom callback plugin.
-// Run: node --conditions=@dfd/source --import tsx packages/trainer/examples/programmatic.ts
+// Train DFD-Net from code with a custom dataset plugin and a custom callback plugin, then evaluate
+// the saved model. Nothing to set up first: createTrainer and evaluateModelDir select a tfjs
+// backend themselves (config `backend`, default 'auto'), and importing @dfd/trainer registers the
+// Node image decoder. Shipped in the package (node_modules/@dfd/trainer/examples/programmatic.ts).
+// In the dfd repository: node --conditions=@dfd/source --import tsx packages/trainer/examples/programmatic.ts
 // (docs/how-to-programmatic.md walks through it; src/programmatic-example.test.ts runs it.)
-import type { DfdPlugin, PluginContext } from '@dfd/core';
+import type { DfdPlugin, EvaluationResult, PluginContext } from '@dfd/core';
 import { createDatasetRegistry, type DatasetPlugin, type RgbImage, type Sample } from '@dfd/datasets';
-import { createTrainer } from '@dfd/trainer';
+import { createTrainer, evaluateModelDir } from '@dfd/trainer';
 
 /** A dataset plugin: `stripes:<n>` makes n images whose stripe period encodes the expression class. */
 export const stripesPlugin: DatasetPlugin = {
@@ -28,14 +31,19 @@ export const stripesPlugin: DatasetPlugin = {
   },
 };
 
-/** A callback plugin: collects the mean loss of every epoch through the event bus. */
+/** A callback plugin: collects the mean loss of every epoch and the target evaluation through the event bus. */
 export class LossHistory implements DfdPlugin<number[]> {
   readonly name = 'loss-history';
   losses: number[] = [];
+  targets: EvaluationResult[] = [];
 
   setup(ctx: PluginContext): void {
     ctx.on('epochEnd', (e) => {
-      this.losses.push(e.metrics.loss!);
+      // e.epoch counts the epochs done (1, 2, ...), like e.metrics.epoch.
+      this.losses[e.epoch - 1] = e.metrics.loss!;
+    });
+    ctx.on('evaluation', (e) => {
+      if (e.split === 'target') this.targets = e.results;
     });
   }
 
@@ -66,11 +74,13 @@ export async function main(options: { out: string; samples?: number; epochs?: nu
     },
     { datasetRegistry: datasets, plugins: [history] },
   );
-  const { report, result } = await run.run();
-  return { report, result, losses: history.losses };
+  const { report, result, modelDir } = await run.run();
+  // The saved model, evaluated again (targets as 'NAME=SPEC', as in the config).
+  const again = await evaluateModelDir(modelDir, [`stripes-c=stripes:${Math.ceil((options.samples ?? 64) / 2)}`], { datasetRegistry: datasets });
+  return { report, result, losses: history.losses, targetEvents: history.targets, again };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { report, losses } = await main({ out: 'runs/programmatic' });
-  console.log('losses per epoch', losses, 'target accuracy', report.mean);
+  const { report, losses, again } = await main({ out: 'runs/programmatic' });
+  console.log('losses per epoch', losses, 'target accuracy', report.mean, 'evaluated again', again.mean);
 }

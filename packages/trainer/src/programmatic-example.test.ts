@@ -13,7 +13,7 @@ beforeAll(async () => {
 describe('examples/programmatic.ts', () => {
   it('trains with a custom dataset plugin and a custom callback plugin, and writes the reports', async () => {
     const out = mkdtempSync(join(tmpdir(), 'dfd-example-'));
-    const { report, result, losses } = await main({ out, samples: 16, epochs: 2, width: 0.0625, inputSize: 16 });
+    const { report, result, losses, targetEvents, again } = await main({ out, samples: 16, epochs: 2, width: 0.0625, inputSize: 16 });
     expect(result.status).toBe('completed');
     // The callback saw both epochs, with the trainer's own epoch losses.
     expect(losses).toHaveLength(2);
@@ -24,6 +24,10 @@ describe('examples/programmatic.ts', () => {
     const confusionTotal = report.results[0]!.confusion.flat().reduce((a, b) => a + b, 0);
     expect(confusionTotal).toBe(4);
     expect(report.mean).toBeCloseTo(report.results[0]!.accuracy, 12);
+    // The callback saw the target evaluation as an event; the saved model evaluates the same again.
+    expect(targetEvents).toEqual(report.results);
+    expect(again.results[0]).toMatchObject({ target: 'stripes-c', count: 4, accuracy: report.results[0]!.accuracy });
+    expect(again.results[0]!.confusion).toEqual(report.results[0]!.confusion);
     for (const f of ['report.json', 'report.md', 'curves-loss.svg', 'curves-loss.png', 'confusion-stripes-b.png', 'metrics.jsonl', 'model/model.json', 'config.json']) expect(existsSync(join(out, f)), f).toBe(true);
     const png = readFileSync(join(out, 'curves-loss.png'));
     expect([...png.subarray(1, 4)].map((c) => String.fromCharCode(c)).join('')).toBe('PNG');
