@@ -150,7 +150,8 @@ export function cellProgress(spec: { hash: string; kind?: 'dfd' | 'eife'; label:
     const t = e.time ? Date.parse(e.time) : Number.NaN;
     if (e.type === 'runStart') from = t;
     if (e.type === 'epochEnd') {
-      epoch = (e.epoch ?? epoch) + 1;
+      // epochEnd.epoch counts the epochs completed (1-based).
+      epoch = e.epoch ?? epoch + 1;
       if (from !== null && Number.isFinite(t)) {
         spent += (t - from) / 1000;
         counted++;

@@ -1,0 +1,172 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enqueueGrid } from './queue.js';
+import { gridReport, type GridReport } from './report.js';
+import { runCellInProcess, runGridLocal } from './run.js';
+import { expandGrid } from './spec.js';
+import { isDone, readFailed, readMetrics } from './store.js';
+import { haveRedisServer, startRedis } from './test-utils/redis.js';
+
+const root = resolve(import.meta.dirname, '../../..');
+const CLI = [process.execPath, '--conditions=@dfd/source', '--import', 'tsx', join(root, 'packages/cli/src/bin.ts')];
+
+/** 1 stage-1 job + 6 cells (att and att+eifp x 3 seeds), seconds each on the CPU backend. */
+const GRID = {
+  base: {
+    source: 'synthetic:studio?train=64&test=0&size=16',
+    targets: { wild: 'synthetic:wild?train=0&test=32&size=16', sketch: 'synthetic:sketch?train=0&test=32&size=16' },
+    epochs: 2,
+    model: { width: 0.0625, inputSize: 16 },
+    data: { batchSize: 16, augment: false },
+    // A high constant rate: 8 steps move the cells apart (the comparison below is not between chance-level constants).
+    optimizer: { lr: { heads: 0.01 } },
+    schedule: { cosine: false },
+    backend: 'cpu',
+  },
+  axes: { variant: ['att', 'att+eifp'], seed: [0, 1, 2] },
+  eife: [{ dataset: 'synthetic:studio?train=64&test=0&size=16', factors: ['identity'], model: { embedDim: 8 } }],
+};
+
+/** The numbers of a report: per group and per difference, every summary; per cell, the accuracies. */
+function numbers(r: GridReport) {
+  return {
+    groups: r.groups.map((g) => ({ method: g.method, targets: g.targets, mean: g.mean, perSeed: g.perSeed })),
+    differences: r.differences.map((d) => ({ label: d.label, targets: d.targets, mean: d.mean })),
+    cells: r.cells.map((c) => ({ hash: c.hash, status: c.status, accuracy: c.accuracy, mean: c.mean })),
+  };
+}
+
+interface WorkerProc {
+  child: ChildProcess;
+  out: string;
+  exited: Promise<number | null>;
+}
+
+function startWorker(url: string, queue: string): WorkerProc {
+  const child = spawn(CLI[0]!, [...CLI.slice(1), 'worker', '--queue', url, '--queue-name', queue, '--lock-duration', '2000', '--stalled-interval', '1000'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const w: WorkerProc = { child, out: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
+  child.stdout!.on('data', (d) => (w.out += String(d)));
+  child.stderr!.on('data', (d) => (w.out += String(d)));
+  return w;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-server is not on PATH; apt-get install redis-server)', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  const workers: WorkerProc[] = [];
+
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    redis = await startRedis();
+  });
+
+  afterAll(async () => {
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    await redis?.stop();
+  });
+
+  it('2 workers, one SIGKILLed mid-cell: every cell completes once, the killed one resumes from its checkpoint, numbers equal the in-process runner; a failing cell is retried then failed', { timeout: 900_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-queue-'));
+    const plan = expandGrid(GRID, dir);
+    expect(plan.cells).toHaveLength(6);
+    const queue = `dfd-grid-test-${process.pid}`;
+    const enq = await enqueueGrid(plan, { url: redis.url, name: queue, attempts: 2, backoffMs: 200 });
+    // 3 att cells at once; the stage-1 job as the child of a flow that then releases the 3 att+eifp cells.
+    expect(enq).toEqual({ added: 4, alreadyQueued: 0, done: 0, held: 3 });
+    // Enqueuing again adds nothing.
+    expect(await enqueueGrid(plan, { url: redis.url, name: queue, attempts: 2 })).toMatchObject({ added: 0, alreadyQueued: 3 + 3 });
+    // A second grid on the same queue whose only cell cannot find its dataset.
+    const badDir = mkdtempSync(join(tmpdir(), 'dfd-grid-bad-'));
+    const bad = expandGrid({ base: { ...GRID.base, source: 'folder:/nonexistent/dfd-grid-test' }, axes: { variant: ['att'] } }, badDir);
+    await enqueueGrid(bad, { url: redis.url, name: queue, attempts: 2, backoffMs: 200 });
+
+    workers.push(startWorker(redis.url, queue), startWorker(redis.url, queue));
+    // Kill the worker of the first cell seen in its second epoch (after the epoch-1 checkpoint).
+    let killed: { dir: string; worker: WorkerProc } | null = null;
+    const deadline = Date.now() + 800_000;
+    while (Date.now() < deadline) {
+      if (!killed) {
+        for (const c of plan.cells) {
+          const ev = readMetrics(c.dir);
+          // epochEnd and checkpoint count completed epochs (1-based).
+          const inSecondEpoch = ev.some((e) => e.type === 'checkpoint' && e.epoch === 1) && !ev.some((e) => e.type === 'epochEnd' && e.epoch === 2);
+          const afterCheckpoint = ev.findLastIndex((e) => e.type === 'batchEnd') > ev.findIndex((e) => e.type === 'epochEnd');
+          const owner = workers.find((w) => w.out.includes(`cell ${c.dir} in process`));
+          if (inSecondEpoch && afterCheckpoint && owner && !isDone(c.dir)) {
+            owner.child.kill('SIGKILL');
+            killed = { dir: c.dir, worker: owner };
+            break;
+          }
+        }
+      }
+      const all = [...plan.eifes, ...plan.cells, ...bad.cells];
+      if (all.every((c) => isDone(c.dir) || readFailed(c.dir))) break;
+      await sleep(killed ? 500 : 50);
+    }
+    const logs = workers.map((w) => w.out).join('\n');
+    expect(killed, logs).not.toBeNull();
+    expect(await killed!.worker.exited).toBeNull();
+
+    // Every cell completed exactly once: one runEnd 'completed' per folder.
+    for (const c of [...plan.eifes, ...plan.cells]) {
+      expect(isDone(c.dir), `${c.label}\n${logs}`).toBe(true);
+      const ends = readMetrics(c.dir).filter((e) => e.type === 'runEnd');
+      expect(ends.map((e) => e.status), c.label).toEqual(['completed']);
+    }
+    // The killed cell started twice; the second start resumed at epoch 1 from the checkpoint and
+    // trained only the epoch that was missing.
+    const ev = readMetrics(killed!.dir);
+    const starts = ev.map((e, i) => ({ e, i })).filter(({ e }) => e.type === 'runStart');
+    expect(starts).toHaveLength(2);
+    expect(starts[0]!.e.startEpoch).toBe(0);
+    expect(starts[1]!.e.startEpoch).toBeGreaterThanOrEqual(1);
+    const stepsAfterResume = ev.slice(starts[1]!.i).filter((e) => e.type === 'batchEnd').length;
+    const stepsPerEpoch = (starts[0]!.e as unknown as { stepsPerEpoch: number }).stepsPerEpoch;
+    expect(stepsAfterResume).toBe(stepsPerEpoch * (2 - starts[1]!.e.startEpoch!));
+    const cellsOfKilled = workers.filter((w) => w !== killed!.worker).map((w) => w.out);
+    expect(cellsOfKilled.join('\n')).toContain(`cell ${killed!.dir} in process`);
+
+    // The failing cell: 2 attempts, then failed with its error; the rest went on.
+    const failed = readFailed(bad.cells[0]!.dir);
+    expect(failed, logs).not.toBeNull();
+    expect(failed!.attempts).toBe(2);
+    expect(failed!.error).toMatch(/nonexistent\/dfd-grid-test/);
+    expect(logs.match(new RegExp(`failed ${bad.cells[0]!.dir} attempt`, 'g'))).toHaveLength(2);
+    const badReport = gridReport(badDir);
+    expect(badReport.counts).toEqual({ done: 0, failed: 1, pending: 0 });
+    expect(badReport.cells[0]!.error).toMatch(/nonexistent\/dfd-grid-test/);
+
+    const survivor = workers.find((w) => w !== killed!.worker)!;
+    survivor.child.kill('SIGTERM');
+    expect(await survivor.exited).toBe(0);
+
+    // The same grid in this process, one cell after the other: the same numbers.
+    const localDir = mkdtempSync(join(tmpdir(), 'dfd-grid-local-'));
+    const local = expandGrid(GRID, localDir);
+    const sum = await runGridLocal(local, { execute: (d) => runCellInProcess(d, {}) });
+    expect(sum).toEqual({ completed: 7, skipped: 0, failed: 0, stopped: 0 });
+    const viaCli = await new Promise<string>((resolveOut, reject) => {
+      const p = spawn(CLI[0]!, [...CLI.slice(1), 'grid', 'report', dir, '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d) => (out += String(d)));
+      p.stderr.on('data', (d) => (err += String(d)));
+      p.on('exit', (code) => (code === 0 ? resolveOut(out) : reject(new Error(err))));
+    });
+    const queued = JSON.parse(viaCli) as GridReport;
+    const inProcess = gridReport(localDir);
+    expect(queued.counts).toEqual({ done: 6, failed: 0, pending: 0 });
+    expect(numbers(queued)).toEqual(numbers(inProcess));
+    expect(new Set(queued.cells.map((c) => c.mean)).size).toBeGreaterThan(2);
+    expect(queued.groups.map((g) => g.mean.n)).toEqual([3, 3]);
+    expect(queued.differences.map((d) => d.label)).toEqual(['att+eifp − att']);
+    expect(existsSync(join(dir, 'report.svg'))).toBe(true);
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('| att+eifp | ');
+  });
+});

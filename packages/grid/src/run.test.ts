@@ -1,0 +1,81 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { gridReport, reportMarkdown } from './report.js';
+import { runCellInProcess, runGridLocal } from './run.js';
+import { expandGrid } from './spec.js';
+import { cellProgress, gridProgress, readFailed, readMetrics, summariseProgress } from './store.js';
+
+const base = {
+  targets: { wild: 'synthetic:wild?train=0&test=16&size=16' },
+  variant: 'base',
+  epochs: 1,
+  model: { width: 0.0625, inputSize: 16 },
+  data: { batchSize: 16, augment: false },
+  backend: 'cpu',
+};
+const GOOD = 'synthetic:studio?train=32&test=0&size=16';
+const BAD = 'folder:/nonexistent/dfd-grid-local';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('runGridLocal (in process)', () => {
+  it('retries a failing cell a bounded number of times, records its error, runs the rest, and skips finished cells on a re-run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-run-'));
+    const plan = expandGrid({ base, axes: { source: [BAD, GOOD], seed: [0] } }, dir);
+    const events: string[] = [];
+    const execute = (d: string) => runCellInProcess(d, {});
+    const first = await runGridLocal(plan, { execute, attempts: 3, onEvent: (e) => events.push(`${e.type} ${e.label} ${e.attempt ?? ''}`.trim()) });
+    expect(first).toEqual({ completed: 1, skipped: 0, failed: 1, stopped: 0 });
+    const badCell = plan.cells[0]!;
+    const goodCell = plan.cells[1]!;
+    expect(events.filter((e) => e.startsWith('retry'))).toEqual([`retry ${badCell.label} 1`, `retry ${badCell.label} 2`]);
+    expect(events).toContain(`failed ${badCell.label} 3`);
+    const failed = readFailed(badCell.dir)!;
+    expect(failed.attempts).toBe(3);
+    expect(failed.error).toMatch(/nonexistent\/dfd-grid-local/);
+    const r = gridReport(dir);
+    expect(r.counts).toEqual({ done: 1, failed: 1, pending: 0 });
+    expect(reportMarkdown(r)).toMatch(/\| failed \| .*nonexistent\/dfd-grid-local/);
+    expect(summariseProgress(gridProgress(dir))).toMatchObject({ done: 1, failed: 1, waiting: 0, running: 0, etaSeconds: 0 });
+    expect(cellProgress({ ...goodCell, kind: 'dfd' })).toMatchObject({ state: 'done', epoch: 1, epochs: 1, starts: 1 });
+
+    // Again: the finished cell is skipped (never trained twice), the failed one is tried again.
+    const again = await runGridLocal(plan, { execute, attempts: 1 });
+    expect(again).toEqual({ completed: 0, skipped: 1, failed: 1, stopped: 0 });
+    expect(readMetrics(goodCell.dir).filter((e) => e.type === 'runStart')).toHaveLength(1);
+  });
+
+  it('a stopped grid continues where it stopped: the interrupted cell resumes from its checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-stop-'));
+    const plan = expandGrid({ base: { ...base, source: GOOD, epochs: 2 }, axes: { seed: [0, 1] } }, dir);
+    let stopping = false;
+    // Ctrl-C during the first cell's second epoch: the cell stops at a checkpoint, no new cell starts.
+    const execute = (d: string) =>
+      runCellInProcess(d, {
+        onStart: (stop) => {
+          const poll = setInterval(() => {
+            if (readMetrics(d).some((e) => e.type === 'checkpoint' && e.epoch === 1)) {
+              clearInterval(poll);
+              stopping = true;
+              stop('SIGINT');
+            }
+          }, 5);
+        },
+      });
+    const first = await runGridLocal(plan, { execute, stopping: () => stopping });
+    expect(first).toEqual({ completed: 0, skipped: 0, failed: 0, stopped: 1 });
+    expect(cellProgress({ ...plan.cells[1]!, kind: 'dfd' }).state).toBe('waiting');
+    const resumed = await runGridLocal(plan, { execute: (d) => runCellInProcess(d, {}) });
+    expect(resumed).toEqual({ completed: 2, skipped: 0, failed: 0, stopped: 0 });
+    const ev = readMetrics(plan.cells[0]!.dir);
+    expect(ev.filter((e) => e.type === 'runStart').map((e) => e.startEpoch)).toEqual([0, 1]);
+    expect(ev.filter((e) => e.type === 'runEnd').map((e) => e.status)).toEqual(['stopped', 'completed']);
+    expect(JSON.parse(readFileSync(join(plan.cells[0]!.dir, 'report.json'), 'utf8')).status).toBe('completed');
+  });
+});
