@@ -249,7 +249,8 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
     evaluated = { results, ...(sourceTest ? { sourceTest } : {}) };
   };
   const { trainer, container } = composeTrainer({
-    task: new DfdTask(model, eifes),
+    // Without augmentation a sample's image never changes: its frozen EIFE targets are computed once.
+    task: new DfdTask(model, eifes, 1, { cacheTargets: !config.data.augment }),
     data: loaderBatchSource(loader),
     validation,
     options: {

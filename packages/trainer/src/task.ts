@@ -62,6 +62,16 @@ export function defaultGroupOf(name: string): string {
   return name.startsWith('efe.') ? 'backbone' : 'heads';
 }
 
+/** Options of {@link DfdTask}. */
+export interface DfdTaskOptions {
+  /**
+   * Compute each sample's EIFE targets d_k once and reuse them (keyed by sample id). Exact only
+   * when a sample's image is the same every epoch (no augmentation); the trainer's run sets it
+   * then, and it spares the frozen extractors' forward pass in every epoch after the first.
+   */
+  cacheTargets?: boolean;
+}
+
 /**
  * Stage 2: L = L_cls + gamma(p) * L_MI (Eq. 10), L_MI = sum_k smoothL1(d^_k, d_k) with d_k from
  * the frozen extractors in inference mode, outside the tape (so no gradient reaches them).
@@ -69,12 +79,18 @@ export function defaultGroupOf(name: string): string {
 export class DfdTask implements TrainingTask {
   readonly stage = 'dfd';
 
+  /** Per extractor: sample id -> d_k, when {@link DfdTaskOptions.cacheTargets} is on. */
+  private readonly cache: Array<Map<string, Float32Array>>;
+
   constructor(
     readonly model: DfdNetLike,
     /** Frozen stage-1 extractors, in the order of the model's MI heads. */
     readonly extractors: EifeLike[] = [],
     readonly smoothL1Beta = 1,
-  ) {}
+    readonly options: DfdTaskOptions = {},
+  ) {
+    this.cache = extractors.map(() => new Map());
+  }
 
   groupOf(name: string): string {
     return defaultGroupOf(name);
@@ -85,7 +101,23 @@ export class DfdTask implements TrainingTask {
   }
 
   prepare(batch: Batch): tf.Tensor[] {
-    return this.extractors.map((e) => tf.tidy(() => e.forward(batch.images, { training: false }).embedding));
+    const ids = batch.ids;
+    if (!this.options.cacheTargets || !ids) return this.extractors.map((e) => tf.tidy(() => e.forward(batch.images, { training: false }).embedding));
+    return this.extractors.map((e, k) => {
+      const cache = this.cache[k]!;
+      const missing = ids.map((id, i) => (cache.has(id) ? -1 : i)).filter((i) => i >= 0);
+      if (missing.length) {
+        const emb = tf.tidy(() => e.forward(missing.length === ids.length ? batch.images : tf.gather(batch.images, missing), { training: false }).embedding);
+        const data = emb.dataSync() as Float32Array;
+        const d = emb.shape[1];
+        emb.dispose();
+        missing.forEach((i, r) => cache.set(ids[i]!, data.slice(r * d, (r + 1) * d)));
+      }
+      const d = cache.get(ids[0]!)!.length;
+      const out = new Float32Array(ids.length * d);
+      ids.forEach((id, i) => out.set(cache.get(id)!, i * d));
+      return tf.tensor2d(out, [ids.length, d]);
+    });
   }
 
   loss(batch: Batch, targets: tf.Tensor[], ctx: StepContext): TaskLoss {
