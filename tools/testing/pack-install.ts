@@ -48,6 +48,8 @@ export interface InstalledProject {
   packed: PackedTarball[];
   /** Write `scriptSource` to an .mjs file in the project and run it with this Node. */
   run(scriptSource: string, options?: { timeoutMs?: number }): Promise<RunResult>;
+  /** Run this Node with `args` in the project folder (e.g. a file an installed package ships). */
+  node(args: string[], options?: { timeoutMs?: number }): Promise<RunResult>;
   /** Remove the project and its tarballs. */
   dispose(): Promise<void>;
 }
@@ -92,6 +94,9 @@ export async function packAndInstall(options: PackAndInstallOptions): Promise<In
         const file = join(projectDir, `script-${++scripts}.mjs`);
         await writeFile(file, scriptSource);
         return run(process.execPath, [file], projectDir, runOptions?.timeoutMs ?? timeoutMs);
+      },
+      node(args, runOptions) {
+        return run(process.execPath, args, projectDir, runOptions?.timeoutMs ?? timeoutMs);
       },
       dispose: cleanup,
     };

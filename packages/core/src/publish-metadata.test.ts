@@ -36,7 +36,7 @@ describe('publishable packages', () => {
   it('@dfd/trainer ships its programmatic example; sharp is an optional peer of @dfd/datasets', () => {
     const trainer = publishable.find((p) => p.pkg.name === '@dfd/trainer')!;
     expect(trainer.pkg.files).toContain('examples');
-    expect(existsSync(join(trainer.dir, 'examples', 'programmatic.ts'))).toBe(true);
+    expect(existsSync(join(trainer.dir, 'examples', 'programmatic.mjs'))).toBe(true);
     const datasets = publishable.find((p) => p.pkg.name === '@dfd/datasets')!.pkg;
     expect((datasets.dependencies as Record<string, string>).sharp).toBeUndefined();
     expect((datasets.peerDependencies as Record<string, string>).sharp).toBeDefined();
