@@ -182,7 +182,7 @@ export function registerGrid(program: Command): void {
     .option('--lock-duration <ms>', "job lock lifetime: a dead worker's job counts as stalled after it (BullMQ lockDuration)", whole('--lock-duration', 100), 30_000)
     .option('--stalled-interval <ms>', 'how often to look for stalled jobs (BullMQ stalledInterval)', whole('--stalled-interval', 100), 30_000)
     .option('--max-stalled-count <n>', 'stalls a job may have before it fails', whole('--max-stalled-count'), 2)
-    .option('--until-empty', 'exit once the queue has nothing waiting, delayed or running')
+    .option('--until-empty', 'exit once the queue, after it had work, has nothing waiting, delayed or running')
     .action(async (opts: { queue: string; queueName?: string; concurrency: number; lockDuration: number; stalledInterval: number; maxStalledCount: number; untilEmpty?: boolean }) => {
       const g = await gridModule();
       const children = new Set<ChildProcess>();
@@ -227,11 +227,15 @@ export function registerGrid(program: Command): void {
         process.on('SIGINT', () => shutdown('SIGINT'));
         process.on('SIGTERM', () => shutdown('SIGTERM'));
         if (opts.untilEmpty) {
+          // Idle polls count only once the queue has had work: a worker started before the grid
+          // is enqueued waits for it.
           let idle = 0;
+          let seenWork = false;
           const poll = setInterval(() => {
             void g.queueCounts({ url: opts.queue, name: opts.queueName }).then((c) => {
               const busy = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) + (c['waiting-children'] ?? 0);
-              idle = busy === 0 ? idle + 1 : 0;
+              seenWork ||= busy > 0 || (c.completed ?? 0) + (c.failed ?? 0) > 0;
+              idle = busy === 0 && seenWork ? idle + 1 : 0;
               if (idle >= 2 && !closing) {
                 clearInterval(poll);
                 closing = true;

@@ -1,0 +1,60 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../test-utils/run-cli.js';
+
+const GRID = `
+base:
+  source: "synthetic:studio?train=32&test=0&size=16"
+  targets: { wild: "synthetic:wild?train=0&test=16&size=16" }
+  epochs: 1
+  model: { width: 0.0625, inputSize: 16 }
+  data: { batchSize: 16, augment: false }
+  backend: cpu
+axes:
+  variant: [base, att]
+  seed: [0, 1]
+`;
+
+describe('dfd grid', () => {
+  it('run (in process), status and report over a 4-cell grid; a second run skips every finished cell', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-cli-grid-'));
+    const file = join(dir, 'grid.yaml');
+    writeFileSync(file, GRID);
+    const out = join(dir, 'out');
+    const run = await runCli(['grid', 'run', file, '--out', out]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('dfd grid: 4 cells in');
+    expect(run.stderr).toContain('dfd grid: 4 completed, 0 already done, 0 failed, 0 stopped');
+    expect(run.stdout).toMatch(/\| base \| .* \| [0-9.]+ ± [0-9.]+ \| [0-9.]+ ± [0-9.]+ \| 2 \|/);
+    expect(run.stdout).toMatch(/\| att − base \| [-+][0-9.]+ \[[-+][0-9.]+, [-+][0-9.]+\] \|/);
+    const status = await runCli(['grid', 'status', out]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^waiting 0 · running 0 · done 4 · failed 0 · ETA 0s/);
+    expect(status.stdout.match(/ done +epoch 1\/1 /g)).toHaveLength(4);
+    const json = await runCli(['grid', 'report', out, '--json']);
+    const report = JSON.parse(json.stdout);
+    expect(report.counts).toEqual({ done: 4, failed: 0, pending: 0 });
+    expect(report.groups.map((g: { method: string; mean: { n: number } }) => [g.method, g.mean.n])).toEqual([['base', 2], ['att', 2]]);
+    expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| att | ');
+    const again = await runCli(['grid', 'run', file, '--out', out]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('dfd grid: 0 completed, 4 already done, 0 failed, 0 stopped');
+  });
+
+  it('names bad grid-file fields by path and needs a folder or a queue for status', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-cli-grid-bad-'));
+    const file = join(dir, 'grid.yaml');
+    writeFileSync(file, 'base:\n  source: synthetic:studio\n  model: { width: 9 }\naxes:\n  variant: [att, fancy]\n');
+    const r = await runCli(['grid', 'run', file, '--out', join(dir, 'out')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`dfd: invalid ${file}:\n  base.model.width: Too big: expected number to be <=4\n  axes.variant[1]: Invalid option`);
+    const s = await runCli(['grid', 'status']);
+    expect(s.code).toBe(1);
+    expect(s.stderr).toContain('dfd grid status needs a grid folder, --queue URL, or both.');
+    const w = await runCli(['worker', '--queue', 'http://localhost']);
+    expect(w.code).toBe(1);
+    expect(w.stderr).toContain("expected a Redis URL like redis://127.0.0.1:6379, got 'http://localhost'");
+  });
+});
