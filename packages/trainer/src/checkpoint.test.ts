@@ -1,8 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CheckpointStore } from './checkpoint.js';
+import { CheckpointStore, readCheckpoint } from './checkpoint.js';
+import { CheckpointError } from './errors.js';
 
 const meta = (globalStep: number, stepInEpoch = 0) => ({
   stage: 'dfd',
@@ -52,5 +55,71 @@ describe('CheckpointStore', () => {
     writeFileSync(join(path, 'tensors.bin'), Buffer.alloc(2));
     expect(() => store.load()).toThrow(/tensors\.bin is truncated at tensor 'model\/w'/);
     expect(existsSync(tmp)).toBe(true);
+  });
+});
+
+/** The pid of a process that has exited (so it names no running process). */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  return Number(r.stdout);
+}
+
+describe('CheckpointStore integrity (issue 17)', () => {
+  const tensor = (v: number) => new Map([['model/w', { shape: [4], dtype: 'float32' as const, data: Float32Array.from([v, v + 1, v + 2, v + 3]) }]]);
+
+  it('a checkpoint carries the sha256 and size of tensors.bin; same-size corruption is detected on read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-sum-'));
+    const store = new CheckpointStore(dir);
+    const path = store.save(meta(5), tensor(5));
+    const json = JSON.parse(readFileSync(join(path, 'checkpoint.json'), 'utf8'));
+    const bin = readFileSync(join(path, 'tensors.bin'));
+    expect(json.bytes).toBe(16);
+    expect(json.sha256).toBe(createHash('sha256').update(bin).digest('hex'));
+    bin[3] ^= 0x40;
+    writeFileSync(join(path, 'tensors.bin'), bin);
+    expect(() => readCheckpoint(path)).toThrow(CheckpointError);
+    expect(() => readCheckpoint(path)).toThrow(/tensors\.bin is corrupted: its sha256 is [0-9a-f]{64}, the checkpoint wrote [0-9a-f]{64}/);
+    writeFileSync(join(path, 'tensors.bin'), Buffer.concat([readFileSync(join(path, 'tensors.bin')), Buffer.alloc(4)]));
+    expect(() => readCheckpoint(path)).toThrow(/is truncated or too long: 20 bytes, the checkpoint wrote 16/);
+    rmSync(join(path, 'tensors.bin'));
+    expect(() => readCheckpoint(path)).toThrow(/cannot read .*tensors\.bin: ENOENT/);
+  });
+
+  it('loadNewestIntact falls back to the newest intact checkpoint and says what it skipped', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-fall-'));
+    const store = new CheckpointStore(dir, 3);
+    const paths = [2, 4, 6].map((s) => store.save(meta(s), tensor(s)));
+    const bin = readFileSync(join(paths[2]!, 'tensors.bin'));
+    bin[0] ^= 1;
+    writeFileSync(join(paths[2]!, 'tensors.bin'), bin);
+    rmSync(join(paths[1]!, 'checkpoint.json'));
+    const r = store.loadNewestIntact();
+    expect(r.path).toBe(paths[0]);
+    expect(r.checkpoint.meta.globalStep).toBe(2);
+    expect(Array.from(r.checkpoint.tensors.get('model/w')!.data)).toEqual([2, 3, 4, 5]);
+    expect(r.skipped.map((s) => s.path)).toEqual([paths[2], paths[1]]);
+    expect(r.skipped[0]!.reason).toMatch(/corrupted/);
+    expect(r.skipped[1]!.reason).toMatch(/cannot read .*checkpoint\.json/);
+    // The pointer lost (killed between the folder rename and the pointer write): the folders still count.
+    rmSync(join(dir, 'checkpoints', 'latest'));
+    expect(store.exists()).toBe(true);
+    expect(store.loadNewestIntact().path).toBe(paths[0]);
+    writeFileSync(join(paths[0]!, 'tensors.bin'), Buffer.alloc(3));
+    expect(() => store.loadNewestIntact()).toThrow(/no intact checkpoint in .*corrupted.*checkpoint\.json.*truncated/);
+  });
+
+  it('a save removes unfinished writes of processes that are gone, never those of a running one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-stale-'));
+    const store = new CheckpointStore(dir);
+    store.save(meta(1), tensor(1));
+    const dead = deadPid();
+    const ckpts = join(dir, 'checkpoints');
+    for (const n of [`step-00000002.tmp-${dead}`, `step-00000003-e0s3.tmp-${dead}`, `step-00000004.tmp-${process.ppid}`]) {
+      mkdirSync(join(ckpts, n));
+      writeFileSync(join(ckpts, n, 'tensors.bin'), Buffer.alloc(2));
+    }
+    writeFileSync(join(ckpts, `latest.tmp-${dead}`), 'step-00000002\n');
+    store.save(meta(5), tensor(5));
+    expect(readdirSync(ckpts).sort()).toEqual(['latest', 'step-00000001', `step-00000004.tmp-${process.ppid}`, 'step-00000005']);
   });
 });

@@ -47,7 +47,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const t0 = Date.now();
   const consoleOn = options.stream !== null;
   const common = { console: consoleOn, jsonl: true };
-  const runOpts = { plugins: options.plugins, ...(options.stream ? { stream: options.stream } : {}) };
+  // The demo regenerates its own run folders each time (overwrite).
+  const runOpts = { plugins: options.plugins, overwrite: true, ...(options.stream ? { stream: options.stream } : {}) };
   const src = (domain: string, q: string) => `synthetic:${domain}?size=${s.size}&${q}`;
   const eifes = [
     { name: 'eife-identity', factors: ['identity', 'pose'] },

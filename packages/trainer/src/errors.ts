@@ -20,3 +20,25 @@ export class TrainingSetupError extends DfdError {
     super('E_TRAINING_SETUP', message);
   }
 }
+
+/** The run folder cannot be used: locked by another run, holding a finished run, or not writable. */
+export class RunFolderError extends DfdError {
+  /** The folder (or file) concerned. */
+  readonly path: string;
+
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('E_RUN_FOLDER', message, options);
+    this.path = path;
+  }
+}
+
+/** `run()` of a composed run ended with status `failed`: nothing in model/ or the report was replaced. */
+export class TrainingFailedError extends DfdError {
+  constructor(
+    message: string,
+    /** The trainer's result (status 'failed', reason, epochs and steps done, last checkpoint). */
+    readonly result: { status: 'failed'; reason?: string; epochsDone: number; globalStep: number; checkpoint?: string },
+  ) {
+    super('E_TRAINING_FAILED', message);
+  }
+}

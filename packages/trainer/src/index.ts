@@ -1,9 +1,10 @@
 export { AdamW, type AdamWOptions, type AdamWParamState, type AdamWState, type ParamGroup } from './adamw.js';
-export { CheckpointStore, readCheckpoint, type Checkpoint, type CheckpointMeta, type StoredTensor } from './checkpoint.js';
+export { CheckpointStore, readCheckpoint, type Checkpoint, type CheckpointMeta, type LoadedCheckpoint, type StoredTensor } from './checkpoint.js';
 export { PAPER_LOOP_DEFAULTS, composeTrainer, type ComposeOptions } from './compose.js';
 export { microBatches, sumMicroBatchGradients, type MicroBatch } from './micro-batch.js';
 export { disposeBatch, tensorBatchSource, type ArraySamples, type Batch, type BatchSource, type TensorBatchSourceOptions } from './data.js';
-export { CheckpointError, NonFiniteLossError, TrainingSetupError } from './errors.js';
+export { CheckpointError, NonFiniteLossError, RunFolderError, TrainingFailedError, TrainingSetupError } from './errors.js';
+export { LOCK_FILE, RUN_OUTPUTS, acquireRunLock, describeFsError, ensureWritableDir, pidAlive, prepareRunFolder, previousRunEntries, type RunLock, type RunLockInfo } from './run-folder.js';
 export { evaluate, meanAccuracy, summarise, type Classifier } from './evaluate.js';
 export { correctCount, crossEntropy, smoothL1 } from './losses.js';
 export { DfdTask, EifeTask, defaultGroupOf, type DfdNetLike, type EifeLike, type StepContext, type TaskLoss, type TrainableModule, type TrainingTask } from './task.js';

@@ -15,9 +15,10 @@ import { registerSchedulers } from '@dfd/plugin-schedulers';
 import { composeTrainer } from './compose.js';
 import { eifeConfigSchema, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';
 import { loaderBatchSource, type BatchSource } from './data.js';
-import { TrainingSetupError } from './errors.js';
+import { TrainingFailedError, TrainingSetupError } from './errors.js';
 import { evaluate, meanAccuracy, summarise } from './evaluate.js';
 import { writeRunReport, type RunReport } from './report.js';
+import { prepareRunFolder, type RunLock } from './run-folder.js';
 import { DfdTask, EifeTask, type EifeLike } from './task.js';
 import { applyZooBackbone, evaluateBaselines, loadExtractors, loadZooBackbone } from './zoo.js';
 import { isZooId } from '@dfd/zoo';
@@ -60,6 +61,8 @@ export interface RunOptions {
   stream?: ConsoleStream;
   /** Continue from the run folder's latest checkpoint. */
   resume?: boolean;
+  /** Start over in a folder holding a previous run (its config, checkpoints, model, reports and metrics are removed); without it such a folder is refused. */
+  overwrite?: boolean;
   /** Parent DI container. */
   parent?: DependencyContainer;
 }
@@ -110,6 +113,32 @@ function pluginsFor(c: { console: boolean; jsonl: boolean; plugins: Array<{ name
 function trainingTransform(c: TrainConfig | EifeConfig, size: number) {
   const d = c.data;
   return d.augment ? trainTransform({ size, scale: d.scale, brightness: d.jitter, contrast: d.jitter, saturation: d.jitter, hue: d.jitter, flip: d.flip }) : evalTransform({ size });
+}
+
+/**
+ * Locks the run folder (see run-folder.ts) and adds a plugin that reports what that did (a stale
+ * lock taken over, a previous run overwritten) as `warning` events when the run starts.
+ */
+function lockRunFolder(out: string, options: RunOptions): { lock: RunLock; options: RunOptions } {
+  const notes: string[] = [];
+  const lock = prepareRunFolder(out, { resume: options.resume, overwrite: options.overwrite, onWarning: (m) => notes.push(m) });
+  const reporter: DfdPlugin = { name: 'run-folder', setup: (ctx) => ctx.on('runStart', () => notes.forEach((message) => ctx.bus.emit({ type: 'warning', source: 'run-folder', message }))) };
+  return { lock, options: { ...options, plugins: [...(options.plugins ?? []), reporter] } };
+}
+
+/** Runs `fn`; releases `lock` if it throws. */
+function releaseOnThrow<T>(lock: RunLock, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+/** A failed run writes no model and no report: the previous ones (if any) stay as they were. */
+function failedRun(result: TrainResult, out: string): TrainingFailedError {
+  return new TrainingFailedError(`training failed: ${result.reason ?? 'unknown reason'} (nothing in ${join(out, 'model')} or the report was replaced)`, { ...result, status: 'failed' });
 }
 
 function saveResolvedConfig(out: string, stage: string, config: unknown): void {
@@ -231,7 +260,9 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   }
   const lr = resolveLearningRates(config.optimizer, Boolean(config.backbone));
   const resolvedConfig = { ...config, optimizer: { ...config.optimizer, lr } };
-  if (!options.resume) saveResolvedConfig(out, 'dfd', config);
+  const { lock, options: lockedOptions } = lockRunFolder(out, options);
+  options = lockedOptions;
+  if (!options.resume) releaseOnThrow(lock, () => saveResolvedConfig(out, 'dfd', config));
   const best = config.selection === 'source-val' ? new BestWeights(model, join(out, BEST_DIR)) : null;
   const modelDir = join(out, 'model');
   // After the last epoch and before runEnd, while plugins listen: the selected weights, the saved
@@ -248,7 +279,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
     if (sourceTest) bus.emit({ type: 'evaluation', epoch: result.epochsDone, split: 'source-test', results: [sourceTest], mean: sourceTest.accuracy });
     evaluated = { results, ...(sourceTest ? { sourceTest } : {}) };
   };
-  const { trainer, container } = composeTrainer({
+  const { trainer, container } = releaseOnThrow(lock, () => composeTrainer({
     // Without augmentation a sample's image never changes: its frozen EIFE targets are computed once.
     task: new DfdTask(model, eifes, 1, { cacheTargets: !config.data.augment }),
     data: loaderBatchSource(loader),
@@ -274,7 +305,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
     plugins: [...pluginsFor({ ...config, out }, options), ...(best ? [best] : [])],
     seed: config.seed,
     parent: options.parent,
-  });
+  }));
   return {
     trainer,
     container,
@@ -282,6 +313,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
       const t0 = Date.now();
       try {
         const result = await trainer.run();
+        if (result.status === 'failed') throw failedRun(result, out);
         if (!evaluated) await evaluateAtEnd(result);
         const { results, sourceTest } = evaluated!;
         const baselines = await evaluateBaselines(config.baselines, config.targets, source.splits.test, {
@@ -308,6 +340,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
         await writeRunReport(out, report);
         return { result, report, modelDir };
       } finally {
+        lock.release();
         model.dispose();
         for (const e of eifes) e.dispose();
       }
@@ -404,8 +437,10 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
     dropLast: train.length >= config.data.batchSize,
   });
   const lr = resolveLearningRates(config.optimizer, false);
-  if (!options.resume) saveResolvedConfig(out, 'eife', config);
-  const { trainer, container } = composeTrainer({
+  const { lock, options: lockedOptions } = lockRunFolder(out, options);
+  options = lockedOptions;
+  if (!options.resume) releaseOnThrow(lock, () => saveResolvedConfig(out, 'eife', config));
+  const { trainer, container } = releaseOnThrow(lock, () => composeTrainer({
     task: new EifeTask(model, config.factors),
     data: loaderBatchSource(loader),
     options: {
@@ -428,13 +463,14 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
     plugins: pluginsFor({ ...config, out }, options),
     seed: config.seed,
     parent: options.parent,
-  });
+  }));
   return {
     trainer,
     container,
     async run() {
       try {
         const result = await trainer.run();
+        if (result.status === 'failed') throw failedRun(result, out);
         const modelDir = join(out, 'model');
         await saveModelDir(model, modelDir);
         const factorAccuracy: Record<string, number> = {};
@@ -459,6 +495,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
         writeFileSync(join(out, 'report.json'), JSON.stringify({ stage: 'eife', dataset: ds.name, factors, status: result.status, epochsDone: result.epochsDone, factorAccuracy, history: result.history }, null, 2) + '\n');
         return { result, modelDir, factorAccuracy };
       } finally {
+        lock.release();
         model.dispose();
       }
     },

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { inject, injectable } from 'tsyringe';
 import { TOKENS, type EventBus, type PluginHost, type Rng } from '@dfd/core';
 import { registerGradients, takeWasmFailures, WasmKernelFailure } from '@dfd/backends';
+import { findNonFinite } from '@dfd/model';
 import { cosineAnnealingLr, createGammaSchedule, createLambdaSchedule, type GammaScheduleSpec, type LambdaScheduleSpec, type Schedule } from '@dfd/plugin-schedulers';
 import { AdamW, type ParamGroup } from './adamw.js';
 import type { CheckpointStore, StoredTensor } from './checkpoint.js';
@@ -208,7 +209,12 @@ export class Trainer {
     try {
       if (this.options.resume) {
         if (!this.store?.exists()) throw new CheckpointError(`cannot resume: no checkpoint in ${this.store?.dir ?? '(no run folder)'}.`);
-        const ckpt = this.store.load();
+        const stale = this.store.removeStaleTemp();
+        if (stale.length) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `removed ${stale.length} unfinished checkpoint write(s) left by a killed run: ${stale.join(', ')}` });
+        const loaded = this.store.loadNewestIntact();
+        for (const s of loaded.skipped) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `skipped checkpoint ${s.path}: ${s.reason}` });
+        if (loaded.skipped.length) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `resuming from ${loaded.path}, the newest intact checkpoint (${loaded.skipped.length} newer one(s) unreadable)` });
+        const ckpt = loaded.checkpoint;
         this.restore(ckpt.meta.stage, ckpt.tensors);
         this.rng.setState(ckpt.meta.rng);
         this.host.setState(ckpt.meta.plugins);
@@ -222,15 +228,17 @@ export class Trainer {
         for (const [name, s] of Object.entries(state.params)) {
           const m = ckpt.tensors.get(`optim/${name}/m`);
           const v = ckpt.tensors.get(`optim/${name}/v`);
-          if (!m || !v) throw new CheckpointError(`checkpoint ${this.store.latestPath()} lacks optimizer moments of '${name}'.`);
+          if (!m || !v) throw new CheckpointError(`checkpoint ${loaded.path} lacks optimizer moments of '${name}'.`);
           s.m = m.data as Float32Array;
           s.v = v.data as Float32Array;
         }
         this.optimizer.setState({ groups: ckpt.meta.optimizer.groups, params: state.params });
-        lastCheckpoint = this.store.latestPath();
+        lastCheckpoint = loaded.path;
       } else if (this.store) {
         // A checkpoint before the first step, so that even a run that fails at once leaves a usable one.
-        lastCheckpoint = this.checkpoint(0, 0, 0, history, {});
+        const saved = this.checkpoint(0, 0, 0, history, {});
+        if (typeof saved !== 'string') return await this.diverged(saved, 0, 0, 0, history, undefined);
+        lastCheckpoint = saved;
       }
 
       this.bus.emit({ type: 'runStart', runId, stage: this.task.stage, epochs, stepsPerEpoch, startEpoch: epoch, config: this.options.config });
@@ -312,7 +320,9 @@ export class Trainer {
           }
         }
         if (stoppedMidEpoch) {
-          lastCheckpoint = this.checkpoint(epoch, stepInEpoch, globalStep, history, acc);
+          const saved = this.checkpoint(epoch, stepInEpoch, globalStep, history, acc);
+          if (typeof saved !== 'string') return await this.diverged(saved, epoch, stepInEpoch, globalStep, history, lastCheckpoint);
+          lastCheckpoint = saved;
           const reason = this.host.stopRequested?.reason ?? 'stopped';
           return await this.finish({ status: 'stopped', reason, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
         }
@@ -334,7 +344,9 @@ export class Trainer {
         this.bus.emit({ type: 'epochEnd', epoch, totalEpochs: epochs, metrics });
         await this.bus.drain();
         if (this.store) {
-          lastCheckpoint = this.checkpoint(epoch, 0, globalStep, history, acc);
+          const saved = this.checkpoint(epoch, 0, globalStep, history, acc);
+          if (typeof saved !== 'string') return await this.diverged(saved, epoch - 1, stepsPerEpoch, globalStep, history.slice(0, -1), lastCheckpoint);
+          lastCheckpoint = saved;
           this.bus.emit({ type: 'checkpoint', path: lastCheckpoint, epoch, globalStep });
         }
         if (this.host.stopRequested && epoch < epochs) {
@@ -366,12 +378,24 @@ export class Trainer {
     }
   }
 
-  private checkpoint(epoch: number, stepInEpoch: number, globalStep: number, history: Array<Record<string, number>>, acc: Accumulator): string {
+  /** A run whose weights became NaN or infinite: no checkpoint is written, the run fails naming them. */
+  private async diverged(bad: { names: string[]; count: number }, epoch: number, stepInEpoch: number, globalStep: number, history: Array<Record<string, number>>, lastCheckpoint: string | undefined): Promise<TrainResult> {
+    const message =
+      `the weights became non-finite (${bad.count} NaN or infinite values in ${bad.names.slice(0, 3).join(', ')}${bad.names.length > 3 ? ` and ${bad.names.length - 3} more` : ''}) ` +
+      `by epoch ${epoch + 1}, step ${stepInEpoch}; no checkpoint was written with them, the last checkpoint is ${lastCheckpoint ?? '(none)'}. Lower the learning rate or check the inputs.`;
+    this.bus.emit({ type: 'error', source: 'trainer', message });
+    return this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+  }
+
+  /** Writes a checkpoint and returns its folder; returns the non-finite weights instead when there are any (nothing is written). */
+  private checkpoint(epoch: number, stepInEpoch: number, globalStep: number, history: Array<Record<string, number>>, acc: Accumulator): string | { names: string[]; count: number } {
     const tensors = new Map<string, StoredTensor>();
     const m = this.task.model;
     for (const [name, v] of [...m.namedParameters(), ...m.namedBuffers()]) {
       tensors.set(`model/${name}`, { shape: v.shape, dtype: v.dtype === 'int32' ? 'int32' : 'float32', data: v.dataSync() as Float32Array });
     }
+    const bad = findNonFinite([...tensors].map(([name, t]) => [name.slice('model/'.length), t.data] as const));
+    if (bad.count) return bad;
     const opt = this.optimizer.getState();
     const steps: Record<string, number> = {};
     for (const [name, s] of Object.entries(opt.params)) {
