@@ -9,3 +9,20 @@ export {
   type AgeGenderOutputs,
 } from './nets.js';
 export { ZooClassifier, ZooExtractor, assignFaceapiExpression, decodeZooWeights, type WeightsManifest } from './models.js';
+export {
+  TINY_DETECTOR_ANCHORS,
+  TINY_DETECTOR_IOU,
+  TINY_DETECTOR_MEAN_RGB,
+  TinyFaceDetector,
+  ZooDetectOptionsError,
+  decodeTinyDetections,
+  detectOptions,
+  imageTensor,
+  nonMaxSuppression,
+  tinyDetectorForward,
+  tinyDetectorInput,
+  type DetectOptions,
+  type FaceBox,
+  type ZooImage,
+} from './detector.js';
+export { ZooCropError, cropFace, type CropOptions, type FaceCrop } from './crop.js';

@@ -5,6 +5,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { ZooClassifier, ZooExtractor, decodeZooWeights, type WeightsManifest } from './models.js';
 import { ZooWeightsError } from './nets.js';
+import { TinyFaceDetector } from './detector.js';
 import { ZOO, installCommand, zooEntry, zooEntryFor, type ZooEntry } from './registry.js';
 
 /** The npm package that ships a zoo model is not installed. */
@@ -103,4 +104,10 @@ export async function loadZooExtractor(id: string): Promise<ZooExtractor> {
 export async function loadZooClassifier(id: string): Promise<ZooClassifier> {
   zooEntryFor(id, 'classifier');
   return new ZooClassifier(id, await loadZooWeights(id));
+}
+
+/** The zoo face detector (`dfd predict --detect`): `detect(image)` -> boxes in the image's pixels with scores. */
+export async function loadZooDetector(id = 'faceapi:tiny-detector'): Promise<TinyFaceDetector> {
+  zooEntryFor(id, 'detector');
+  return new TinyFaceDetector(await loadZooWeights(id));
 }

@@ -1,7 +1,7 @@
 import { DfdError } from '@dfd/core';
 
 /** What a zoo network can stand in for in dfd. */
-export type ZooRole = 'backbone' | 'eife' | 'classifier';
+export type ZooRole = 'backbone' | 'eife' | 'classifier' | 'detector';
 
 /** One pretrained network of the zoo: where its weights come from and how it sees a face. */
 export interface ZooEntry {
@@ -58,6 +58,15 @@ export const ZOO: readonly ZooEntry[] = [
     preprocessing: FACEAPI_PRE,
     embedDim: 512,
     describes: 'age and gender: the 512-d pooled TinyXception features its age and gender heads read',
+  },
+  {
+    id: 'faceapi:tiny-detector',
+    roles: ['detector'],
+    ...FACEAPI,
+    manifest: 'model/tiny_face_detector_model-weights_manifest.json',
+    inputSize: 416,
+    preprocessing: 'RGB zero-padded to a square at the bottom/right, resized (bilinear) to the input size (416 default; any multiple of 32, e.g. 320 or 224), (pixel - [117.001, 114.697, 97.404]) / 255',
+    describes: 'face boxes with scores: TinyYolov2 with separable convs, 5 anchors, score threshold 0.5, NMS at IoU 0.4',
   },
 ];
 
