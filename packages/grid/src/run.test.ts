@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gridReport, reportMarkdown } from './report.js';
-import { runCellInProcess, runGridLocal } from './run.js';
+import { STOPPED_EXIT, childExecutor, runCellInProcess, runGridLocal } from './run.js';
 import { expandGrid } from './spec.js';
 import { cellProgress, gridProgress, readFailed, readMetrics, summariseProgress } from './store.js';
 
@@ -77,5 +77,25 @@ describe('runGridLocal (in process)', () => {
     expect(ev.filter((e) => e.type === 'runStart').map((e) => e.startEpoch)).toEqual([0, 1]);
     expect(ev.filter((e) => e.type === 'runEnd').map((e) => e.status)).toEqual(['stopped', 'completed']);
     expect(JSON.parse(readFileSync(join(plan.cells[0]!.dir, 'report.json'), 'utf8')).status).toBe('completed');
+  });
+});
+
+describe('childExecutor', () => {
+  // Stand-ins for `dfd grid cell`: node -e with the exit code and stderr of each case.
+  const node = (code: string) => childExecutor({ cli: [process.execPath, '-e', code] });
+
+  it('maps exit codes to completed / stopped and a failure to its error line', async () => {
+    await expect(node('process.exit(0)')('/tmp/x')).resolves.toBe('completed');
+    await expect(node(`process.exit(${STOPPED_EXIT})`)('/tmp/x')).resolves.toBe('stopped');
+    await expect(node("process.stderr.write('dfd: tfjs backend cpu\\ndfd: source folder:/nope: no such folder\\n'); process.exit(1)")('/tmp/x')).rejects.toThrow(/^source folder:\/nope: no such folder$/);
+    await expect(node("process.stderr.write('file:///a.ts:1\\nimport { x } from \\'y\\';\\nSyntaxError: no export named x\\n    at ModuleJob._instantiate (node:internal)\\n'); process.exit(1)")('/tmp/x')).rejects.toThrow(/^import \{ x \} from 'y';\nSyntaxError: no export named x$/);
+  });
+
+  it('passes the cell folder and --parent-pipe to the child, whose stdin closes when this process lets go', async () => {
+    const args = await new Promise<string[]>((resolveArgs, reject) => {
+      const exec = childExecutor({ cli: [process.execPath, '-e', "process.stdin.resume(); process.stdin.on('end', () => { process.stderr.write('dfd: ' + JSON.stringify(process.argv.slice(1)) + '\\n'); process.exit(1); })"], onSpawn: (_d, child) => child.stdin!.end() });
+      exec('/tmp/cell-a').then(() => reject(new Error('expected a failure')), (err: Error) => resolveArgs(JSON.parse(err.message) as string[]));
+    });
+    expect(args).toEqual(['grid', 'cell', '/tmp/cell-a', '--parent-pipe']);
   });
 });

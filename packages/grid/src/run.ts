@@ -67,7 +67,10 @@ export function childExecutor(options: { backend?: string; cli?: string[]; cwd?:
         else {
           const lines = stderr.split('\n').filter((l) => l.trim() && !/^dfd: tfjs backend /.test(l));
           const dfdLines = lines.filter((l) => l.startsWith('dfd: '));
-          const message = (dfdLines.length ? dfdLines.slice(-3) : lines.slice(-5)).join('\n').replace(/^dfd: /gm, '') || `exit ${signal ?? code}`;
+          // Without dfd's own message (a crash before the CLI's error handling): the error line, not the stack.
+          const errorAt = lines.findIndex((l) => /^\s*\w*(Error|Exception)\b/.test(l));
+          const picked = dfdLines.length ? dfdLines.slice(-3) : errorAt >= 0 ? lines.slice(Math.max(0, errorAt - 1), errorAt + 1) : lines.slice(-5);
+          const message = picked.join('\n').replace(/^dfd: /gm, '') || `exit ${signal ?? code}`;
           reject(new DfdError('E_GRID_CELL_FAILED', message));
         }
       });
