@@ -52,4 +52,12 @@ describe('dfd CLI shell', () => {
     expect(hint).toMatch(/--resume/);
     expect(explainRuntimeError(new TypeError('x is undefined'))).toBeNull();
   });
+
+  it('turns a raw file-system error into one line naming the path and the cause (issue 17)', () => {
+    const fsError = (code: string, syscall: string, path: string) => Object.assign(new Error(`${code}: raw, ${syscall} '${path}'`), { code, syscall, path, errno: -1 });
+    expect(explainRuntimeError(fsError('ENOSPC', 'write', '/data/run/model/weights.bin'))).toBe('cannot write /data/run/model/weights.bin: no space left on the device (ENOSPC)');
+    expect(explainRuntimeError(fsError('EROFS', 'open', '/mnt/ro/run/config.json'))).toBe('cannot open /mnt/ro/run/config.json: the file system is read-only (EROFS)');
+    expect(explainRuntimeError(fsError('EACCES', 'mkdir', '/root/x'))).toBe('cannot mkdir /root/x: permission denied (EACCES)');
+    expect(explainRuntimeError(fsError('ENOTDIR', 'mkdir', '/a/file/run'))).toBe('cannot mkdir /a/file/run: a part of the path is a file, not a folder (ENOTDIR)');
+  });
 });

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { DfdError } from '@dfd/core';
+import { DfdError, describeFsError } from '@dfd/core';
 import { registerCommands } from './commands/index.js';
 import { CLI_VERSION } from './version.js';
 
@@ -40,10 +40,14 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * What to do about errors the runtime throws without context: an Emscripten abort of the wasm
- * backend is almost always its 4 GB heap running out. Returns null for anything else.
+ * What to do about errors the runtime throws without context: a file-system error becomes one
+ * line naming the path and the cause; an Emscripten abort of the wasm backend is almost always
+ * its 4 GB heap running out. Returns null for anything else.
  */
 export function explainRuntimeError(err: unknown): string | null {
+  // A file-system error (a file where a folder should be, a read-only mount, no permission, a full disk): one line naming the path.
+  const fs = describeFsError(err);
+  if (fs) return fs;
   const message = err instanceof Error ? err.message : String(err);
   if (/^Aborted\(|Aborted\(OOM\)|Cannot enlarge memory|Out of memory/i.test(message)) {
     return (

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 export { EventBus, type EventHandler } from './bus.js';
 export { createContainer, type ContainerOptions } from './container.js';
-export { ConfigError, DfdError } from './errors.js';
+export { ConfigError, DfdError, describeFsError } from './errors.js';
 export type { DfdEvent, DfdEventType, EvaluationResult, EventOf, LossParts } from './events.js';
 export { EXPRESSIONS, NUM_EXPRESSIONS, type Expression } from './labels.js';
 export { PluginHost, PluginRegistry, type DfdPlugin, type PluginContext, type PluginFactory, type StopRequest } from './plugin.js';

@@ -1,7 +1,10 @@
 import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { describeFsError } from '@dfd/core';
 import { RunFolderError } from './errors.js';
+
+export { describeFsError };
 
 /** Whether process `pid` runs on this machine (EPERM: it exists but belongs to someone else). */
 export function pidAlive(pid: number): boolean {
@@ -12,33 +15,6 @@ export function pidAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-/** What a file-system error code means, in words. */
-const CAUSES: Record<string, string> = {
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'the file system is read-only',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-  ENOTDIR: 'a part of the path is a file, not a folder',
-  EISDIR: 'it is a folder, not a file',
-  EEXIST: 'it already exists',
-  ENOENT: 'no such file or folder',
-  EMFILE: 'too many open files',
-  EIO: 'input/output error',
-};
-
-/**
- * One line for a Node file-system error: `<path>: <cause in words> (<CODE>)`; null when `err`
- * is not one (no `code`).
- */
-export function describeFsError(err: unknown, fallbackPath?: string): string | null {
-  const e = err as NodeJS.ErrnoException | null;
-  if (!e || typeof e !== 'object' || typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code)) return null;
-  const path = e.path ?? fallbackPath ?? '(unknown path)';
-  const verb = e.syscall ? `cannot ${e.syscall} ` : '';
-  return `${verb}${path}: ${CAUSES[e.code] ?? e.message} (${e.code})`;
 }
 
 /** The nearest ancestor of `p` that exists (p itself included). */

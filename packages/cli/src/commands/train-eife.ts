@@ -5,6 +5,7 @@ import { collect, loadTrainer, parsePluginOption, stopOnSigint, parseThreads, TH
 interface EifeOpts {
   config?: string;
   resume?: string;
+  overwrite?: boolean;
   dataset?: string;
   factors?: string;
   out?: string;
@@ -31,6 +32,7 @@ export function registerTrainEife(program: Command): void {
     .description('stage 1: train an expression-irrelevant feature extractor (EIFE) on attribute labels')
     .option('-c, --config <file>', 'JSON or YAML config (command-line options override it)')
     .option('--resume <runDir>', 'continue an interrupted run')
+    .option('--overwrite', 'start over in an --out folder that holds a previous run (removes its config, checkpoints, model, reports, metrics)')
     .option('-d, --dataset <spec>', 'dataset with factor labels, e.g. utkface:/data/UTKFace or synthetic:studio')
     .option('-f, --factors <list>', 'comma-separated factors, e.g. age,gender,race')
     .option('-o, --out <dir>', 'output folder (model/ is what dfd train --eife takes)')
@@ -70,7 +72,7 @@ export function registerTrainEife(program: Command): void {
         console: opts.console === false ? false : undefined,
         backend: opts.backend,
       });
-      const run = await t.createEifeTrainer(config as never, { resume: Boolean(opts.resume) });
+      const run = await t.createEifeTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite) });
       const release = stopOnSigint((r) => run.trainer.requestStop(r));
       try {
         const { result, modelDir, factorAccuracy } = await run.run();

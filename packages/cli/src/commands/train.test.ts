@@ -1,14 +1,15 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../main.js';
 
 const root = resolve(import.meta.dirname, '../../../..');
 
-describe('dfd train and Ctrl-C', () => {
-  it('SIGINT finishes the step, writes a checkpoint and ends the run as stopped', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'dfd-sigint-'));
+describe('dfd train and Ctrl-C / SIGTERM', () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s finishes the step, writes a checkpoint and ends the run as stopped', async (signal) => {
+    const out = mkdtempSync(join(tmpdir(), `dfd-${signal.toLowerCase()}-`));
     const child = spawn(
       process.execPath,
       ['--conditions=@dfd/source', '--import', 'tsx', 'packages/cli/src/bin.ts', 'train', '--source', 'synthetic:studio?train=4096&test=0&size=16', '--variant', 'base', '--out', out, '--epochs', '3', '--batch-size', '8', '--width', '0.0625', '--input-size', '16', '--no-console'],
@@ -20,18 +21,64 @@ describe('dfd train and Ctrl-C', () => {
     const metrics = join(out, 'metrics.jsonl');
     const deadline = Date.now() + 90_000;
     while (Date.now() < deadline && !(existsSync(metrics) && readFileSync(metrics, 'utf8').includes('"batchEnd"'))) await new Promise((r) => setTimeout(r, 200));
-    child.kill('SIGINT');
+    child.kill(signal);
     const code = await exited;
     expect(code, stderr).toBe(0);
-    expect(stderr).toMatch(/SIGINT - finishing the current step/);
-    expect(stderr).toMatch(/stopped \(SIGINT\); continue with: dfd train --resume/);
+    expect(stderr).toContain(`${signal} - finishing the current step`);
+    expect(stderr).toContain(`stopped (${signal}); continue with: dfd train --resume`);
     const events = readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const end = events.at(-1);
-    expect(end).toMatchObject({ type: 'runEnd', status: 'stopped', reason: 'SIGINT', epochsDone: 0 });
+    expect(end).toMatchObject({ type: 'runEnd', status: 'stopped', reason: signal, epochsDone: 0 });
     const steps = events.filter((e) => e.type === 'batchEnd').length;
     const latest = readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim();
     expect(latest).toBe(`step-${String(steps).padStart(8, '0')}-e0s${steps}`);
     const ckpt = JSON.parse(readFileSync(join(out, 'checkpoints', latest, 'checkpoint.json'), 'utf8'));
     expect(ckpt).toMatchObject({ epoch: 0, stepInEpoch: steps, globalStep: steps });
+  });
+});
+
+/** Runs `dfd <args>` in-process; returns exit code and what it printed. */
+async function dfd(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  try {
+    return { code: await main(['node', 'dfd', ...args]), stdout, stderr };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe('dfd train and its run folder (issue 17)', () => {
+  const tiny = ['--source', 'synthetic:studio?train=8&test=0&size=16', '--target', 'wild=synthetic:wild?train=0&test=4&size=16', '--variant', 'base', '--epochs', '1', '--batch-size', '4', '--width', '0.0625', '--input-size', '16', '--no-console', '--backend', 'cpu'];
+
+  it('--out on a file, or under a file, is one line naming the path (no stack trace)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-outfile-'));
+    const file = join(dir, 'notes.txt');
+    writeFileSync(file, 'x');
+    const onFile = await dfd('train', ...tiny, '--out', file);
+    expect(onFile.code).toBe(1);
+    expect(onFile.stderr).toContain(`dfd: --out ${file} is a file, not a folder; choose another --out.`);
+    const under = await dfd('train', ...tiny, '--out', join(file, 'run'));
+    expect(under.code).toBe(1);
+    expect(under.stderr).toContain(`dfd: cannot create --out ${join(file, 'run')}: ${file} is a file, not a folder.`);
+    expect(onFile.stderr + under.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a finished run folder is not overwritten without --overwrite; --resume continues it', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'dfd-rerun-'));
+    expect((await dfd('train', ...tiny, '--out', out)).code).toBe(0);
+    const weights = readFileSync(join(out, 'model', 'weights.bin'));
+    const again = await dfd('train', ...tiny, '--out', out, '--seed', '5');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`dfd: ${out} already holds a run (config.json, checkpoints, model, report.json, report.md, metrics.jsonl); continue it with --resume ${out}, replace it with --overwrite`);
+    expect(readFileSync(join(out, 'model', 'weights.bin')).equals(weights)).toBe(true);
+    expect((await dfd('train', '--resume', out, '--no-console', '--backend', 'cpu')).code).toBe(0);
+    const over = await dfd('train', ...tiny, '--out', out, '--seed', '5', '--overwrite');
+    expect(over.code, over.stderr).toBe(0);
+    expect(readFileSync(join(out, 'model', 'weights.bin')).equals(weights)).toBe(false);
+    expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).seed).toBe(5);
   });
 });

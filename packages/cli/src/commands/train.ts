@@ -32,23 +32,31 @@ function num(name: string) {
   };
 }
 
-/** Stop cleanly on the first Ctrl-C (finish the step, checkpoint, runEnd 'stopped'); exit at once on the second. */
+/**
+ * Stop cleanly on the first Ctrl-C or SIGTERM (what docker stop, systemd and job schedulers send):
+ * finish the step, checkpoint, runEnd 'stopped'. A second signal exits at once (130 / 143).
+ */
 export function stopOnSigint(stop: (reason: string) => void): () => void {
   let count = 0;
-  const handler = () => {
+  const handler = (signal: NodeJS.Signals) => {
     count++;
     if (count === 1) {
-      process.stderr.write('\ndfd: SIGINT - finishing the current step and writing a checkpoint (Ctrl-C again to abort)\n');
-      stop('SIGINT');
-    } else process.exit(130);
+      process.stderr.write(`\ndfd: ${signal} - finishing the current step and writing a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to abort)\n`);
+      stop(signal);
+    } else process.exit(signal === 'SIGTERM' ? 143 : 130);
   };
   process.on('SIGINT', handler);
-  return () => process.off('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
 }
 
 interface TrainOpts {
   config?: string;
   resume?: string;
+  overwrite?: boolean;
   source?: string;
   target?: string[];
   variant?: string;
@@ -99,6 +107,7 @@ export function registerTrain(program: Command): void {
     .description('stage 2: train DFD-Net on one source domain and evaluate it on target domains')
     .option('-c, --config <file>', 'JSON or YAML run config (command-line options override it)')
     .option('--resume <runDir>', 'continue an interrupted run from its latest checkpoint')
+    .option('--overwrite', 'start over in an --out folder that holds a previous run (removes its config, checkpoints, model, reports, metrics)')
     .option('-s, --source <spec>', 'source dataset spec, e.g. rafdb:/data/RAF-DB or synthetic:studio')
     .option('-t, --target <name=spec>', 'target dataset (repeatable)', collect)
     .option('--variant <variant>', 'base | att | att+eifp (default att+eifp)')
@@ -161,7 +170,7 @@ export function registerTrain(program: Command): void {
         backend: opts.backend,
       };
       const config = t.mergeConfig(base, over);
-      const run = await t.createTrainer(config as never, { resume: Boolean(opts.resume) });
+      const run = await t.createTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite) });
       const release = stopOnSigint((r) => run.trainer.requestStop(r));
       try {
         const { result, report } = await run.run();
