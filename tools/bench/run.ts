@@ -31,6 +31,7 @@ import {
   type BackendName,
 } from '@dfd/backends';
 import { createBenchNet, inferStep, randomBatch, trainStep } from './train.js';
+import { benchFrozenBackbone, type FrozenBenchResult } from './zoo.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -49,6 +50,8 @@ interface Args {
   memBatch: number;
   memMicro: number;
   torch: boolean;
+  /** Also measure att+eifp on the face-api backbone, frozen vs trained (--no-zoo skips). */
+  zoo: boolean;
   threads: number;
   torchThreads: number;
 }
@@ -78,6 +81,7 @@ function parseArgs(argv: string[]): Args {
     memBatch: Number(get('mem-batch') ?? 128),
     memMicro: Number(get('mem-micro') ?? 32),
     torch: !has('no-torch'),
+    zoo: !has('no-zoo'),
     threads,
     torchThreads: Number(get('torch-threads') ?? threads),
   };
@@ -371,7 +375,10 @@ async function childMain(argv: string[]): Promise<void> {
   const args = parseArgs(argv);
   const name = argv[argv.indexOf('--child') + 1] ?? 'wasm';
   let value: unknown;
-  if (argv.includes('--mem')) value = await benchMemory(name, args);
+  if (argv.includes('--zoo-frozen')) {
+    await useBackend(name as BackendName);
+    value = benchFrozenBackbone(args.batch, args.steps);
+  } else if (argv.includes('--mem')) value = await benchMemory(name, args);
   else value = await measure(name, (argv[argv.indexOf('--mode') + 1] ?? 'train') as Mode, args, args.batch, argv.includes('--stock'));
   process.stdout.write(`@@result ${JSON.stringify(value)}\n`);
 }
@@ -434,6 +441,13 @@ async function main(): Promise<void> {
     }
   }
 
+  let zoo: FrozenBenchResult | { error: string } | undefined;
+  if (args.zoo && best) {
+    log(`\n[zoo] ${best.backend}: att+eifp on the face-api backbone (112 px, batch ${args.batch}), --freeze-backbone vs trained ...`);
+    const r = child(['--child', best.backend, '--zoo-frozen', ...passArgs(args)]);
+    zoo = r.ok ? (r.value as FrozenBenchResult) : { error: r.error };
+  }
+
   const data = await runBenchData(args);
 
   // ---- report
@@ -477,9 +491,11 @@ async function main(): Promise<void> {
     log('layer'.padEnd(26) + 'GFLOP'.padStart(8) + 'fwd'.padStart(7) + 'dW ours'.padStart(9) + 'dx stock'.padStart(10) + 'dx ours'.padStart(9));
     for (const k of kernels) log(`${String(k.layer).padEnd(26)}${String(k.gflop).padStart(8)}${String(k.conv2dFwd).padStart(7)}${String(k.dWOurs).padStart(9)}${String(k.dxStock).padStart(10)}${String(k.dxOurs).padStart(9)}`);
   }
+  if (zoo && 'error' in zoo) log(`zoo backbone: error: ${zoo.error}`);
+  else if (zoo) log(`face-api backbone (112 px, batch ${zoo.batch}), att+eifp training: frozen ${fmt(zoo.frozen.imgPerSec)} img/s (${zoo.frozen.trainedParams} trained params), not frozen ${fmt(zoo.unfrozen.imgPerSec)} img/s (${zoo.unfrozen.trainedParams}): ${fmt(zoo.frozen.imgPerSec / zoo.unfrozen.imgPerSec)}x (wall)`);
   for (const s of skipped) log(`skipped: ${s}`);
 
-  const json = { started, finished: new Date().toISOString(), args, node: process.versions.node, tfjsCore: tf.version_core, probes, results, torch, kernels, memory, memoryFallback, data, skipped };
+  const json = { started, finished: new Date().toISOString(), args, node: process.versions.node, tfjsCore: tf.version_core, probes, results, torch, kernels, memory, memoryFallback, zoo, data, skipped };
   writeFileSync(args.out, JSON.stringify(json, null, 2) + '\n');
   log(`\nwrote ${args.out}`);
 }

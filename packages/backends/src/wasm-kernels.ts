@@ -3,6 +3,7 @@ import { DfdError } from '@dfd/core';
 import { guardWasmKernels, wasmKernelsGuarded } from './wasm-node.js';
 import { clearWinogradCache, dfdWasm, transientConv, winogradConv2D } from './winograd.js';
 import { splitRanges } from './winograd-threads.js';
+import { depthwiseBackpropFilter, depthwiseBackpropInput } from './wasm-depthwise.js';
 import { backend_util, util, type KernelConfig, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
 
 /*
@@ -25,7 +26,7 @@ type KernelFn = (args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backe
 const BACKEND = 'wasm';
 
 /** Kernels registered by {@link registerWasmTrainingKernels}, for docs and tests. */
-export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad', 'Tile', 'Sum', 'Mean', 'FusedBatchNorm', 'Prelu', 'Identity', 'Conv2D', 'DfdPreluGrad'] as const;
+export const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'Reverse', 'MaxPoolGrad', 'Tile', 'Sum', 'Mean', 'FusedBatchNorm', 'Prelu', 'Identity', 'Conv2D', 'DfdPreluGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter'] as const;
 
 /** One of {@link WASM_TRAINING_KERNELS}. */
 export type WasmTrainingKernel = (typeof WASM_TRAINING_KERNELS)[number];
@@ -769,6 +770,9 @@ function configs(): KernelConfig[] {
     k('Conv2D', winogradConv2D(kernel as Parameters<typeof winogradConv2D>[0])),
     // PReLU's gradient in one pass (with the Prelu gradient below pointing at it).
     k('DfdPreluGrad', preluGrad),
+    // Missing from the wasm backend: separable-conv nets (the zoo's face-api backbone) train with these.
+    k('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput),
+    k('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter),
   ];
 }
 
