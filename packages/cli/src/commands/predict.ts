@@ -8,6 +8,7 @@ import { evalTransform, type RgbImage } from '@dfd/datasets';
 import { decodeImageFile } from '@dfd/datasets/node';
 import { DfdNet } from '@dfd/model';
 import { loadModelDir } from '@dfd/model/node';
+import type { FaceBox } from '@dfd/zoo';
 import { parseThreads, THREADS_HELP } from './train.js';
 
 /** One image's prediction. */
@@ -19,6 +20,19 @@ export interface Prediction {
   probability: number;
   logits: number[];
   probabilities: number[];
+  /** With `detect`: which face of the image (0 = the detector's best), and its box in the image's pixels. */
+  face?: number;
+  box?: FaceBox;
+}
+
+/** Options of face detection in {@link predictImages}. */
+export interface PredictDetectOptions {
+  /** Detector input side, a multiple of 32 (default 416; 320 / 224 are faster, miss small faces). */
+  inputSize?: number;
+  /** Detector score threshold (default 0.5). */
+  scoreThreshold?: number;
+  /** Margin added on each side of a face box, as a fraction of its longer side (default 0.2). */
+  margin?: number;
 }
 
 /** Options of {@link predictImages}. */
@@ -28,6 +42,11 @@ export interface PredictOptions {
   images: string[];
   /** Images per forward pass (default 16). */
   batchSize?: number;
+  /**
+   * Find the faces first (zoo detector `faceapi:tiny-detector`, needs @vladmandic/face-api), crop
+   * each with a margin and predict one expression per face. Without it each whole image is one face.
+   */
+  detect?: PredictDetectOptions;
 }
 
 /** Decodes one file (JPEG/PNG/WebP... via sharp in @dfd/datasets/node: grey replicated, alpha dropped), naming the file on failure. */
@@ -43,7 +62,7 @@ async function decodeFile(path: string): Promise<RgbImage> {
  * Classifies image files with a DFD-Net model folder: decode, resize to the model's input size,
  * ImageNet normalisation (the evaluation transform of training), inference-mode forward.
  */
-export async function predictImages(opts: PredictOptions): Promise<{ labels: string[]; predictions: Prediction[] }> {
+export async function predictImages(opts: PredictOptions): Promise<{ labels: string[]; predictions: Prediction[]; noFace?: string[] }> {
   if (opts.images.length === 0) throw new DfdError('E_PREDICT_INPUT', 'no images given: dfd predict --model DIR IMAGE...');
   const model = await loadModelDir(opts.model);
   try {
@@ -62,10 +81,11 @@ export async function predictImages(opts: PredictOptions): Promise<{ labels: str
     const transform = evalTransform({ size });
     const batchSize = Math.max(1, opts.batchSize ?? 16);
     const predictions: Prediction[] = [];
-    for (let start = 0; start < opts.images.length; start += batchSize) {
-      const files = opts.images.slice(start, start + batchSize);
+    const { items, noFace } = opts.detect ? await detectFaces(opts.images, opts.detect) : { items: opts.images.map((image) => ({ image, rgb: () => decodeFile(image) })), noFace: undefined };
+    for (let start = 0; start < items.length; start += batchSize) {
+      const files = items.slice(start, start + batchSize);
       const pixels = new Float32Array(files.length * size * size * 3);
-      for (let i = 0; i < files.length; i++) pixels.set(transform(await decodeFile(files[i]!)).data, i * size * size * 3);
+      for (let i = 0; i < files.length; i++) pixels.set(transform(await files[i]!.rgb()).data, i * size * size * 3);
       const [logits, probs] = tf.tidy(() => {
         const x = tf.tensor4d(pixels, [files.length, size, size, 3]);
         const l = model.forward(x, { training: false }).logits;
@@ -75,16 +95,52 @@ export async function predictImages(opts: PredictOptions): Promise<{ labels: str
       const p = (await probs.array()) as number[][];
       logits.dispose();
       probs.dispose();
-      files.forEach((image, i) => {
+      files.forEach(({ image, face }, i) => {
         const pi = p[i]!;
         const index = pi.indexOf(Math.max(...pi));
-        predictions.push({ image, label: labels[index]!, index, probability: pi[index]!, logits: l[i]!, probabilities: pi });
+        predictions.push({ image, label: labels[index]!, index, probability: pi[index]!, logits: l[i]!, probabilities: pi, ...face });
       });
     }
-    return { labels, predictions };
+    return { labels, predictions, ...(noFace ? { noFace } : {}) };
   } finally {
     model.dispose();
   }
+}
+
+/** One face to classify: its image file, where it is, and its (cropped) pixels. */
+interface FaceItem {
+  image: string;
+  face?: { face: number; box: FaceBox };
+  rgb: () => Promise<RgbImage>;
+}
+
+/** Detects the faces of each file with the zoo detector and crops each with a margin. */
+async function detectFaces(images: string[], o: PredictDetectOptions): Promise<{ items: FaceItem[]; noFace: string[] }> {
+  const { loadZooDetector } = await import('@dfd/zoo/node');
+  const { cropFace } = await import('@dfd/zoo');
+  const detector = await loadZooDetector('faceapi:tiny-detector');
+  const items: FaceItem[] = [];
+  const noFace: string[] = [];
+  try {
+    for (const image of images) {
+      const rgb = await decodeFile(image);
+      const boxes = await detector.detect(rgb, { inputSize: o.inputSize ?? 416, scoreThreshold: o.scoreThreshold ?? 0.5 });
+      if (boxes.length === 0) noFace.push(image);
+      boxes.forEach((box, face) => {
+        const crop = cropFace(rgb, box, { margin: o.margin ?? 0.2 });
+        items.push({ image, face: { face, box }, rgb: () => Promise.resolve(crop) });
+      });
+    }
+  } finally {
+    detector.dispose();
+  }
+  return { items, noFace };
+}
+
+function parseNumber(flag: string, v: string, ok: (n: number) => boolean, what: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || !ok(n)) throw new DfdError('E_PREDICT_INPUT', `${flag} ${v}: must be ${what}`);
+  return n;
 }
 
 /** `dfd predict`: expression of each image file with a DFD-Net model folder. */
@@ -97,14 +153,37 @@ export function registerPredict(program: Command): void {
     .option('--backend <name>', 'tfjs backend: auto | cpu | wasm | webgpu | tensorflow | tensorflow-gpu', 'auto')
     .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--batch-size <n>', 'images per forward pass', '16')
-    .option('--json', 'print logits, probabilities and label per image as JSON')
-    .action(async (images: string[], o: { model: string; backend: string; threads?: number; batchSize: string; json?: boolean }) => {
+    .option('--json', 'print logits, probabilities and label per image (per face with --detect, with its box) as JSON')
+    .option('--detect', 'find the faces first (zoo detector faceapi:tiny-detector; needs @vladmandic/face-api), crop each with a margin and predict one expression per face')
+    .option('--detect-size <n>', 'with --detect: detector input side, a multiple of 32 (default 416; 320 / 224 are faster but miss small faces)')
+    .option('--detect-threshold <p>', 'with --detect: detector score threshold (default 0.5)')
+    .option('--margin <f>', 'with --detect: margin added on each side of a face box, as a fraction of its longer side (default 0.2)')
+    .action(async (images: string[], o: { model: string; backend: string; threads?: number; batchSize: string; json?: boolean; detect?: boolean; detectSize?: string; detectThreshold?: string; margin?: string }) => {
       const used = await useBackend(o.backend as BackendName | 'auto', { gradients: false, ...(o.threads != null ? { threads: o.threads } : {}) });
       const batchSize = Number(o.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new DfdError('E_PREDICT_INPUT', `--batch-size ${o.batchSize}: must be a positive integer`);
-      const { labels, predictions } = await predictImages({ model: o.model, images, batchSize });
+      if (!o.detect) {
+        const stray = (['detectSize', 'detectThreshold', 'margin'] as const).find((k) => o[k] !== undefined);
+        if (stray) throw new DfdError('E_PREDICT_INPUT', `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} only applies with --detect`);
+      }
+      const detect = o.detect
+        ? {
+            inputSize: parseNumber('--detect-size', o.detectSize ?? '416', (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0, 'a positive multiple of 32 (416, 320, 224)'),
+            scoreThreshold: parseNumber('--detect-threshold', o.detectThreshold ?? '0.5', (n) => n > 0 && n < 1, 'between 0 and 1 (exclusive)'),
+            margin: parseNumber('--margin', o.margin ?? '0.2', (n) => n >= 0 && n <= 2, 'between 0 and 2'),
+          }
+        : undefined;
+      const { labels, predictions, noFace } = await predictImages({ model: o.model, images, batchSize, ...(detect ? { detect } : {}) });
       if (o.json) {
-        process.stdout.write(JSON.stringify({ model: o.model, backend: used.name, labels, predictions }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ model: o.model, backend: used.name, labels, predictions, ...(noFace ? { noFace } : {}) }, null, 2) + '\n');
+        return;
+      }
+      if (detect) {
+        const rows = [['image', 'face', 'box (x,y,w,h)', 'label', 'probability', 'score']];
+        for (const p of predictions) rows.push([p.image, String(p.face), [p.box!.x, p.box!.y, p.box!.width, p.box!.height].map((v) => Math.round(v)).join(','), p.label, p.probability.toFixed(4), p.box!.score.toFixed(3)]);
+        for (const image of noFace ?? []) rows.push([image, '-', '-', 'no face found', '-', '-']);
+        const width = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+        process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(width[i]!))).join('  ').trimEnd()).join('\n') + '\n');
         return;
       }
       const w = Math.max(5, ...predictions.map((p) => p.image.length));
