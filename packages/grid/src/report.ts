@@ -189,14 +189,15 @@ function esc(s: string): string {
 
 /** The plot: per group, a bar for the mean target-mean accuracy, the 95 % interval, and one point per seed. */
 export function reportSvg(r: GridReport): string {
-  const W = Math.max(320, 80 + r.groups.length * 90), H = 320, left = 50, top = 30, bottom = 60, plotH = H - top - bottom;
+  const step = 130, W = Math.max(480, 90 + r.groups.length * step), H = 360, left = 50, top = 50, bottom = 70, plotH = H - top - bottom;
   const values = r.groups.flatMap((g) => [...g.perSeed.map((p) => p.mean), g.mean.high, g.mean.low].filter(Number.isFinite));
   const hi = Math.min(1, Math.ceil(((values.length ? Math.max(...values) : 1) + 0.05) * 10) / 10);
   const y = (v: number) => top + plotH * (1 - v / hi);
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">mean target accuracy (%): bars = mean over seeds, lines = 95 % CI, dots = seeds</text>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">mean accuracy over targets (%)</text>`,
+    `<text x="${W / 2}" y="34" text-anchor="middle" fill="#555">bars: mean over seeds · lines: 95 % CI · dots: seeds</text>`,
     `<line x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}" stroke="black"/>`,
     `<line x1="${left}" y1="${top + plotH}" x2="${W - 10}" y2="${top + plotH}" stroke="black"/>`,
   ];
@@ -205,11 +206,15 @@ export function reportSvg(r: GridReport): string {
     parts.push(`<text x="${left - 4}" y="${y(v) + 4}" text-anchor="end">${(v * 100).toFixed(0)}</text>`, `<line x1="${left}" y1="${y(v)}" x2="${W - 10}" y2="${y(v)}" stroke="#ddd"/>`);
   }
   r.groups.forEach((g, i) => {
-    const cx = left + 50 + i * 90;
+    const cx = left + 60 + i * step;
     if (g.mean.n) parts.push(`<rect x="${cx - 25}" y="${y(g.mean.mean)}" width="50" height="${top + plotH - y(g.mean.mean)}" fill="#9ecae1"/>`);
     if (Number.isFinite(g.mean.ci95)) parts.push(`<line x1="${cx}" y1="${y(Math.min(hi, g.mean.high))}" x2="${cx}" y2="${y(Math.max(0, g.mean.low))}" stroke="black" stroke-width="1.5"/>`);
     g.perSeed.forEach((p, j) => parts.push(`<circle cx="${cx - 12 + (24 * (j + 0.5)) / g.perSeed.length}" cy="${y(p.mean)}" r="3" fill="#08519c"><title>seed ${esc(text(p.seed))}: ${pct(p.mean)}</title></circle>`));
-    parts.push(`<text x="${cx}" y="${top + plotH + 16}" text-anchor="middle">${esc(g.method)}</text>`, `<text x="${cx}" y="${top + plotH + 30}" text-anchor="middle" fill="#555">${esc(g.source)} n=${g.mean.n}</text>`);
+    parts.push(
+      `<text x="${cx}" y="${top + plotH + 16}" text-anchor="middle">${esc(g.method)}</text>`,
+      `<text x="${cx}" y="${top + plotH + 30}" text-anchor="middle" fill="#555">${esc(g.source)}</text>`,
+      `<text x="${cx}" y="${top + plotH + 44}" text-anchor="middle" fill="#555">n=${g.mean.n}</text>`,
+    );
   });
   parts.push('</svg>');
   return parts.join('\n');
