@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventBus } from '@dfd/core';
 import { createNodeDatasetRegistry } from '../node.js';
@@ -66,18 +67,22 @@ describe('folder plugin', () => {
 });
 
 describe('file-system edge cases', () => {
-  it('follows symbolic links to class folders and turns fs errors into DatasetFormatError', async () => {
+  it('follows symbolic links to class folders (out of the dataset folder with ?links=follow) and turns fs errors into DatasetFormatError', async () => {
     const { symlink, chmod } = await import('node:fs/promises');
     await writeImage(join(dir, 'store', 'happy', '1.jpg'));
     await writeImage(join(dir, 'store', 'sad', '1.jpg'));
     await writeImage(join(dir, 'data', 'angry', '1.jpg'));
     await symlink(join(dir, 'store', 'happy'), join(dir, 'data', 'happy'));
-    const ds = await reg.resolve(`folder:${join(dir, 'data')}`);
+    // A link out of the dataset folder is followed only when the spec says so (issue 17); otherwise it is skipped and counted.
+    const ds = await reg.resolve(`folder:${join(dir, 'data')}?links=follow`);
     expect(counts(ds.splits.train)).toEqual([0, 0, 0, 1, 0, 1, 0]);
+    const inside = await reg.resolve(`folder:${join(dir, 'data')}`);
+    expect(counts(inside.splits.train)).toEqual([0, 0, 0, 0, 0, 1, 0]);
+    expect(inside.warnings.find((w) => w.kind === 'symlink-skipped')).toMatchObject({ count: 1 });
     if (process.getuid?.() !== 0) {
       await chmod(join(dir, 'store', 'sad'), 0o000);
       await symlink(join(dir, 'store', 'sad'), join(dir, 'data', 'sad'));
-      const err = await reg.resolve(`folder:${join(dir, 'data')}`).catch((e: unknown) => e);
+      const err = await reg.resolve(`folder:${join(dir, 'data')}?links=follow`).catch((e: unknown) => e);
       await chmod(join(dir, 'store', 'sad'), 0o755);
       expect(err).toBeInstanceOf(DatasetFormatError);
       expect((err as Error).message).toMatch(/EACCES/);
@@ -136,5 +141,35 @@ describe('identity and utkface plugins', () => {
     expect(ds.splits.train!.length).toBe(4);
     expect(ds.warnings).toHaveLength(1);
     expect(ds.warnings[0]).toMatchObject({ kind: 'bad-file-name', count: 2 });
+  });
+});
+
+describe('folder plugin and symbolic links (issue 17)', () => {
+  it('never follows a loop, never leaves the dataset folder unless ?links=follow, and counts what it skipped', async () => {
+    const data = join(dir, 'data');
+    const outside = join(dir, 'elsewhere');
+    for (let i = 0; i < 10; i++) await writeImage(join(data, 'train', 'happy', `${i}.jpg`));
+    for (let i = 0; i < 3; i++) await writeImage(join(data, 'train', 'sad', `${i}.jpg`));
+    await writeImage(join(outside, 'a.jpg'));
+    await writeImage(join(outside, 'b.jpg'));
+    await symlink('..', join(data, 'train', 'happy', 'loopy')); // the issue's case: 10 happy became 810, sad ones labelled happy
+    await symlink('.', join(data, 'train', 'happy', 'self'));
+    await symlink('..', join(data, 'train', 'fear')); // a class folder that is a link to its parent
+    await symlink(outside, join(data, 'train', 'happy', 'out'));
+    await symlink(join(outside, 'a.jpg'), join(data, 'train', 'sad', 'secret.jpg'));
+    await symlink(join(data, 'nope.jpg'), join(data, 'train', 'sad', 'broken.jpg'));
+    await mkdir(join(data, 'extra', 'happy'), { recursive: true });
+    await writeImage(join(data, 'extra', 'happy', 'x.jpg'));
+    await symlink(join(data, 'extra', 'happy'), join(data, 'train', 'happy', 'more')); // inside the root: followed
+    const ds = await reg.resolve(`folder:${data}`);
+    expect(counts(ds.splits.train)).toEqual([0, 0, 0, 11, 3, 0, 0]);
+    const w = ds.warnings.filter((x) => x.kind === 'symlink-skipped');
+    expect(w.reduce((s, x) => s + x.count, 0)).toBe(6);
+    expect(w.map((x) => x.message).join('\n')).toMatch(/skipped 3 symbolic link\(s\) under train\/happy: 2 loop\(s\) back into a folder already read, 1 leading outside .* \(add \?links=follow/);
+    expect(w.map((x) => x.message).join('\n')).toMatch(/under train\/sad: 1 leading outside .*, 1 broken/);
+    expect(w.map((x) => x.message).join('\n')).toMatch(/under train\/fear: 1 loop/);
+    const followed = await reg.resolve(`folder:${data}?links=follow`);
+    expect(counts(followed.splits.train)).toEqual([0, 0, 0, 13, 4, 0, 0]);
+    await expect(reg.resolve(`folder:${data}?links=always`)).rejects.toThrow(/option 'links=always' must be one of inside, follow/);
   });
 });

@@ -25,26 +25,28 @@ const SPLIT_NAMES: Record<string, 'train' | 'val' | 'test'> = {
  * `folder:<dir>`: `train/<class>/`, `val|valid|validation/<class>/`, `test/<class>/`, or `<dir>`
  * itself holding class folders (then option `split=train|val|test`, default train). Class names
  * by synonyms (angry/anger, sad/sadness, ...); unknown classes (contempt) skipped and counted.
+ * Symbolic links: loops are skipped, links out of `<dir>` only followed with `?links=follow`.
  */
 export const folderPlugin: DatasetPlugin = {
   name: 'folder',
-  description: 'class folders: train/<class>/, test/<class>/ (val/valid too) or one folder of classes (?split=train|val|test)',
+  description: 'class folders: train/<class>/, test/<class>/ (val/valid too) or one folder of classes (?split=train|val|test, ?links=follow to follow symlinks out of the folder)',
   labels: { expression: true, factors: [] },
   validate: async (location) => dirIssue(resolve(location), 'a folder of class folders or train/ and test/ folders'),
   async load(location, options, ctx) {
     const root = resolve(location);
     await requireDir(root, 'a folder of class folders or train/ and test/ folders');
     const split = choiceOption(options, 'split', ['train', 'val', 'test'], 'train');
+    const links = choiceOption(options, 'links', ['inside', 'follow'], 'inside');
     const splits: Splits = {};
     const subs = (await listDir(root)).filter((e) => e.dir && SPLIT_NAMES[e.name.toLowerCase()]);
     if (subs.length > 0) {
       for (const s of subs) {
         const name = SPLIT_NAMES[s.name.toLowerCase()]!;
         if (splits[name]) throw new DatasetFormatError({ file: s.path, expected: 'one folder per split' }, `a second folder for split '${name}'`);
-        splits[name] = await readClassFolders(s.path, root, ctx, 'folder');
+        splits[name] = await readClassFolders(s.path, root, ctx, 'folder', links);
       }
     } else {
-      splits[split] = await readClassFolders(root, root, ctx, 'folder');
+      splits[split] = await readClassFolders(root, root, ctx, 'folder', links);
     }
     return dataset(location, 'folder', splits);
   },

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DatasetFormatError } from '../errors.js';
 import { expressionFromName } from '../labels.js';
@@ -52,10 +52,24 @@ export async function dirIssue(path: string, what: string): Promise<ValidationIs
 }
 
 /** Entries of a folder, natural order, dot-files left out. */
-export async function listDir(path: string): Promise<Array<{ name: string; dir: boolean; path: string }>> {
+export async function listDir(path: string): Promise<Array<{ name: string; dir: boolean; path: string; link: boolean }>> {
   const entries = (await readdir(path, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => naturalCompare(a.name, b.name));
   // Symbolic links (datasets assembled with ln -s) count as what they point to.
-  return Promise.all(entries.map(async (e) => ({ name: e.name, dir: e.isSymbolicLink() ? await isDir(join(path, e.name)) : e.isDirectory(), path: join(path, e.name) })));
+  return Promise.all(entries.map(async (e) => ({ name: e.name, dir: e.isSymbolicLink() ? await isDir(join(path, e.name)) : e.isDirectory(), path: join(path, e.name), link: e.isSymbolicLink() })));
+}
+
+/**
+ * How the folder walk treats symbolic links: `inside` (default) follows links whose target lies
+ * inside the dataset folder and skips the others; `follow` also follows links leading out of it.
+ * Loops (a link to the folder being walked or one above it, a folder reached twice) are always
+ * skipped. Every skip is counted in a `symlink-skipped` warning.
+ */
+export type LinkPolicy = 'inside' | 'follow';
+
+/** Whether `inner` is `outer` or lies under it (real paths). */
+function within(outer: string, inner: string): boolean {
+  const r = relative(outer, inner);
+  return r === '' || (!r.startsWith(`..${sep}`) && r !== '..' && !isAbsolute(r));
 }
 
 /** The child of `dir` whose name matches one of `names` case-insensitively, or undefined. */
@@ -151,20 +165,65 @@ export function intField(value: string | undefined, min: number, max: number, wh
   return v;
 }
 
-/** Every image file under `dir` (recursively), natural order, relative ids. */
-export async function listImages(dir: string, root: string, ctx?: DatasetContext, source = 'folder'): Promise<string[]> {
+/**
+ * Every image file under `dir` (recursively), natural order, relative ids. Symbolic links follow
+ * {@link LinkPolicy}: loops are never followed, links out of `root` only with `links: 'follow'`.
+ */
+export async function listImages(dir: string, root: string, ctx?: DatasetContext, source = 'folder', links: LinkPolicy = 'inside'): Promise<string[]> {
   const out: string[] = [];
   let skipped = 0;
-  const walk = async (d: string) => {
+  const skippedLinks = { loop: 0, outside: 0, broken: 0 };
+  const rootReal = await realpath(root);
+  const startReal = await realpath(dir);
+  const visited = new Set<string>();
+  const walk = async (d: string, real: string) => {
+    visited.add(real);
     for (const e of await listDir(d)) {
-      if (e.dir) await walk(e.path);
-      else if (isImageFile(e.name)) out.push(e.path);
+      let target = real;
+      if (e.link) {
+        try {
+          target = await realpath(e.path);
+        } catch {
+          skippedLinks.broken++;
+          continue;
+        }
+        if (links !== 'follow' && !within(rootReal, target)) {
+          skippedLinks.outside++;
+          continue;
+        }
+        // A link to the folder being walked or above it would read it again (and its siblings, under this label).
+        if (e.dir && (within(target, startReal) || visited.has(target))) {
+          skippedLinks.loop++;
+          continue;
+        }
+      }
+      if (e.dir) {
+        const sub = e.link ? target : join(real, e.name);
+        if (visited.has(sub)) {
+          skippedLinks.loop++;
+          continue;
+        }
+        await walk(e.path, sub);
+      } else if (isImageFile(e.name)) out.push(e.path);
       else skipped++;
     }
   };
-  await walk(dir);
+  if (links !== 'follow' && !within(rootReal, startReal)) skippedLinks.outside++;
+  // A folder that is a link to its own parent (or above) would read its siblings under its label.
+  else if (within(startReal, await realpath(dirname(dir)))) skippedLinks.loop++;
+  else await walk(dir, startReal);
+  const where = relative(root, dir) || dir;
   if (skipped > 0 && ctx) {
-    ctx.warn({ kind: 'not-an-image', message: `${source}: skipped ${skipped} non-image file(s) under ${relative(root, dir) || dir}`, count: skipped, file: dir });
+    ctx.warn({ kind: 'not-an-image', message: `${source}: skipped ${skipped} non-image file(s) under ${where}`, count: skipped, file: dir });
+  }
+  const linkCount = skippedLinks.loop + skippedLinks.outside + skippedLinks.broken;
+  if (linkCount > 0 && ctx) {
+    const parts = [
+      skippedLinks.loop ? `${skippedLinks.loop} loop(s) back into a folder already read` : '',
+      skippedLinks.outside ? `${skippedLinks.outside} leading outside ${root} (add ?links=follow to the spec to follow them)` : '',
+      skippedLinks.broken ? `${skippedLinks.broken} broken` : '',
+    ].filter(Boolean);
+    ctx.warn({ kind: 'symlink-skipped', message: `${source}: skipped ${linkCount} symbolic link(s) under ${where}: ${parts.join(', ')}`, count: linkCount, file: dir });
   }
   return out;
 }
@@ -179,7 +238,7 @@ export function relId(root: string, file: string): string {
  * expressions with synonyms; unknown ones (contempt) are skipped with a counted warning. A
  * single wrapper folder that is not a class (SFEW's `Train_Aligned_Faces`) is descended into.
  */
-export async function readClassFolders(dir: string, root: string, ctx: DatasetContext, source: string): Promise<Sample[]> {
+export async function readClassFolders(dir: string, root: string, ctx: DatasetContext, source: string, links: LinkPolicy = 'inside'): Promise<Sample[]> {
   let current = dir;
   for (let depth = 0; depth < 3; depth++) {
     const subs = (await listDir(current)).filter((e) => e.dir);
@@ -195,7 +254,7 @@ export async function readClassFolders(dir: string, root: string, ctx: DatasetCo
   }
   for (const c of classDirs) {
     const expression = expressionFromName(c.name);
-    const files = await listImages(c.path, root, ctx, source);
+    const files = await listImages(c.path, root, ctx, source, links);
     if (expression === undefined) {
       ctx.warn({ kind: 'unknown-class', message: `${source}: skipped class folder '${relId(root, c.path)}' (${files.length} images): not one of the 7 expressions`, count: files.length, file: c.path });
       continue;
