@@ -4,13 +4,14 @@ import { ModuleOptionError, ShapeError } from './errors.js';
 import { toRng } from './init.js';
 import { BatchNorm2d, Conv2d, PReLU, maxPool2d } from './layers.js';
 import { Module, ModuleList, type ForwardOptions } from './module.js';
-import { FACEAPI_CHANNELS, FaceapiDenseNet } from './faceapi.js';
+import { FACEAPI_CHANNELS, FACEAPI_XCEPTION_CHANNELS, FaceapiDenseNet, FaceapiXceptionNet } from './faceapi.js';
 
 /**
  * `ddl`: PreAct ResNet-18 of the DDL/ADDL code (METHOD.md); `torchvision`: torchvision's resnet18
- * trunk; `faceapi`: face-api.js's expression-net trunk (pretrained weights from @dfd/zoo).
+ * trunk; `faceapi`: face-api.js's expression-net trunk; `faceapi-xception`: its age/gender-net
+ * trunk (pretrained weights for both from @dfd/zoo).
  */
-export type BackboneLayout = 'ddl' | 'torchvision' | 'faceapi';
+export type BackboneLayout = 'ddl' | 'torchvision' | 'faceapi' | 'faceapi-xception';
 
 /** Options shared by the backbones. */
 export interface BackboneOptions {
@@ -57,10 +58,10 @@ const convOut = (h: number, k: number, s: number, p: number): number => Math.flo
 /** Stage output shapes [H, W, C] for a square input, computed without running the network. */
 export function backboneStageShapes(options: BackboneOptions = {}): Array<[number, number, number]> {
   const layout = options.layout ?? 'ddl';
-  if (layout === 'faceapi') {
-    // TF 'same' padding, stride 2: ceil(h / 2) per dense block.
+  if (layout === 'faceapi' || layout === 'faceapi-xception') {
+    // TF 'same' padding, stride 2: ceil(h / 2) per stage.
     let h = checkInputSize(options.inputSize ?? 112, 'backboneStageShapes');
-    return FACEAPI_CHANNELS.map((c) => {
+    return (layout === 'faceapi' ? FACEAPI_CHANNELS : FACEAPI_XCEPTION_CHANNELS).map((c) => {
       h = Math.ceil(h / 2);
       return [h, h, c];
     });
@@ -267,5 +268,6 @@ export function createBackbone(options: BackboneOptions = {}): Backbone {
   if (layout === 'ddl') return new PreActResNet18(options);
   if (layout === 'torchvision') return new TorchvisionResNet18(options);
   if (layout === 'faceapi') return new FaceapiDenseNet(options);
-  throw new ModuleOptionError('createBackbone', 'layout', `must be 'ddl', 'torchvision' or 'faceapi', got ${JSON.stringify(layout)}`);
+  if (layout === 'faceapi-xception') return new FaceapiXceptionNet(options);
+  throw new ModuleOptionError('createBackbone', 'layout', `must be 'ddl', 'torchvision', 'faceapi' or 'faceapi-xception', got ${JSON.stringify(layout)}`);
 }

@@ -92,7 +92,7 @@ export function resolveDfdNetConfig(options: DfdNetOptions): DfdNetConfig {
   return {
     variant: options.variant,
     width: options.width ?? 1,
-    inputSize: options.inputSize ?? (options.layout === 'faceapi' ? 112 : 90),
+    inputSize: options.inputSize ?? (options.layout?.startsWith('faceapi') ? 112 : 90),
     layout: options.layout ?? 'ddl',
     miDims: [...miDims],
     miHidden: positiveInt(options.miHidden ?? 256, where, 'miHidden'),

@@ -41,6 +41,8 @@ const dataSchema = z
     cache: z.boolean().default(false),
     /** Use at most this many training samples (quick experiments). */
     limit: z.number().int().positive().optional(),
+    /** An image file that is empty, truncated or not an image (header check before step 1): `fail` lists them all and stops, `skip` leaves them out (counted, listed in the run folder). */
+    badImages: z.enum(['fail', 'skip']).default('fail'),
   })
   .strict();
 
@@ -113,7 +115,7 @@ export const trainConfigSchema = z
       .object({
         width: positive.max(4).default(1),
         inputSize: z.number().int().min(16).default(90),
-        layout: z.enum(['ddl', 'torchvision', 'faceapi']).default('ddl'),
+        layout: z.enum(['ddl', 'torchvision', 'faceapi', 'faceapi-xception']).default('ddl'),
         miHidden: z.number().int().positive().optional(),
       })
       .strict()

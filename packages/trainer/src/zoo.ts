@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, type EvaluationResult } from '@dfd/core';
 import type { DatasetRegistry, Sample } from '@dfd/datasets';
 import type { DfdNet } from '@dfd/model';
-import { assignFaceapiExpression, isZooId, zooEntry, zooEntryFor } from '@dfd/zoo';
+import { assignFaceapiTrunk, isZooId, zooEntry, zooEntryFor } from '@dfd/zoo';
 import { loadZooClassifier, loadZooExtractor, loadZooWeights } from '@dfd/zoo/node';
 import type { TrainConfig } from './config.js';
 import { meanAccuracy } from './evaluate.js';
@@ -25,11 +25,12 @@ export function applyZooBackbone(config: TrainConfig): void {
   if (config.freezeBackbone && !config.backbone) throw new ConfigError('freezeBackbone', 'needs a pretrained --backbone (a zoo id such as faceapi:expression, or a model folder); freezing random weights trains nothing useful.');
   if (!config.backbone || !isZooId(config.backbone)) return;
   const entry = zooEntryFor(config.backbone, 'backbone');
-  if (config.model.layout !== 'ddl' && config.model.layout !== 'faceapi') {
-    throw new ConfigError('model.layout', `backbone ${entry.id} has its own layout ('faceapi'); drop model.layout '${config.model.layout}'.`);
+  const layout = entry.layout!;
+  if (config.model.layout !== 'ddl' && config.model.layout !== layout) {
+    throw new ConfigError('model.layout', `backbone ${entry.id} has its own layout ('${layout}'); drop model.layout '${config.model.layout}'.`);
   }
   if (config.model.width !== 1) throw new ConfigError('model.width', `backbone ${entry.id} has fixed channels; width must be 1 (got ${config.model.width}).`);
-  config.model.layout = 'faceapi';
+  config.model.layout = layout;
   if (config.model.inputSize === 90) config.model.inputSize = entry.inputSize;
 }
 
@@ -49,15 +50,16 @@ export async function loadExtractors(
 }
 
 /**
- * Puts a zoo backbone's pretrained weights into DFD-Net's `efe.*`; for the `base` variant, whose
- * classifier reads the same global average pool as face-api's, its expression classifier too (so
- * `base` on a frozen face-api backbone starts as face-api's expression net). Returns tensors copied.
+ * Puts a zoo backbone's pretrained weights into DFD-Net's `efe.*`; for the `base` variant on the
+ * expression net, whose classifier reads the same global average pool as face-api's, its
+ * expression classifier too (so `base` on a frozen `faceapi:expression` starts as face-api's
+ * expression net). Returns tensors copied.
  */
 export async function loadZooBackbone(model: DfdNet, id: string): Promise<number> {
   zooEntryFor(id, 'backbone');
   const weights: tf.NamedTensorMap = await loadZooWeights(id);
   try {
-    return assignFaceapiExpression(model, weights, 'efe.', model.config.variant === 'base' ? 'classifier' : undefined);
+    return assignFaceapiTrunk(model, weights, 'efe.', model.config.variant === 'base' && zooEntry(id).roles.includes('classifier') ? 'classifier' : undefined);
   } finally {
     for (const t of Object.values(weights)) t.dispose();
   }

@@ -8,7 +8,7 @@ export {
   recognitionForward,
   type AgeGenderOutputs,
 } from './nets.js';
-export { ZooClassifier, ZooExtractor, assignFaceapiExpression, decodeZooWeights, type WeightsManifest } from './models.js';
+export { ZooClassifier, ZooExtractor, assignFaceapiTrunk, decodeZooWeights, type WeightsManifest } from './models.js';
 export {
   TINY_DETECTOR_ANCHORS,
   TINY_DETECTOR_IOU,
@@ -26,4 +26,3 @@ export {
   type ZooImage,
 } from './detector.js';
 export { ZooCropError, cropFace, type CropOptions, type FaceCrop } from './crop.js';
-export { FaceLandmarker, eyeCentres, landmarks68TinyForward, landmarksInput, type Landmarks68 } from './landmarks.js';

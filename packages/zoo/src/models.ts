@@ -21,11 +21,13 @@ export function decodeZooWeights(manifest: WeightsManifest, data: ArrayBuffer): 
 }
 
 /**
- * Copies a face-api expression net's trunk into a {@link FaceapiDenseNet} (or a model holding one
- * under `prefix`, e.g. DFD-Net's `efe.`); with `classifier`, also its `fc` into that Linear
- * (columns put in the canonical class order). Returns the number of tensors copied.
+ * Copies a face-api net's trunk (every weight but its `fc` heads) into the dfd backbone that
+ * rebuilds it ({@link FaceapiDenseNet} for the expression net, `FaceapiXceptionNet` for the
+ * age/gender net), or into a model holding one under `prefix` (DFD-Net's `efe.`); with
+ * `classifier`, also the expression net's `fc` into that Linear (columns put in the canonical
+ * class order). Every backbone parameter must be covered. Returns the number of tensors copied.
  */
-export function assignFaceapiExpression(
+export function assignFaceapiTrunk(
   model: { namedParameters(): Array<[string, tf.Variable]> },
   map: tf.NamedTensorMap,
   prefix = '',
@@ -42,8 +44,8 @@ export function assignFaceapiExpression(
     v.assign(t);
     n++;
   }
-  const expectedTrunk = [...params.keys()].filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).startsWith('classifier')).length;
-  if (n === 0 || (prefix === '' && n !== expectedTrunk)) throw new ZooWeightsError(`copied ${n} face-api weights, expected the whole trunk; is this the expression model?`);
+  const trunk = prefix === '' ? [...params.keys()] : [...params.keys()].filter((k) => k.startsWith(prefix));
+  if (n !== trunk.length) throw new ZooWeightsError(`copied ${n} face-api weights but the backbone has ${trunk.length} parameters; the weights are for another layout.`);
   if (classifier) {
     const cw = params.get(`${classifier}.weight`);
     const cb = params.get(`${classifier}.bias`);
@@ -130,7 +132,7 @@ export class ZooClassifier {
   ) {
     this.entry = zooEntryFor(id, 'classifier');
     this.trunk = new FaceapiDenseNet({ inputSize: this.entry.inputSize });
-    assignFaceapiExpression(this.trunk, weights);
+    assignFaceapiTrunk(this.trunk, weights);
     const idx = tf.tensor1d([...FACEAPI_TO_CANONICAL], 'int32');
     this.fcW = tf.gather(weights['fc/weights']!, idx, 1) as tf.Tensor2D;
     this.fcB = tf.gather(weights['fc/bias']!, idx, 0) as tf.Tensor1D;

@@ -119,12 +119,13 @@ export function ageGenderForward(map: tf.NamedTensorMap, x: tf.Tensor4D): AgeGen
 }
 
 /**
- * face-api expression-net weight name -> dfd parameter name of `FaceapiDenseNet` (under `efe.`
+ * face-api weight name -> dfd parameter name of the backbone that rebuilds the net (under `efe.`
  * in DFD-Net): `dense0/conv1/depthwise_filter` -> `dense0.conv1.depthwise`, `dense0/conv0/filters`
- * -> `dense0.conv0.weight`; `fc/*` (the classifier) -> null.
+ * -> `dense0.conv0.weight`, `entry_flow/conv_in/bias` -> `entry_flow.conv_in.bias`; `fc/*` and
+ * `fc` (heads) -> null.
  */
 export function faceapiDenseName(name: string): string | null {
-  if (name.startsWith('fc/')) return null;
+  if (name === 'fc' || name.startsWith('fc/')) return null;
   return name
     .replace(/\//g, '.')
     .replace(/\.filters$/, '.weight')

@@ -10,7 +10,7 @@ import { SYNTHETIC_DOMAINS, renderFace, sampleFaceParams } from '@dfd/datasets';
 import { FaceapiDenseNet } from '@dfd/backbone';
 import { ZOO, ZooRoleError, ZooUnknownError, installCommand, isZooId, zooEntry, zooEntryFor } from './registry.js';
 import { ZooNotInstalledError, findZooPackage, listZooModels, loadZooClassifier, loadZooExtractor, loadZooWeights } from './node.js';
-import { assignFaceapiExpression, decodeZooWeights } from './models.js';
+import { assignFaceapiTrunk, decodeZooWeights } from './models.js';
 import { FACEAPI_TO_CANONICAL } from './nets.js';
 
 /**
@@ -69,7 +69,7 @@ describe('zoo registry', () => {
     expect(isZooId('runs/eife1')).toBe(false);
     expect(installCommand(zooEntry('faceapi:age-gender'))).toBe('npm install @vladmandic/face-api@1.7.15');
     expect(() => zooEntry('faceapi:nope')).toThrow(ZooUnknownError);
-    expect(() => zooEntry('faceapi:nope')).toThrow(/known: faceapi:expression, faceapi:recognition, faceapi:age-gender, faceapi:tiny-detector, faceapi:landmarks-tiny \(/);
+    expect(() => zooEntry('faceapi:nope')).toThrow(/known: faceapi:expression, faceapi:recognition, faceapi:age-gender, faceapi:tiny-detector \(/);
     expect(() => zooEntryFor('faceapi:recognition', 'backbone')).toThrow(ZooRoleError);
     expect(() => zooEntryFor('faceapi:recognition', 'backbone')).toThrow(/backbones: faceapi:expression/);
   });
@@ -152,10 +152,33 @@ describe('zoo nets match face-api inference', () => {
     ext.dispose();
   });
 
+  it('the age/gender trunk as a backbone (faceapi-xception): its last stage pooled = the age/gender features', async () => {
+    const { FaceapiXceptionNet } = await import('@dfd/backbone');
+    const { ageGenderForward } = await import('./nets.js');
+    const { imagenetToFaceapi } = await import('@dfd/backbone');
+    const net = new FaceapiXceptionNet();
+    const weights = await loadZooWeights('faceapi:age-gender');
+    expect(assignFaceapiTrunk(net, weights)).toBe(net.namedParameters().length);
+    const x = imagenet(faces(2, 112, 5));
+    const stages = net.forward(x, { training: false });
+    expect(stages.map((s) => s.shape)).toEqual([
+      [2, 56, 56, 32],
+      [2, 28, 28, 64],
+      [2, 14, 14, 128],
+      [2, 7, 7, 512],
+    ]);
+    const pooled = tf.mean(stages[3], [1, 2]);
+    const ref = ageGenderForward(weights, imagenetToFaceapi(x));
+    expect(maxAbsDiff(pooled.dataSync(), ref.features.dataSync())).toBeLessThan(1e-4);
+    expect(() => assignFaceapiTrunk(new FaceapiDenseNet(), weights)).toThrow(/another layout|has no parameter/);
+    tf.dispose([x, ...stages, pooled, ref.features, ref.age, ref.gender, ...Object.values(weights)]);
+    net.dispose();
+  });
+
   it('the face-api trunk in DFD-Net: weights copied by name, four stages 56/28/14/7', async () => {
     const net = new FaceapiDenseNet();
     const weights = await loadZooWeights('faceapi:expression');
-    expect(assignFaceapiExpression(net, weights)).toBe(net.namedParameters().length);
+    expect(assignFaceapiTrunk(net, weights)).toBe(net.namedParameters().length);
     const x = imagenet(faces(1, 112, 4));
     const stages = net.forward(x, { training: false });
     expect(stages.map((s) => s.shape)).toEqual([
