@@ -34,7 +34,7 @@ async function dfd(...args: string[]): Promise<{ code: number; stdout: string; s
 type Box = { x: number; y: number; width: number; height: number };
 interface DetectJson {
   labels: string[];
-  predictions: Array<{ image: string; face: number; box: Box & { score: number }; label: string; index: number; probability: number; logits: number[]; probabilities: number[] }>;
+  predictions: Array<{ image: string; face: number; box: Box & { score: number }; eyes?: { left: [number, number]; right: [number, number] }; label: string; index: number; probability: number; logits: number[]; probabilities: number[] }>;
   noFace: string[];
 }
 
@@ -80,7 +80,7 @@ beforeAll(async () => {
 });
 
 describe('dfd predict --detect', () => {
-  it('--json: one prediction per face with its box; each equals predicting its crop alone; faceless images listed', async () => {
+  it('--json: one prediction per face with its box and eyes; each equals predicting its eye-levelled crop alone; faceless images listed', async () => {
     const r = await dfd('predict', '--model', modelDir, '--backend', 'cpu', '--detect', '--detect-size', '320', '--json', groupFile, blankFile);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as DetectJson;
@@ -93,9 +93,13 @@ describe('dfd predict --detect', () => {
     expect(out.predictions[0]!.box.score).toBeGreaterThanOrEqual(out.predictions[1]!.box.score);
     // Each pasted face is found (IoU > 0.5 with its drawn region), by exactly one box.
     for (const f of faces) expect(out.predictions.filter((p) => iou(p.box, inner(f)) > 0.5)).toHaveLength(1);
-    // The prediction of a face is the model's on its 20%-margin crop, written out and predicted without --detect.
+    // The prediction of a face is the model's on its 20%-margin crop levelled by its eyes, written
+    // out and predicted without --detect. The eyes lie inside the box, left of image left.
     for (const p of out.predictions) {
-      const crop = cropFace(group, p.box, { margin: 0.2 });
+      const { left, right } = p.eyes!;
+      for (const [x, y] of [left, right]) expect(x > p.box.x && x < p.box.x + p.box.width && y > p.box.y && y < p.box.y + p.box.height).toBe(true);
+      expect(left[0]).toBeLessThan(right[0]);
+      const crop = cropFace(group, p.box, { margin: 0.2, eyes: p.eyes! });
       const file = await png(join(work, `crop${p.face}.png`), crop);
       const plain = await dfd('predict', '--model', modelDir, '--backend', 'cpu', '--json', file);
       const q = (JSON.parse(plain.stdout) as DetectJson).predictions[0]!;
@@ -119,10 +123,23 @@ describe('dfd predict --detect', () => {
     expect(rows[2]).toMatch(/blank\.png\s+-\s+-\s+no face found/);
   });
 
+  it('--no-align crops the box with its margin only (no eyes in the JSON)', async () => {
+    const r = await dfd('predict', '--model', modelDir, '--backend', 'cpu', '--detect', '--no-align', '--detect-size', '320', '--json', groupFile);
+    expect(r.code, r.stderr).toBe(0);
+    const p = (JSON.parse(r.stdout) as DetectJson).predictions[0]!;
+    expect(p.eyes).toBeUndefined();
+    const file = await png(join(work, 'plain-crop.png'), cropFace(group, p.box, { margin: 0.2 }));
+    const q = (JSON.parse((await dfd('predict', '--model', modelDir, '--backend', 'cpu', '--json', file)).stdout) as DetectJson).predictions[0]!;
+    expect(Math.max(...q.logits.map((v, i) => Math.abs(v - p.logits[i]!)))).toBeLessThan(1e-5);
+  });
+
   it('rejects detector options without --detect, and bad values, naming the flag', async () => {
     const a = await dfd('predict', '--model', modelDir, '--backend', 'cpu', '--margin', '0.3', groupFile);
     expect(a.code).toBe(1);
     expect(a.stderr).toMatch(/--margin only applies with --detect/);
+    const n = await dfd('predict', '--model', modelDir, '--backend', 'cpu', '--no-align', groupFile);
+    expect(n.code).toBe(1);
+    expect(n.stderr).toMatch(/--no-align only applies with --detect/);
     const b = await dfd('predict', '--model', modelDir, '--backend', 'cpu', '--detect', '--detect-size', '300', groupFile);
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/--detect-size 300: must be a positive multiple of 32/);

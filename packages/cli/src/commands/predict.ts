@@ -23,6 +23,8 @@ export interface Prediction {
   /** With `detect`: which face of the image (0 = the detector's best), and its box in the image's pixels. */
   face?: number;
   box?: FaceBox;
+  /** With `detect` and alignment: the eye centres (image pixels) the crop was levelled by. */
+  eyes?: { left: [number, number]; right: [number, number] };
 }
 
 /** Options of face detection in {@link predictImages}. */
@@ -33,6 +35,8 @@ export interface PredictDetectOptions {
   scoreThreshold?: number;
   /** Margin added on each side of a face box, as a fraction of its longer side (default 0.2). */
   margin?: number;
+  /** Level the eyes (zoo landmark net `faceapi:landmarks-tiny`) before cropping (default true). */
+  align?: boolean;
 }
 
 /** Options of {@link predictImages}. */
@@ -110,15 +114,16 @@ export async function predictImages(opts: PredictOptions): Promise<{ labels: str
 /** One face to classify: its image file, where it is, and its (cropped) pixels. */
 interface FaceItem {
   image: string;
-  face?: { face: number; box: FaceBox };
+  face?: { face: number; box: FaceBox; eyes?: { left: [number, number]; right: [number, number] } };
   rgb: () => Promise<RgbImage>;
 }
 
-/** Detects the faces of each file with the zoo detector and crops each with a margin. */
+/** Detects the faces of each file with the zoo detector and crops each with a margin, eyes levelled unless `align` is false. */
 async function detectFaces(images: string[], o: PredictDetectOptions): Promise<{ items: FaceItem[]; noFace: string[] }> {
-  const { loadZooDetector } = await import('@dfd/zoo/node');
-  const { cropFace } = await import('@dfd/zoo');
+  const { loadZooDetector, loadZooLandmarker } = await import('@dfd/zoo/node');
+  const { cropFace, eyeCentres } = await import('@dfd/zoo');
   const detector = await loadZooDetector('faceapi:tiny-detector');
+  const landmarker = o.align === false ? null : await loadZooLandmarker('faceapi:landmarks-tiny').catch((err: unknown) => (detector.dispose(), Promise.reject(err)));
   const items: FaceItem[] = [];
   const noFace: string[] = [];
   try {
@@ -126,13 +131,15 @@ async function detectFaces(images: string[], o: PredictDetectOptions): Promise<{
       const rgb = await decodeFile(image);
       const boxes = await detector.detect(rgb, { inputSize: o.inputSize ?? 416, scoreThreshold: o.scoreThreshold ?? 0.5 });
       if (boxes.length === 0) noFace.push(image);
-      boxes.forEach((box, face) => {
-        const crop = cropFace(rgb, box, { margin: o.margin ?? 0.2 });
-        items.push({ image, face: { face, box }, rgb: () => Promise.resolve(crop) });
-      });
+      for (const [face, box] of boxes.entries()) {
+        const eyes = landmarker ? eyeCentres(await landmarker.landmarks(rgb, box)) : undefined;
+        const crop = cropFace(rgb, box, { margin: o.margin ?? 0.2, ...(eyes ? { eyes } : {}) });
+        items.push({ image, face: { face, box, ...(eyes ? { eyes } : {}) }, rgb: () => Promise.resolve(crop) });
+      }
     }
   } finally {
     detector.dispose();
+    landmarker?.dispose();
   }
   return { items, noFace };
 }
@@ -158,12 +165,14 @@ export function registerPredict(program: Command): void {
     .option('--detect-size <n>', 'with --detect: detector input side, a multiple of 32 (default 416; 320 / 224 are faster but miss small faces)')
     .option('--detect-threshold <p>', 'with --detect: detector score threshold (default 0.5)')
     .option('--margin <f>', 'with --detect: margin added on each side of a face box, as a fraction of its longer side (default 0.2)')
-    .action(async (images: string[], o: { model: string; backend: string; threads?: number; batchSize: string; json?: boolean; detect?: boolean; detectSize?: string; detectThreshold?: string; margin?: string }) => {
+    .option('--no-align', 'with --detect: crop without levelling the eyes (by default the zoo landmark net faceapi:landmarks-tiny finds them)')
+    .action(async (images: string[], o: { model: string; backend: string; threads?: number; batchSize: string; json?: boolean; detect?: boolean; detectSize?: string; detectThreshold?: string; margin?: string; align: boolean }) => {
       const used = await useBackend(o.backend as BackendName | 'auto', { gradients: false, ...(o.threads != null ? { threads: o.threads } : {}) });
       const batchSize = Number(o.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new DfdError('E_PREDICT_INPUT', `--batch-size ${o.batchSize}: must be a positive integer`);
       if (!o.detect) {
-        const stray = (['detectSize', 'detectThreshold', 'margin'] as const).find((k) => o[k] !== undefined);
+        const stray = (['detectSize', 'detectThreshold', 'margin', 'align'] as const).find((k) => (k === 'align' ? o.align === false : o[k] !== undefined));
+        if (stray === 'align') throw new DfdError('E_PREDICT_INPUT', '--no-align only applies with --detect');
         if (stray) throw new DfdError('E_PREDICT_INPUT', `--${stray.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} only applies with --detect`);
       }
       const detect = o.detect
@@ -171,6 +180,7 @@ export function registerPredict(program: Command): void {
             inputSize: parseNumber('--detect-size', o.detectSize ?? '416', (n) => Number.isInteger(n) && n >= 32 && n % 32 === 0, 'a positive multiple of 32 (416, 320, 224)'),
             scoreThreshold: parseNumber('--detect-threshold', o.detectThreshold ?? '0.5', (n) => n > 0 && n < 1, 'between 0 and 1 (exclusive)'),
             margin: parseNumber('--margin', o.margin ?? '0.2', (n) => n >= 0 && n <= 2, 'between 0 and 2'),
+            align: o.align,
           }
         : undefined;
       const { labels, predictions, noFace } = await predictImages({ model: o.model, images, batchSize, ...(detect ? { detect } : {}) });
