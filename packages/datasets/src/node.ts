@@ -18,6 +18,7 @@ export { UTKFACE_FACTORS, folderPlugin, identityFolderPlugin, mmaPlugin, orlPlug
 export { MULTIPIE_CAMERAS, multipiePlugin } from './formats/multipie.js';
 export { RAFDB_FACTORS, rafdbPlugin, readAttributes } from './formats/rafdb.js';
 export { IMAGE_EXTENSIONS, safeJoin, splitCsvLine } from './formats/fsutil.js';
+export { checkImageHeaders, imageHeaderProblem, type ImageCheckResult, type ImageProblem } from './check.js';
 
 type Sharp = typeof import('sharp');
 let sharpModule: Promise<Sharp> | undefined;

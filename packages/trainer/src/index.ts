@@ -4,6 +4,7 @@ export { PAPER_LOOP_DEFAULTS, composeTrainer, type ComposeOptions } from './comp
 export { microBatches, sumMicroBatchGradients, type MicroBatch } from './micro-batch.js';
 export { disposeBatch, tensorBatchSource, type ArraySamples, type Batch, type BatchSource, type TensorBatchSourceOptions } from './data.js';
 export { CheckpointError, NonFiniteLossError, RunFolderError, TrainingFailedError, TrainingSetupError } from './errors.js';
+export { SKIPPED_IMAGES_FILE, imageCheckCacheFile, screenImages, writeSkippedImages, type BadImagesMode } from './images.js';
 export { LOCK_FILE, RUN_OUTPUTS, acquireRunLock, describeFsError, ensureWritableDir, pidAlive, prepareRunFolder, previousRunEntries, type RunLock, type RunLockInfo } from './run-folder.js';
 export { evaluate, meanAccuracy, summarise, type Classifier } from './evaluate.js';
 export { correctCount, crossEntropy, smoothL1 } from './losses.js';

@@ -19,6 +19,8 @@ export interface RunReport {
   sourceTest?: EvaluationResult;
   /** Zoo classifiers as they ship, on the same targets (`--baseline`): what a user would pick instead. */
   baselines?: Array<{ id: string; results: EvaluationResult[]; mean: number; sourceTest?: EvaluationResult }>;
+  /** Image files left out with `--bad-images skip` (empty, truncated, not an image), listed in `list` in the run folder. */
+  skippedImages?: { count: number; list: string };
   history: Array<Record<string, number>>;
   config: Record<string, unknown>;
   seconds: number;

@@ -154,7 +154,7 @@ export function acquireRunLock(dir: string, options: { onWarning?: (message: str
 }
 
 /** Files and folders a run writes, in the order they are listed in messages. */
-export const RUN_OUTPUTS = ['config.json', 'checkpoints', 'model', 'best-source-val', 'report.json', 'report.md', 'metrics.jsonl'];
+export const RUN_OUTPUTS = ['config.json', 'checkpoints', 'model', 'best-source-val', 'report.json', 'report.md', 'metrics.jsonl', 'skipped-images.txt'];
 
 /** Entries of `dir` that a previous run left (its config, checkpoints, model, report, metrics). */
 export function previousRunEntries(dir: string): string[] {

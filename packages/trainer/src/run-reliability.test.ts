@@ -1,12 +1,12 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TOKENS, type DfdEvent, type DfdPlugin, type PluginHost } from '@dfd/core';
 import { CheckpointStore } from './checkpoint.js';
-import { CheckpointError, RunFolderError, TrainingFailedError } from './errors.js';
+import { CheckpointError, RunFolderError, TrainingFailedError, TrainingSetupError } from './errors.js';
 import { LOCK_FILE } from './run-folder.js';
 import { createTrainer } from './run.js';
 
@@ -151,5 +151,49 @@ describe('run folder lock and overwrite (issue 17)', () => {
     expect(again.result.status).toBe('completed');
     expect(rec.events.some((e) => e.type === 'warning' && /--overwrite: removed the previous run's config\.json, checkpoints/.test(e.message))).toBe(true);
     expect(readFileSync(join(out, 'model', 'weights.bin')).equals(before)).toBe(false);
+  });
+});
+
+describe('image files are checked before step 1 (issue 17)', () => {
+  async function folderDataset(): Promise<string> {
+    const sharp = (await import('sharp')).default;
+    const root = mkdtempSync(join(tmpdir(), 'dfd-badimg-data-'));
+    for (const cls of ['happy', 'sad']) {
+      mkdirSync(join(root, 'train', cls), { recursive: true });
+      for (let i = 0; i < 4; i++) await sharp(Buffer.alloc(16 * 16 * 3, 40 * i), { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(join(root, 'train', cls, `${i}.png`));
+    }
+    writeFileSync(join(root, 'train', 'happy', 'empty.jpg'), '');
+    const png = readFileSync(join(root, 'train', 'sad', '0.png'));
+    writeFileSync(join(root, 'train', 'sad', 'cut.png'), png.subarray(0, 40));
+    return root;
+  }
+  const folderConfig = (data: string, out: string, badImages?: 'fail' | 'skip') => ({
+    ...config(out, { epochs: 1 }),
+    source: `folder:${data}`,
+    targets: [],
+    data: { batchSize: 4, evalBatchSize: 8, ...(badImages ? { badImages } : {}) },
+  });
+
+  it('every bad file is reported at once and nothing is trained; --bad-images skip leaves them out, counted and listed', async () => {
+    process.env.DFD_CACHE_DIR = mkdtempSync(join(tmpdir(), 'dfd-cache-'));
+    const data = await folderDataset();
+    const out = mkdtempSync(join(tmpdir(), 'dfd-badimg-'));
+    const err = await createTrainer(folderConfig(data, out)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrainingSetupError);
+    const message = (err as Error).message;
+    expect(message).toContain(`2 of 10 image file(s) of folder:${data} cannot be read (nothing was trained):`);
+    expect(message).toContain(`${join(data, 'train', 'happy', 'empty.jpg')}: empty file (0 bytes)`);
+    expect(message).toContain(`${join(data, 'train', 'sad', 'cut.png')}: truncated PNG (no IEND chunk)`);
+    expect(message).toMatch(/pass --bad-images skip/);
+    expect(readdirSync(out)).toEqual([]);
+    const rec = recorder();
+    const { report, result } = await (await createTrainer(folderConfig(data, out, 'skip'), { plugins: [rec] })).run();
+    expect(result.status).toBe('completed');
+    expect(report.skippedImages).toEqual({ count: 2, list: 'skipped-images.txt' });
+    expect(readFileSync(join(out, 'skipped-images.txt'), 'utf8').trim().split('\n').sort()).toEqual([
+      `${join(data, 'train', 'happy', 'empty.jpg')}\tempty file (0 bytes)`,
+      `${join(data, 'train', 'sad', 'cut.png')}\ttruncated PNG (no IEND chunk)`,
+    ]);
+    expect(rec.events.some((e) => e.type === 'warning' && e.message.includes('--bad-images skip: left out 2 unreadable image file(s)'))).toBe(true);
   });
 });

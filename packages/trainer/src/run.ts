@@ -19,6 +19,7 @@ import { TrainingFailedError, TrainingSetupError } from './errors.js';
 import { evaluate, meanAccuracy, summarise } from './evaluate.js';
 import { writeRunReport, type RunReport } from './report.js';
 import { prepareRunFolder, type RunLock } from './run-folder.js';
+import { SKIPPED_IMAGES_FILE, screenImages, writeSkippedImages } from './images.js';
 import { DfdTask, EifeTask, type EifeLike } from './task.js';
 import { applyZooBackbone, evaluateBaselines, loadExtractors, loadZooBackbone } from './zoo.js';
 import { isZooId } from '@dfd/zoo';
@@ -119,8 +120,8 @@ function trainingTransform(c: TrainConfig | EifeConfig, size: number) {
  * Locks the run folder (see run-folder.ts) and adds a plugin that reports what that did (a stale
  * lock taken over, a previous run overwritten) as `warning` events when the run starts.
  */
-function lockRunFolder(out: string, options: RunOptions): { lock: RunLock; options: RunOptions } {
-  const notes: string[] = [];
+function lockRunFolder(out: string, options: RunOptions, skippedImages: Array<{ file: string }> = []): { lock: RunLock; options: RunOptions } {
+  const notes: string[] = skippedImages.length ? [`--bad-images skip: left out ${skippedImages.length} unreadable image file(s), listed in ${join(out, SKIPPED_IMAGES_FILE)}`] : [];
   const lock = prepareRunFolder(out, { resume: options.resume, overwrite: options.overwrite, onWarning: (m) => notes.push(m) });
   const reporter: DfdPlugin = { name: 'run-folder', setup: (ctx) => ctx.on('runStart', () => notes.forEach((message) => ctx.bus.emit({ type: 'warning', source: 'run-folder', message }))) };
   return { lock, options: { ...options, plugins: [...(options.plugins ?? []), reporter] } };
@@ -216,7 +217,8 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
   config.datasetPlugins = await addDatasetPlugins(datasetRegistry, config.datasetPlugins);
-  const source = await datasetRegistry.resolve(config.source, { allowEmpty: true });
+  // Every image file's header is checked before step 1: all bad files are reported at once (or left out with --bad-images skip).
+  const { dataset: source, skipped: skippedImages } = await screenImages(await datasetRegistry.resolve(config.source, { allowEmpty: true }), config.data.badImages, config.source);
   const train = limitTraining(source.splits.train ?? [], config.data.limit, config.seed);
   if (!train.length) throw new TrainingSetupError(`source ${config.source} has no training split.`);
   if (!source.hasExpression) throw new TrainingSetupError(`source ${config.source} has no expression labels.`);
@@ -260,8 +262,9 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   }
   const lr = resolveLearningRates(config.optimizer, Boolean(config.backbone));
   const resolvedConfig = { ...config, optimizer: { ...config.optimizer, lr } };
-  const { lock, options: lockedOptions } = lockRunFolder(out, options);
+  const { lock, options: lockedOptions } = lockRunFolder(out, options, skippedImages);
   options = lockedOptions;
+  releaseOnThrow(lock, () => writeSkippedImages(out, skippedImages));
   if (!options.resume) releaseOnThrow(lock, () => saveResolvedConfig(out, 'dfd', config));
   const best = config.selection === 'source-val' ? new BestWeights(model, join(out, BEST_DIR)) : null;
   const modelDir = join(out, 'model');
@@ -333,6 +336,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
           mean: meanAccuracy(results),
           ...(sourceTest ? { sourceTest } : {}),
           ...(baselines.length ? { baselines } : {}),
+          ...(skippedImages.length ? { skippedImages: { count: skippedImages.length, list: SKIPPED_IMAGES_FILE } } : {}),
           history: result.history,
           config: resolvedConfig as unknown as Record<string, unknown>,
           seconds: (Date.now() - t0) / 1000,
@@ -417,7 +421,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
   config.datasetPlugins = await addDatasetPlugins(datasetRegistry, config.datasetPlugins);
-  const ds = await datasetRegistry.resolve(config.dataset, { allowEmpty: true });
+  const { dataset: ds, skipped: skippedImages } = await screenImages(await datasetRegistry.resolve(config.dataset, { allowEmpty: true }), config.data.badImages, config.dataset);
   const known = ds.factors ?? [];
   const factors = config.factors.map((name) => {
     const f = known.find((k) => k.name === name);
@@ -437,8 +441,9 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
     dropLast: train.length >= config.data.batchSize,
   });
   const lr = resolveLearningRates(config.optimizer, false);
-  const { lock, options: lockedOptions } = lockRunFolder(out, options);
+  const { lock, options: lockedOptions } = lockRunFolder(out, options, skippedImages);
   options = lockedOptions;
+  releaseOnThrow(lock, () => writeSkippedImages(out, skippedImages));
   if (!options.resume) releaseOnThrow(lock, () => saveResolvedConfig(out, 'eife', config));
   const { trainer, container } = releaseOnThrow(lock, () => composeTrainer({
     task: new EifeTask(model, config.factors),
@@ -492,7 +497,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
           }
           for (const f of factors) factorAccuracy[f.name] = summarise(f.name, labels[f.name] ?? [], preds[f.name] ?? [], f.classes).accuracy;
         }
-        writeFileSync(join(out, 'report.json'), JSON.stringify({ stage: 'eife', dataset: ds.name, factors, status: result.status, epochsDone: result.epochsDone, factorAccuracy, history: result.history }, null, 2) + '\n');
+        writeFileSync(join(out, 'report.json'), JSON.stringify({ stage: 'eife', dataset: ds.name, factors, status: result.status, epochsDone: result.epochsDone, factorAccuracy, history: result.history, ...(skippedImages.length ? { skippedImages: { count: skippedImages.length, list: SKIPPED_IMAGES_FILE } } : {}) }, null, 2) + '\n');
         return { result, modelDir, factorAccuracy };
       } finally {
         lock.release();

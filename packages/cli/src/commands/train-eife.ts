@@ -18,6 +18,7 @@ interface EifeOpts {
   embedDim?: number;
   seed?: number;
   limit?: number;
+  badImages?: string;
   plugin?: string[];
   datasetPlugin?: string[];
   console?: boolean;
@@ -45,6 +46,7 @@ export function registerTrainEife(program: Command): void {
     .option('--embed-dim <n>', 'embedding size d (default 256)', Number)
     .option('--seed <n>', 'seed', Number)
     .option('--limit <n>', 'use at most n training samples: a seeded subset spread over the first factor', Number)
+    .option('--bad-images <mode>', 'image files that are empty, truncated or not images (every header is checked before step 1): fail (default, lists them all) | skip (leave them out, listed in the run folder)')
     .option('--dataset-plugin <module>', 'extra dataset plugin module (default or named export `datasetPlugin`); repeatable', collect)
     .option('--plugin <name[:json]>', 'add a registered plugin (repeatable)', collect)
     .option('--no-console', 'no progress output')
@@ -65,7 +67,7 @@ export function registerTrainEife(program: Command): void {
         epochs: opts.epochs,
         seed: opts.seed,
         model: { width: opts.width, inputSize: opts.inputSize, embedDim: opts.embedDim },
-        data: { batchSize: opts.batchSize, microBatch: opts.microBatch, limit: opts.limit },
+        data: { batchSize: opts.batchSize, microBatch: opts.microBatch, limit: opts.limit, badImages: opts.badImages },
         optimizer: { lr: { heads: opts.lr } },
         plugins: opts.plugin?.map(parsePluginOption),
         datasetPlugins: opts.datasetPlugin,

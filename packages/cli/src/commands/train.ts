@@ -80,6 +80,7 @@ interface TrainOpts {
   lambdaSchedule?: string;
   selection?: string;
   limit?: number;
+  badImages?: string;
   augment?: boolean;
   plugin?: string[];
   datasetPlugin?: string[];
@@ -131,6 +132,7 @@ export function registerTrain(program: Command): void {
     .option('--lambda-schedule <name>', 'GRL lambda schedule: constant | dann | linear')
     .option('--selection <how>', 'last (default) | source-val')
     .option('--limit <n>', 'use at most n training samples: a seeded subset spread over the classes', num('--limit'))
+    .option('--bad-images <mode>', 'image files that are empty, truncated or not images (every header is checked before step 1): fail (default, lists them all) | skip (leave them out, listed in the run folder)')
     .option('--dataset-plugin <module>', 'extra dataset plugin module (default or named export `datasetPlugin`); repeatable', collect)
     .option('--no-augment', 'resize only, no random crop / jitter / flip')
     .option('--plugin <name[:json]>', 'add a registered plugin, e.g. early-stopping:{"patience":5} (repeatable)', collect)
@@ -161,7 +163,7 @@ export function registerTrain(program: Command): void {
         seed: opts.seed,
         selection: opts.selection,
         model: { width: opts.width, inputSize: opts.inputSize },
-        data: { batchSize: opts.batchSize, microBatch: opts.microBatch, limit: opts.limit, augment: opts.augment === false ? false : undefined },
+        data: { batchSize: opts.batchSize, microBatch: opts.microBatch, limit: opts.limit, augment: opts.augment === false ? false : undefined, badImages: opts.badImages },
         optimizer: { lr: { heads: opts.lr, backbone: opts.backboneLr }, weightDecay: opts.weightDecay },
         schedule: { gamma, lambda, cosine: opts.tMax !== undefined ? { tMax: opts.tMax, etaMin: 0 } : undefined },
         plugins: opts.plugin?.map(parsePluginOption),
