@@ -26,3 +26,4 @@ export {
   type ZooImage,
 } from './detector.js';
 export { ZooCropError, cropFace, type CropOptions, type FaceCrop } from './crop.js';
+export { FaceLandmarker, eyeCentres, landmarks68TinyForward, landmarksInput, type Landmarks68 } from './landmarks.js';

@@ -6,6 +6,7 @@ import { DfdError } from '@dfd/core';
 import { ZooClassifier, ZooExtractor, decodeZooWeights, type WeightsManifest } from './models.js';
 import { ZooWeightsError } from './nets.js';
 import { TinyFaceDetector } from './detector.js';
+import { FaceLandmarker } from './landmarks.js';
 import { ZOO, installCommand, zooEntry, zooEntryFor, type ZooEntry } from './registry.js';
 
 /** The npm package that ships a zoo model is not installed. */
@@ -110,4 +111,10 @@ export async function loadZooClassifier(id: string): Promise<ZooClassifier> {
 export async function loadZooDetector(id = 'faceapi:tiny-detector'): Promise<TinyFaceDetector> {
   zooEntryFor(id, 'detector');
   return new TinyFaceDetector(await loadZooWeights(id));
+}
+
+/** The zoo landmark net (eye levelling in `dfd predict --detect`): `landmarks(image, box)` -> 68 points in the image's pixels. */
+export async function loadZooLandmarker(id = 'faceapi:landmarks-tiny'): Promise<FaceLandmarker> {
+  zooEntryFor(id, 'landmarks');
+  return new FaceLandmarker(await loadZooWeights(id));
 }

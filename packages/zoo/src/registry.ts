@@ -1,7 +1,7 @@
 import { DfdError } from '@dfd/core';
 
 /** What a zoo network can stand in for in dfd. */
-export type ZooRole = 'backbone' | 'eife' | 'classifier' | 'detector';
+export type ZooRole = 'backbone' | 'eife' | 'classifier' | 'detector' | 'landmarks';
 
 /** One pretrained network of the zoo: where its weights come from and how it sees a face. */
 export interface ZooEntry {
@@ -72,6 +72,15 @@ export const ZOO: readonly ZooEntry[] = [
     preprocessing: 'RGB zero-padded to a square at the bottom/right, resized (bilinear) to the input size (416 default; any multiple of 32, e.g. 320 or 224), (pixel - [117.001, 114.697, 97.404]) / 255',
     describes: 'face boxes with scores: TinyYolov2 with separable convs, 5 anchors, score threshold 0.5, NMS at IoU 0.4',
   },
+  {
+    id: 'faceapi:landmarks-tiny',
+    roles: ['landmarks'],
+    ...FACEAPI,
+    manifest: 'model/face_landmark_68_tiny_model-weights_manifest.json',
+    inputSize: 112,
+    preprocessing: 'the face box cut at whole pixels, zero-padded to a centred square, resized (bilinear) to 112, (pixel - [122.782, 117.001, 104.298]) / 255',
+    describes: '68 face landmarks (iBUG order) of a detected face: 3 dense blocks of separable convs, 128-d pooled features, fc; dfd levels the eyes with them',
+  },
 ];
 
 /** The zoo id is unknown: lists the known ones. */
@@ -85,7 +94,8 @@ export class ZooUnknownError extends DfdError {
 export class ZooRoleError extends DfdError {
   constructor(id: string, role: ZooRole) {
     const entry = zooEntry(id);
-    super('E_ZOO_ROLE', `zoo model '${id}' cannot be used as ${role === 'eife' ? 'an EIFE' : `a ${role}`}; it is a ${entry.roles.join(' / ')}. ${role}s: ${ZOO.filter((e) => e.roles.includes(role)).map((e) => e.id).join(', ')}.`);
+    const name = role === 'landmarks' ? 'landmark net' : role;
+    super('E_ZOO_ROLE', `zoo model '${id}' cannot be used as ${role === 'eife' ? 'an EIFE' : `a ${name}`}; it is a ${entry.roles.join(' / ')}. ${name}s: ${ZOO.filter((e) => e.roles.includes(role)).map((e) => e.id).join(', ')}.`);
   }
 }
 
