@@ -1,11 +1,11 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enqueueGrid } from './queue.js';
+import { enqueueGrid, queueCounts, takeOverForeignLock } from './queue.js';
 import { gridReport, type GridReport } from './report.js';
 import { runCellInProcess, runGridLocal } from './run.js';
 import { expandGrid } from './spec.js';
@@ -96,7 +96,7 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
           const ev = readMetrics(c.dir);
           // epochEnd and checkpoint count completed epochs (1-based).
           const inSecondEpoch = ev.some((e) => e.type === 'checkpoint' && e.epoch === 1) && !ev.some((e) => e.type === 'epochEnd' && e.epoch === 2);
-          const afterCheckpoint = ev.findLastIndex((e) => e.type === 'batchEnd') > ev.findIndex((e) => e.type === 'epochEnd');
+          const afterCheckpoint = ev.map((e) => e.type).lastIndexOf('batchEnd') > ev.findIndex((e) => e.type === 'epochEnd');
           const owner = workers.find((w) => w.out.includes(`cell ${c.dir} in process`));
           if (inSecondEpoch && afterCheckpoint && owner && !isDone(c.dir)) {
             owner.child.kill('SIGKILL');
@@ -142,6 +142,9 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
     expect(badReport.counts).toEqual({ done: 0, failed: 1, pending: 0 });
     expect(badReport.cells[0]!.error).toMatch(/nonexistent\/dfd-grid-test/);
 
+    // In the queue: each job completed once (3 + 3 cells, the stage-1 job, the release job), the bad one failed.
+    expect(await queueCounts({ url: redis.url, name: queue })).toMatchObject({ completed: 8, failed: 1, active: 0, waiting: 0, delayed: 0, 'waiting-children': 0 });
+
     const survivor = workers.find((w) => w !== killed!.worker)!;
     survivor.child.kill('SIGTERM');
     expect(await survivor.exited).toBe(0);
@@ -168,5 +171,18 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
     expect(queued.differences.map((d) => d.label)).toEqual(['att+eifp − att']);
     expect(existsSync(join(dir, 'report.svg'))).toBe(true);
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('| att+eifp | ');
+  });
+});
+
+describe('run-folder locks of stalled jobs', () => {
+  it('a lock taken on another machine is taken over, one of this machine is left to the trainer', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-lock-'));
+    writeFileSync(join(dir, 'run.lock'), JSON.stringify({ pid: 5, host: 'another-machine', started: '2026-12-05T00:00:00Z', command: 'dfd grid cell' }));
+    expect(takeOverForeignLock(dir)).toBe('another-machine (pid 5)');
+    expect(existsSync(join(dir, 'run.lock'))).toBe(false);
+    writeFileSync(join(dir, 'run.lock'), JSON.stringify({ pid: 5, host: hostname(), started: '2026-12-05T00:00:00Z', command: 'dfd grid cell' }));
+    expect(takeOverForeignLock(dir)).toBeNull();
+    expect(existsSync(join(dir, 'run.lock'))).toBe(true);
+    expect(takeOverForeignLock(mkdtempSync(join(tmpdir(), 'dfd-grid-nolock-')))).toBeNull();
   });
 });

@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { FlowProducer, Job, Queue, Worker, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError } from '@dfd/core';
+import { LOCK_FILE } from '@dfd/trainer';
 import type { CellExecutor, CellEnd } from './run.js';
 import type { GridPlan } from './spec.js';
 import { clearFailed, isDone, prepareGrid, writeFailed } from './store.js';
@@ -51,6 +55,24 @@ async function freeId(queue: Queue, id: string): Promise<boolean> {
     return true;
   }
   return false;
+}
+
+/**
+ * The run-folder lock of a cell whose job BullMQ handed to this worker after a stall, when it was
+ * taken on another machine: that machine's worker stopped renewing the job, so its run is gone
+ * (the trainer can only tell a dead holder on its own host). Returns the host taken over from.
+ */
+export function takeOverForeignLock(dir: string): string | null {
+  const path = join(dir, LOCK_FILE);
+  let holder: { host?: string; pid?: number };
+  try {
+    holder = JSON.parse(readFileSync(path, 'utf8')) as typeof holder;
+  } catch {
+    return null;
+  }
+  if (!holder.host || holder.host === hostname()) return null;
+  rmSync(path, { force: true });
+  return `${holder.host} (pid ${holder.pid})`;
 }
 
 /** What {@link enqueueGrid} added. */
@@ -174,6 +196,8 @@ export function startWorker(o: WorkerOptions): GridWorker {
         return 'skipped';
       }
       log(`job ${job.id} start ${d.dir} attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1}`);
+      const foreign = takeOverForeignLock(d.dir);
+      if (foreign) log(`job ${job.id} took over the run-folder lock of ${foreign}: its worker stopped renewing the job`);
       try {
         const end = await o.execute(d.dir);
         log(`job ${job.id} ${end} ${d.dir}`);

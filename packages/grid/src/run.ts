@@ -20,7 +20,7 @@ export class CellFailedError extends DfdError {
 /**
  * Run one cell in this process (the tfjs backend must already be set). A folder with a finished
  * run is skipped; a folder with a checkpoint resumes from it (`dfd train --resume`), so a cell
- * killed mid-run continues where its last checkpoint left it. `onStart` receives the trainer's
+ * killed mid-run continues where its last checkpoint left it; a folder without one starts over. `onStart` receives the trainer's
  * `requestStop` (Ctrl-C).
  */
 export async function runCellInProcess(dir: string, options: RunOptions & { onStart?: (stop: (reason: string) => void) => void } = {}): Promise<CellEnd> {
@@ -28,7 +28,10 @@ export async function runCellInProcess(dir: string, options: RunOptions & { onSt
   const spec = readCellSpec(dir);
   const resume = hasCheckpoint(dir);
   const { onStart, ...runOptions } = options;
-  const composed = spec.kind === 'eife' ? await createEifeTrainer(spec.config as never, { ...runOptions, resume }) : await createTrainer(spec.config as never, { ...runOptions, resume });
+  // Without a checkpoint there is nothing to continue: what an attempt killed before its first
+  // checkpoint left (config.json, metrics.jsonl) is replaced.
+  const options2 = { ...runOptions, resume, overwrite: !resume };
+  const composed = spec.kind === 'eife' ? await createEifeTrainer(spec.config as never, options2) : await createTrainer(spec.config as never, options2);
   onStart?.((r) => composed.trainer.requestStop(r));
   const { result } = await composed.run();
   if (result.status === 'failed') throw new CellFailedError(`training failed: ${result.reason ?? 'unknown reason'}`);
