@@ -1,4 +1,4 @@
-import { unzipSync } from 'fflate';
+import { Unzip, UnzipInflate } from 'fflate';
 import { CheckpointFormatError } from './errors.js';
 import { PyGlobal, PyTuple, typeName, unpickle, type GlobalBuilder } from './pickle.js';
 import { DTYPE_BYTES, decodeElements, gatherStrided, importedDtype, type SourceDtype, type StateDict, type TensorData, type TensorEntry } from './tensor.js';
@@ -126,6 +126,74 @@ export interface TorchArchive {
   materialise(t: TorchTensor): TensorEntry;
 }
 
+/** Largest `data.pkl` accepted (inflated): the pickle of a state dict is a few hundred KB. */
+export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+/** Largest ratio of inflated to compressed size accepted for a deflated entry (deflate's own limit is about 1032). */
+export const MAX_DEFLATE_RATIO = 1100;
+
+/**
+ * Streams the zip (64 KB at a time) and inflates only the entries `select` asks for, each up to
+ * the byte limit it returns: an entry is refused before inflating when its declared size is above
+ * the limit or its declared ratio is implausible, and while inflating as soon as its output passes
+ * the limit (a size in the header that lies). Entries not selected are skipped, never inflated.
+ */
+function extractEntries(bytes: Uint8Array, name: string, select: (entry: string) => number | null): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  const seen: string[] = [];
+  let failure: Error | null = null;
+  const fail = (e: Error) => void (failure ??= e);
+  const unzip = new Unzip((file) => {
+    seen.push(file.name);
+    const limit = select(file.name);
+    if (limit === null || failure) return;
+    const declared = file.originalSize;
+    if (declared !== undefined && declared > limit) {
+      fail(new CheckpointFormatError(name, `zip entry '${file.name}' declares ${declared} bytes, more than the ${limit} it can hold; refusing to inflate it`));
+      return;
+    }
+    if (file.compression !== 0 && declared !== undefined && file.size !== undefined && declared > MAX_DEFLATE_RATIO * Math.max(1, file.size)) {
+      fail(new CheckpointFormatError(name, `zip entry '${file.name}' declares ${declared} bytes from ${file.size} compressed (ratio above ${MAX_DEFLATE_RATIO}); refusing a decompression bomb`));
+      return;
+    }
+    const chunks: Uint8Array[] = [];
+    let n = 0;
+    file.ondata = (err, chunk, final) => {
+      if (failure) return;
+      if (err) return fail(err);
+      n += chunk.length;
+      if (n > limit) {
+        file.terminate();
+        return fail(new CheckpointFormatError(name, `zip entry '${file.name}' inflates to more than ${limit} bytes${declared !== undefined ? ` (it declares ${declared})` : ''}; refusing a decompression bomb`));
+      }
+      chunks.push(chunk);
+      if (final) {
+        const all = new Uint8Array(n);
+        let o = 0;
+        for (const c of chunks) {
+          all.set(c, o);
+          o += c.length;
+        }
+        out.set(file.name, all);
+      }
+    };
+    try {
+      file.start();
+    } catch (e) {
+      fail(e as Error);
+    }
+  });
+  unzip.register(UnzipInflate);
+  const STEP = 65536;
+  try {
+    for (let i = 0; i < bytes.length && !failure; i += STEP) unzip.push(bytes.subarray(i, Math.min(bytes.length, i + STEP)), i + STEP >= bytes.length);
+  } catch (e) {
+    fail(e as Error);
+  }
+  if (failure) throw failure instanceof CheckpointFormatError ? failure : new CheckpointFormatError(name, `corrupt zip archive: ${(failure as Error).message}`);
+  Object.defineProperty(out, 'names', { value: seen });
+  return out;
+}
+
 /** Read a `torch.save` zip archive with the restricted unpickler; tensors stay lazy. */
 export function readTorchArchive(bytes: Uint8Array, name = 'checkpoint.pth'): TorchArchive {
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
@@ -137,26 +205,26 @@ export function readTorchArchive(bytes: Uint8Array, name = 'checkpoint.pth'): To
   if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) {
     throw new CheckpointFormatError(name, 'not a zip archive (a torch.save file starts with "PK"); for .safetensors use parseSafetensors');
   }
-  let files: Record<string, Uint8Array>;
-  try {
-    files = unzipSync(bytes);
-  } catch (e) {
-    throw new CheckpointFormatError(name, `corrupt zip archive: ${(e as Error).message}`);
-  }
-  const pkl = Object.keys(files).filter((f) => /^[^/]+\/data\.pkl$/.test(f) || f === 'data.pkl');
+  // Pass 1: only the pickle and the byte order are inflated; storages wait until the pickle names them.
+  const isPickle = (f: string) => /^[^/]+\/data\.pkl$/.test(f) || f === 'data.pkl';
+  const meta = extractEntries(bytes, name, (f) => (isPickle(f) || /^([^/]+\/)?byteorder$/.test(f) ? MAX_PICKLE_BYTES : null));
+  const entryNames = (meta as unknown as { names: string[] }).names;
+  const pkl = entryNames.filter(isPickle);
   if (pkl.length !== 1) {
-    const isScript = Object.keys(files).some((f) => f.endsWith('/constants.pkl'));
+    const isScript = entryNames.some((f) => f.endsWith('/constants.pkl'));
     throw new CheckpointFormatError(
       name,
       isScript
         ? 'this is a TorchScript archive (torch.jit.save); save the weights instead: torch.save(model.state_dict(), path)'
-        : `expected exactly one <archive>/data.pkl in the zip, found ${pkl.length} (entries: ${Object.keys(files).slice(0, 8).join(', ')})`,
+        : `expected exactly one <archive>/data.pkl in the zip, found ${pkl.length} (entries: ${entryNames.slice(0, 8).join(', ')})`,
     );
   }
   const prefix = pkl[0]!.slice(0, -'data.pkl'.length);
-  const order = files[`${prefix}byteorder`];
+  const order = meta.get(`${prefix}byteorder`);
   const littleEndian = order === undefined || new TextDecoder().decode(order).trim() !== 'big';
   const storages = new Map<string, TensorData>();
+  // Byte size of every storage the pickle references (from its persistent ids): the most its entry may inflate to.
+  const referenced = new Map<string, number>();
 
   const persistentLoad = (pid: unknown): StorageRef => {
     if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) {
@@ -167,16 +235,26 @@ export function readTorchArchive(bytes: Uint8Array, name = 'checkpoint.pth'): To
       throw new CheckpointFormatError(name, `unsupported storage type ${typeName(type)}`);
     }
     if (typeof key !== 'string' || typeof count !== 'number') throw new CheckpointFormatError(name, 'malformed storage reference');
-    return new StorageRef(key, STORAGE_DTYPES[type.name]!, String(location), count);
+    const ref = new StorageRef(key, STORAGE_DTYPES[type.name]!, String(location), count);
+    const need = count * DTYPE_BYTES[ref.dtype];
+    if (!Number.isSafeInteger(need) || need < 0 || need > 2 ** 31) throw new CheckpointFormatError(name, `storage '${key}' declares ${count} elements, beyond what a tensor here can hold`);
+    referenced.set(`${prefix}data/${key}`, Math.max(referenced.get(`${prefix}data/${key}`) ?? 0, need));
+    return ref;
   };
 
-  const root = unpickle(files[pkl[0]!]!, { file: name, globals: TORCH_ALLOWED_GLOBALS, persistentLoad });
+  const root = unpickle(meta.get(pkl[0]!)!, { file: name, globals: TORCH_ALLOWED_GLOBALS, persistentLoad });
+  // Pass 2: the referenced storages, each up to the bytes its reference declares; nothing else is inflated.
+  let files: Map<string, Uint8Array> | null = null;
+  const storageBytes = (entry: string): Uint8Array | undefined => {
+    files ??= extractEntries(bytes, name, (f) => referenced.get(f) ?? null);
+    return files.get(entry);
+  };
 
   const storageData = (ref: StorageRef): TensorData => {
     const cacheKey = `${ref.key}:${ref.dtype}`;
     const hit = storages.get(cacheKey);
     if (hit) return hit;
-    const raw = files[`${prefix}data/${ref.key}`];
+    const raw = storageBytes(`${prefix}data/${ref.key}`);
     if (!raw) throw new CheckpointFormatError(name, `storage record '${prefix}data/${ref.key}' is missing from the zip`);
     const width = DTYPE_BYTES[ref.dtype];
     if (raw.length % width !== 0 || raw.length / width < ref.numel) {
