@@ -27,8 +27,8 @@ function sepConv(map: tf.NamedTensorMap, p: string, x: tf.Tensor4D, stride: 1 | 
 function denseBlock3(map: tf.NamedTensorMap, p: string, x: tf.Tensor4D, first: boolean): tf.Tensor4D {
   const out1 = tf.relu(first ? tf.add(tf.conv2d(x, w(map, `${p}/conv0/filters`) as tf.Tensor4D, 2, 'same'), w(map, `${p}/conv0/bias`)) : sepConv(map, `${p}/conv0`, x, 2)) as tf.Tensor4D;
   const out2 = sepConv(map, `${p}/conv1`, out1, 1);
-  const out3 = sepConv(map, `${p}/conv2`, tf.relu(tf.add(out1, out2)), 1);
-  return tf.relu(tf.add(out1, tf.add(out2, out3)));
+  const out3 = sepConv(map, `${p}/conv2`, tf.relu(tf.add<tf.Tensor4D>(out1, out2)), 1);
+  return tf.relu(tf.add<tf.Tensor4D>(out1, tf.add(out2, out3)));
 }
 
 /** The raw net: [N, 112, 112, 3] in face-api scaling -> [N, 136] (x0, y0, x1, ...) relative to the padded square. */

@@ -85,7 +85,7 @@ export async function predictImages(opts: PredictOptions): Promise<{ labels: str
     const transform = evalTransform({ size });
     const batchSize = Math.max(1, opts.batchSize ?? 16);
     const predictions: Prediction[] = [];
-    const { items, noFace } = opts.detect ? await detectFaces(opts.images, opts.detect) : { items: opts.images.map((image) => ({ image, rgb: () => decodeFile(image) })), noFace: undefined };
+    const { items, noFace }: { items: FaceItem[]; noFace?: string[] } = opts.detect ? await detectFaces(opts.images, opts.detect) : { items: opts.images.map((image) => ({ image, rgb: () => decodeFile(image) })) };
     for (let start = 0; start < items.length; start += batchSize) {
       const files = items.slice(start, start + batchSize);
       const pixels = new Float32Array(files.length * size * size * 3);
