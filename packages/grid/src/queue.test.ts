@@ -57,6 +57,15 @@ function startWorker(url: string, queue: string): WorkerProc {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The queue's counts once no job is active (a cell's report is on disk a moment before its worker acknowledges the job). */
+async function settledCounts(url: string, name: string): Promise<Record<string, number>> {
+  for (let i = 0; ; i++) {
+    const c = await queueCounts({ url, name });
+    if (c.active === 0 || i >= 100) return c;
+    await sleep(200);
+  }
+}
+
 describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-server is not on PATH; apt-get install redis-server)', () => {
   let redis: Awaited<ReturnType<typeof startRedis>>;
   const workers: WorkerProc[] = [];
@@ -143,7 +152,7 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
     expect(badReport.cells[0]!.error).toMatch(/nonexistent\/dfd-grid-test/);
 
     // In the queue: each job completed once (3 + 3 cells, the stage-1 job, the release job), the bad one failed.
-    expect(await queueCounts({ url: redis.url, name: queue })).toMatchObject({ completed: 8, failed: 1, active: 0, waiting: 0, delayed: 0, 'waiting-children': 0 });
+    expect(await settledCounts(redis.url, queue)).toMatchObject({ completed: 8, failed: 1, active: 0, waiting: 0, delayed: 0, 'waiting-children': 0 });
 
     const survivor = workers.find((w) => w !== killed!.worker)!;
     survivor.child.kill('SIGTERM');
@@ -171,6 +180,34 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
     expect(queued.differences.map((d) => d.label)).toEqual(['att+eifp − att']);
     expect(existsSync(join(dir, 'report.svg'))).toBe(true);
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('| att+eifp | ');
+  });
+
+  it('SIGTERM of a worker: its cell stops at a checkpoint, the job is not acknowledged, and another worker resumes it', { timeout: 600_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-term-'));
+    const plan = expandGrid({ base: { ...GRID.base, epochs: 3 }, axes: { variant: ['att'] } }, dir);
+    const queue = `dfd-grid-term-${process.pid}`;
+    await enqueueGrid(plan, { url: redis.url, name: queue, attempts: 1 });
+    const cell = plan.cells[0]!;
+    const first = startWorker(redis.url, queue);
+    workers.push(first);
+    const deadline = Date.now() + 500_000;
+    while (Date.now() < deadline && !readMetrics(cell.dir).some((e) => e.type === 'checkpoint' && e.epoch === 1)) await sleep(50);
+    first.child.kill('SIGTERM');
+    expect(await first.exited, first.out).toBe(0);
+    expect(first.out).toContain('SIGTERM: stopping 1 running cells at a checkpoint');
+    expect(readMetrics(cell.dir).filter((e) => e.type === 'runEnd').map((e) => e.status)).toEqual(['stopped']);
+    expect(isDone(cell.dir)).toBe(false);
+    const second = startWorker(redis.url, queue);
+    workers.push(second);
+    while (Date.now() < deadline && !isDone(cell.dir)) await sleep(200);
+    const ev = readMetrics(cell.dir);
+    expect(ev.filter((e) => e.type === 'runEnd').map((e) => e.status), second.out).toEqual(['stopped', 'completed']);
+    const starts = ev.filter((e) => e.type === 'runStart').map((e) => e.startEpoch!);
+    expect(starts[0]).toBe(0);
+    expect(starts[1]).toBeGreaterThanOrEqual(1);
+    expect(await settledCounts(redis.url, queue)).toMatchObject({ completed: 1, failed: 0, active: 0 });
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
   });
 });
 
