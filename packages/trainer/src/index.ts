@@ -5,7 +5,7 @@ export { microBatches, sumMicroBatchGradients, type MicroBatch } from './micro-b
 export { disposeBatch, tensorBatchSource, type ArraySamples, type Batch, type BatchSource, type TensorBatchSourceOptions } from './data.js';
 export { CheckpointError, NonFiniteLossError, RunFolderError, TrainingFailedError, TrainingSetupError } from './errors.js';
 export { SKIPPED_IMAGES_FILE, imageCheckCacheFile, screenImages, writeSkippedImages, type BadImagesMode } from './images.js';
-export { LOCK_FILE, RUN_OUTPUTS, acquireRunLock, describeFsError, ensureWritableDir, pidAlive, prepareRunFolder, previousRunEntries, type RunLock, type RunLockInfo } from './run-folder.js';
+export { LOCK_FILE, LOCK_HEARTBEAT_MS, LOCK_STALE_MS, RUN_OUTPUTS, acquireRunLock, describeFsError, ensureWritableDir, pidAlive, prepareRunFolder, previousRunEntries, type RunLock, type RunLockInfo } from './run-folder.js';
 export { evaluate, meanAccuracy, summarise, type Classifier } from './evaluate.js';
 export { correctCount, crossEntropy, smoothL1 } from './losses.js';
 export { DfdTask, EifeTask, defaultGroupOf, type DfdNetLike, type EifeLike, type StepContext, type TaskLoss, type TrainableModule, type TrainingTask } from './task.js';

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RunFolderError } from './errors.js';
-import { LOCK_FILE, acquireRunLock, describeFsError, ensureWritableDir, pidAlive, prepareRunFolder } from './run-folder.js';
+import { LOCK_FILE, LOCK_HEARTBEAT_MS, LOCK_STALE_MS, acquireRunLock, describeFsError, ensureWritableDir, pidAlive, prepareRunFolder } from './run-folder.js';
 
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
@@ -46,9 +46,34 @@ describe('run folder lock (issue 17)', () => {
     lock.release();
     writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: dead, host: 'other-host', started: '2026-01-01T00:00:00.000Z', command: 'dfd train' }));
     expect(() => acquireRunLock(dir)).toThrow(`process ${dead} on other-host, started 2026-01-01T00:00:00.000Z (dfd train)`);
+    // Another host's lock whose heartbeat stopped more than LOCK_STALE_MS ago (a dead machine, a killed worker) is stale.
+    const old = new Date(Date.now() - LOCK_STALE_MS - 60_000);
+    utimesSync(join(dir, LOCK_FILE), old, old);
+    const taken = acquireRunLock(dir, { onWarning: (m) => warnings.push(m) });
+    expect(warnings[1]).toMatch(new RegExp(`^took over the stale lock of .*: process ${dead} on other-host \\(started 2026-01-01T00:00:00.000Z\\) has not refreshed it for \\d+ s$`));
+    taken.release();
     // A lock file that cannot be parsed and is just being written is not taken over.
     writeFileSync(join(dir, LOCK_FILE), '');
     expect(() => acquireRunLock(dir)).toThrow(/is being locked by another run right now/);
+  });
+});
+
+describe('run folder lock heartbeat', () => {
+  it('a held lock refreshes its modification time every LOCK_HEARTBEAT_MS (what other hosts judge it by)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-lock-beat-'));
+    const later = Date.now() + 3_600_000;
+    vi.useFakeTimers({ now: later, toFake: ['setInterval', 'clearInterval', 'Date'] });
+    try {
+      const lock = acquireRunLock(dir);
+      const path = join(dir, LOCK_FILE);
+      const old = new Date(Date.now() - 3_600_000 * 2);
+      utimesSync(path, old, old);
+      vi.advanceTimersByTime(LOCK_HEARTBEAT_MS);
+      expect(Math.abs(statSync(path).mtimeMs - (later + LOCK_HEARTBEAT_MS))).toBeLessThan(2000);
+      lock.release();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

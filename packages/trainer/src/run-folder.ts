@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describeFsError } from '@dfd/core';
@@ -65,6 +65,15 @@ export function ensureWritableDir(dir: string): void {
 /** The lock file of a run folder. */
 export const LOCK_FILE = 'run.lock';
 
+/** How often a held lock's modification time is refreshed (its heartbeat). */
+export const LOCK_HEARTBEAT_MS = 30_000;
+
+/**
+ * A lock from another host whose heartbeat is older than this is stale (its process cannot be
+ * checked from here: a machine that died, or a killed grid worker on shared storage).
+ */
+export const LOCK_STALE_MS = 5 * 60_000;
+
 /** What a lock file holds. */
 export interface RunLockInfo {
   pid: number;
@@ -95,7 +104,9 @@ function readLock(path: string): RunLockInfo | null {
  * Takes the exclusive lock of run folder `dir` (`<dir>/run.lock`, created with O_EXCL, holding
  * pid, host, start time and command line). A lock held by a live process, or by any process on
  * another host, is a {@link RunFolderError} naming the holder. A lock whose process is gone
- * (same host, pid not running) is stale: it is taken over and `onWarning` says so.
+ * (same host, pid not running), or one from another host whose heartbeat (modification time,
+ * refreshed every 30 s while held) is older than 5 minutes, is stale: it is taken over and
+ * `onWarning` says so.
  */
 export function acquireRunLock(dir: string, options: { onWarning?: (message: string) => void } = {}): RunLock {
   const path = join(resolve(dir), LOCK_FILE);
@@ -120,6 +131,12 @@ export function acquireRunLock(dir: string, options: { onWarning?: (message: str
         rmSync(path, { force: true });
         continue;
       }
+      const silent = Date.now() - statSync(path).mtimeMs;
+      if (holder.host !== info.host && silent > LOCK_STALE_MS) {
+        options.onWarning?.(`took over the stale lock of ${dir}: process ${holder.pid} on ${holder.host} (started ${holder.started}) has not refreshed it for ${Math.round(silent / 1000)} s`);
+        rmSync(path, { force: true });
+        continue;
+      }
       throw new RunFolderError(
         path,
         `${dir} is in use by another run: process ${holder.pid} on ${holder.host}, started ${holder.started}${holder.command ? ` (${holder.command})` : ''}. ` +
@@ -134,9 +151,20 @@ export function acquireRunLock(dir: string, options: { onWarning?: (message: str
       closeSync(fd);
     }
     let held = true;
+    // The heartbeat: other hosts judge the lock by its modification time.
+    const heartbeat = setInterval(() => {
+      try {
+        const now = new Date();
+        utimesSync(path, now, now);
+      } catch {
+        // The folder went away: nothing to refresh.
+      }
+    }, LOCK_HEARTBEAT_MS);
+    heartbeat.unref?.();
     const release = () => {
       if (!held) return;
       held = false;
+      clearInterval(heartbeat);
       process.off('exit', release);
       const now = readLock(path);
       if (now && now.pid === info.pid && now.started === info.started) {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
@@ -97,6 +97,28 @@ describe('dfd convert + dfd predict (reduced-width PyTorch checkpoint, committed
     const m = await dfd('predict', '--model', join(work, 'nope'), '--backend', 'cpu', join(FIX, 'cli_flat.png'));
     expect(m.code).toBe(1);
     expect(m.stderr).toMatch(/^dfd: .*model\.json/);
+  });
+
+  it('refuses a model with NaN weights and weight paths leaving the model folder, exit 1 (issue 17)', async () => {
+    const nan = join(work, 'nan-model');
+    cpSync(modelDir, nan, { recursive: true });
+    const w = readFileSync(join(nan, 'weights.bin'));
+    new Float32Array(w.buffer, w.byteOffset, w.length / 4).fill(Number.NaN, 0, 100);
+    writeFileSync(join(nan, 'weights.bin'), w);
+    for (const args of [['--json'], []]) {
+      const r = await dfd('predict', '--model', nan, '--backend', 'cpu', ...args, join(FIX, 'cli_face_rgb.png'));
+      expect(r.code).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^dfd: .*model\.json: 100 non-finite weight value\(s\) \(NaN or infinite\) in efe\.stem\.conv\.weight.*the model is unusable/);
+    }
+    const escape = join(work, 'escape-model');
+    cpSync(modelDir, escape, { recursive: true });
+    const json = JSON.parse(readFileSync(join(escape, 'model.json'), 'utf8'));
+    json.weightsManifest[0].paths = ['../tiny-model/weights.bin'];
+    writeFileSync(join(escape, 'model.json'), JSON.stringify(json));
+    const e = await dfd('predict', '--model', escape, '--backend', 'cpu', '--json', join(FIX, 'cli_face_rgb.png'));
+    expect(e.code).toBe(1);
+    expect(e.stderr).toMatch(/weight path "\.\.\/tiny-model\/weights\.bin" must be a relative path inside the model folder/);
   });
 });
 
