@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enqueueGrid, queueCounts, takeOverForeignLock } from './queue.js';
+import { Queue } from 'bullmq';
+import { connect, enqueueGrid, queueCounts, takeOverForeignLock } from './queue.js';
 import { gridReport, type GridReport } from './report.js';
 import { runCellInProcess, runGridLocal } from './run.js';
 import { expandGrid } from './spec.js';
@@ -208,6 +209,35 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
     expect(await settledCounts(redis.url, queue)).toMatchObject({ completed: 1, failed: 0, active: 0 });
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+  });
+
+  it('a worker whose job lock was taken away kills its cell at once; the job stalls and resumes from the checkpoint', { timeout: 600_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-lost-'));
+    const plan = expandGrid({ base: { ...GRID.base, epochs: 3 }, axes: { variant: ['base'] } }, dir);
+    const queue = `dfd-grid-lost-${process.pid}`;
+    await enqueueGrid(plan, { url: redis.url, name: queue, attempts: 1 });
+    const cell = plan.cells[0]!;
+    const w = startWorker(redis.url, queue);
+    workers.push(w);
+    const deadline = Date.now() + 500_000;
+    while (Date.now() < deadline && !readMetrics(cell.dir).some((e) => e.type === 'checkpoint' && e.epoch === 1)) await sleep(50);
+    // What another worker's stalled check does to a job it takes over: the lock is no longer this worker's.
+    const connection = connect(redis.url);
+    const q = new Queue(queue, { connection });
+    const [job] = await q.getActive();
+    expect(await connection.del(`bull:${queue}:${job!.id}:lock`)).toBe(1);
+    while (Date.now() < deadline && !isDone(cell.dir)) await sleep(200);
+    await q.close();
+    connection.disconnect();
+    expect(w.out).toContain(`job ${job!.id} lost its lock (declared stalled; it may run elsewhere now): stopping ${cell.dir}`);
+    const ev = readMetrics(cell.dir);
+    expect(ev.filter((e) => e.type === 'runEnd').map((e) => e.status), w.out).toEqual(['completed']);
+    const starts = ev.filter((e) => e.type === 'runStart').map((e) => e.startEpoch!);
+    expect(starts).toHaveLength(2);
+    expect(starts[1]).toBeGreaterThanOrEqual(1);
+    expect(await settledCounts(redis.url, queue)).toMatchObject({ completed: 1, failed: 0, active: 0 });
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
   });
 });
 

@@ -160,6 +160,11 @@ export interface WorkerOptions extends QueueTarget {
   maxStalledCount?: number;
   /** One line per job start/end/failure. */
   log?: (line: string) => void;
+  /**
+   * Called with a cell folder when BullMQ could not renew its job's lock (the job was declared
+   * stalled and may already run elsewhere): stop the cell at once (the CLI kills its child).
+   */
+  onLockLost?: (dir: string) => void;
 }
 
 /** A running worker. */
@@ -179,6 +184,7 @@ export function startWorker(o: WorkerOptions): GridWorker {
   const connection = connect(o.url);
   const queue = new Queue<GridJobData>(name, { connection });
   const log = o.log ?? (() => {});
+  const running = new Map<string, string>();
   const worker = new Worker<GridJobData>(
     name,
     async (job): Promise<CellEnd | 'released'> => {
@@ -198,6 +204,7 @@ export function startWorker(o: WorkerOptions): GridWorker {
       log(`job ${job.id} start ${d.dir} attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1}`);
       const foreign = takeOverForeignLock(d.dir);
       if (foreign) log(`job ${job.id} took over the run-folder lock of ${foreign}: its worker stopped renewing the job`);
+      running.set(job.id!, d.dir);
       try {
         const end = await o.execute(d.dir);
         log(`job ${job.id} ${end} ${d.dir}`);
@@ -214,6 +221,8 @@ export function startWorker(o: WorkerOptions): GridWorker {
         }
         log(`job ${job.id} failed ${d.dir} attempt ${attempt}/${job.opts.attempts ?? 1}: ${message.split('\n')[0]}`);
         throw err;
+      } finally {
+        running.delete(job.id!);
       }
     },
     {
@@ -225,6 +234,14 @@ export function startWorker(o: WorkerOptions): GridWorker {
     },
   );
   worker.on('error', (err) => log(`worker error: ${err.message}`));
+  worker.on('lockRenewalFailed', (ids) => {
+    for (const id of ids) {
+      const dir = running.get(id);
+      if (!dir) continue;
+      log(`job ${id} lost its lock (declared stalled; it may run elsewhere now): stopping ${dir}`);
+      o.onLockLost?.(dir);
+    }
+  });
   return {
     worker,
     async close() {

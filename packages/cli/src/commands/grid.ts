@@ -186,6 +186,7 @@ export function registerGrid(program: Command): void {
     .action(async (opts: { queue: string; queueName?: string; concurrency: number; lockDuration: number; stalledInterval: number; maxStalledCount: number; untilEmpty?: boolean }) => {
       const g = await gridModule();
       const children = new Set<ChildProcess>();
+      const byDir = new Map<string, ChildProcess>();
       const log = (l: string) => process.stdout.write(`dfd worker ${process.pid}: ${l}\n`);
       const w = g.startWorker({
         url: opts.queue,
@@ -195,11 +196,17 @@ export function registerGrid(program: Command): void {
         stalledInterval: opts.stalledInterval,
         maxStalledCount: opts.maxStalledCount,
         log,
+        // The job may already run on another worker: no checkpoint from this one any more.
+        onLockLost: (dir) => byDir.get(dir)?.kill('SIGKILL'),
         execute: g.childExecutor({
           onSpawn: (dir, child) => {
             children.add(child);
+            byDir.set(dir, child);
             log(`cell ${dir} in process ${child.pid}`);
-            child.on('exit', () => children.delete(child));
+            child.on('exit', () => {
+              children.delete(child);
+              if (byDir.get(dir) === child) byDir.delete(dir);
+            });
           },
         }),
       });
