@@ -56,6 +56,11 @@ describe('image header check (issue 17)', () => {
     expect(r.problems).toEqual([{ file: join(dir, 'b.jpg'), reason: 'truncated JPEG (no end-of-image marker)' }]);
   });
 
+  it('a missing image file is called a wrong path, not a bad image to remove from the dataset', async () => {
+    const err = await decodeImageFile(join(dir, 'gone.png')).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/gone\.png: cannot decode image \(file not found.*\); check the path$/);
+  });
+
   it('imageHeaderProblem reads declared sizes (BMP) and tolerates padding after a JPEG end marker', () => {
     const bmp = new Uint8Array(16);
     bmp.set([0x42, 0x4d, 100, 0, 0, 0]);

@@ -44,7 +44,9 @@ export class ImageDecodeError extends DfdError {
   readonly file: string;
 
   constructor(file: string, reason: string, options?: { cause?: unknown }) {
-    super('E_IMAGE_DECODE', `${file}: cannot decode image (${reason}); re-export it as JPEG/PNG or remove it from the dataset`, options);
+    // A missing file is a wrong path (dfd predict, a list file), not a bad image.
+    const advice = reason.startsWith('file not found') ? 'check the path' : 're-export it as JPEG/PNG or remove it from the dataset';
+    super('E_IMAGE_DECODE', `${file}: cannot decode image (${reason}); ${advice}`, options);
     this.file = file;
   }
 }

@@ -154,6 +154,31 @@ describe('run folder lock and overwrite (issue 17)', () => {
   });
 });
 
+describe('smaller cases (issue 17)', () => {
+  it('a source with no training split says why (its splits, the classes it skipped)', async () => {
+    const sharp = (await import('sharp')).default;
+    const root = mkdtempSync(join(tmpdir(), 'dfd-contempt-'));
+    mkdirSync(join(root, 'train', 'contempt'), { recursive: true });
+    for (let i = 0; i < 2; i++) await sharp(Buffer.alloc(16 * 16 * 3, 9), { raw: { width: 16, height: 16, channels: 3 } }).png().toFile(join(root, 'train', 'contempt', `${i}.png`));
+    const err = await createTrainer({ ...config(mkdtempSync(join(tmpdir(), 'dfd-nosplit-'))), source: `folder:${root}`, targets: [] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrainingSetupError);
+    expect((err as Error).message).toBe(`source folder:${root} has no training split: it has no samples at all; folder: skipped class folder 'train/contempt' (2 images): not one of the 7 expressions.`);
+    const synthetic = await createTrainer({ ...config(mkdtempSync(join(tmpdir(), 'dfd-nosplit-'))), source: 'synthetic:studio?train=0&test=4&size=16' }).catch((e: unknown) => e);
+    expect((synthetic as Error).message).toBe('source synthetic:studio?train=0&test=4&size=16 has no training split: it has test (4).');
+  });
+
+  it('--eife with a variant that has no MI heads is said, not ignored silently', async () => {
+    const rec = recorder();
+    await (await createTrainer({ ...config(mkdtempSync(join(tmpdir(), 'dfd-eife-base-')), { epochs: 1 }), eife: ['/nowhere/eife'] }, { plugins: [rec] })).run();
+    expect(rec.events).toContainEqual(expect.objectContaining({ type: 'warning', message: 'eife: 1 extractor(s) given (--eife /nowhere/eife) but variant base uses none; only att+eifp has MI heads. They were not loaded.' }));
+  });
+
+  it('config errors name the config file', async () => {
+    const err = await createTrainer({ ...config(mkdtempSync(join(tmpdir(), 'dfd-cfg-'))), variant: 'huge' as never }, { configFile: 'run.yaml' }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^invalid config \(run\.yaml with the command-line options\):\n {2}variant: /);
+  });
+});
+
 describe('image files are checked before step 1 (issue 17)', () => {
   async function folderDataset(): Promise<string> {
     const sharp = (await import('sharp')).default;

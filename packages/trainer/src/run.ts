@@ -62,6 +62,8 @@ export interface RunOptions {
   stream?: ConsoleStream;
   /** Continue from the run folder's latest checkpoint. */
   resume?: boolean;
+  /** The config file the input came from (`--config`, or the run folder's config.json on resume): named in config errors. */
+  configFile?: string;
   /** Start over in a folder holding a previous run (its config, checkpoints, model, reports and metrics are removed); without it such a folder is refused. */
   overwrite?: boolean;
   /** Parent DI container. */
@@ -120,8 +122,8 @@ function trainingTransform(c: TrainConfig | EifeConfig, size: number) {
  * Locks the run folder (see run-folder.ts) and adds a plugin that reports what that did (a stale
  * lock taken over, a previous run overwritten) as `warning` events when the run starts.
  */
-function lockRunFolder(out: string, options: RunOptions, skippedImages: Array<{ file: string }> = []): { lock: RunLock; options: RunOptions } {
-  const notes: string[] = skippedImages.length ? [`--bad-images skip: left out ${skippedImages.length} unreadable image file(s), listed in ${join(out, SKIPPED_IMAGES_FILE)}`] : [];
+function lockRunFolder(out: string, options: RunOptions, skippedImages: Array<{ file: string }> = [], extraNotes: string[] = []): { lock: RunLock; options: RunOptions } {
+  const notes: string[] = [...(skippedImages.length ? [`--bad-images skip: left out ${skippedImages.length} unreadable image file(s), listed in ${join(out, SKIPPED_IMAGES_FILE)}`] : []), ...extraNotes];
   const lock = prepareRunFolder(out, { resume: options.resume, overwrite: options.overwrite, onWarning: (m) => notes.push(m) });
   const reporter: DfdPlugin = { name: 'run-folder', setup: (ctx) => ctx.on('runStart', () => notes.forEach((message) => ctx.bus.emit({ type: 'warning', source: 'run-folder', message }))) };
   return { lock, options: { ...options, plugins: [...(options.plugins ?? []), reporter] } };
@@ -135,6 +137,23 @@ function releaseOnThrow<T>(lock: RunLock, fn: () => T): T {
     lock.release();
     throw err;
   }
+}
+
+/** What config errors name: the file, when the config came from one. */
+function configOrigin(options: RunOptions): string {
+  return options.configFile ? `config (${options.configFile} with the command-line options)` : 'config';
+}
+
+/** Stage-1 extractors given to a variant that does not use them: said, not silently ignored. */
+function ignoredEife(config: TrainConfig): string[] {
+  return config.variant !== 'att+eifp' && config.eife.length ? [`eife: ${config.eife.length} extractor(s) given (--eife ${config.eife.join(', ')}) but variant ${config.variant} uses none; only att+eifp has MI heads. They were not loaded.`] : [];
+}
+
+/** Why a dataset has no training samples: its splits and the warnings of its plugin (unknown classes skipped...). */
+function noTrainingSplit(spec: string, ds: { splits: Record<string, unknown[] | undefined>; warnings: Array<{ message: string }> }): TrainingSetupError {
+  const splits = Object.entries(ds.splits).filter(([, v]) => v?.length).map(([k, v]) => `${k} (${v!.length})`);
+  const why = [splits.length ? `it has ${splits.join(', ')}` : 'it has no samples at all', ...ds.warnings.map((w) => w.message)].join('; ');
+  return new TrainingSetupError(`source ${spec} has no training split: ${why}.`);
 }
 
 /** A failed run writes no model and no report: the previous ones (if any) stay as they were. */
@@ -212,7 +231,7 @@ export async function evaluateTargets(
  * container. `run()` trains, saves the model, evaluates every target and writes the reports.
  */
 export async function createTrainer(input: TrainConfigInput, options: RunOptions = {}): Promise<ComposedRun<DfdRunResult>> {
-  const config = validateConfig(trainConfigSchema, input);
+  const config = validateConfig(trainConfigSchema, input, configOrigin(options));
   await ensureBackend(config.backend);
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
@@ -220,7 +239,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   // Every image file's header is checked before step 1: all bad files are reported at once (or left out with --bad-images skip).
   const { dataset: source, skipped: skippedImages } = await screenImages(await datasetRegistry.resolve(config.source, { allowEmpty: true }), config.data.badImages, config.source);
   const train = limitTraining(source.splits.train ?? [], config.data.limit, config.seed);
-  if (!train.length) throw new TrainingSetupError(`source ${config.source} has no training split.`);
+  if (!train.length) throw noTrainingSplit(config.source, source);
   if (!source.hasExpression) throw new TrainingSetupError(`source ${config.source} has no expression labels.`);
   applyZooBackbone(config);
   let eifes: Array<EifeLike & { embedDim: number }> = [];
@@ -262,7 +281,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   }
   const lr = resolveLearningRates(config.optimizer, Boolean(config.backbone));
   const resolvedConfig = { ...config, optimizer: { ...config.optimizer, lr } };
-  const { lock, options: lockedOptions } = lockRunFolder(out, options, skippedImages);
+  const { lock, options: lockedOptions } = lockRunFolder(out, options, skippedImages, ignoredEife(config));
   options = lockedOptions;
   releaseOnThrow(lock, () => writeSkippedImages(out, skippedImages));
   if (!options.resume) releaseOnThrow(lock, () => saveResolvedConfig(out, 'dfd', config));
@@ -416,7 +435,7 @@ class BestWeights implements DfdPlugin {
 
 /** Stage 1 composed from a config (`dfd train-eife`): one EIFE with a head per factor, summed CE. */
 export async function createEifeTrainer(input: EifeConfigInput, options: RunOptions = {}): Promise<ComposedRun<EifeRunResult>> {
-  const config = validateConfig(eifeConfigSchema, input);
+  const config = validateConfig(eifeConfigSchema, input, configOrigin(options));
   await ensureBackend(config.backend);
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
@@ -429,7 +448,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
     return { name: f.name, classes: f.classes };
   });
   const train = limitTraining(ds.splits.train ?? [], config.data.limit, config.seed, (s) => s.factors?.[config.factors[0]!]);
-  if (!train.length) throw new TrainingSetupError(`${config.dataset} has no training split.`);
+  if (!train.length) throw noTrainingSplit(config.dataset, ds);
   const model = createEife({ factors, width: config.model.width, inputSize: config.model.inputSize, layout: config.model.layout, embedDim: config.model.embedDim, seed: config.seed });
   const loader = createLoader(train, {
     batchSize: config.data.batchSize,

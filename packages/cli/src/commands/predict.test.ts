@@ -120,6 +120,13 @@ describe('dfd convert + dfd predict (reduced-width PyTorch checkpoint, committed
     expect(e.code).toBe(1);
     expect(e.stderr).toMatch(/weight path "\.\.\/tiny-model\/weights\.bin" must be a relative path inside the model folder/);
   });
+
+  it('a missing image is a wrong path, not a dataset problem (issue 17)', async () => {
+    const r = await dfd('predict', '--model', modelDir, '--backend', 'cpu', join(work, 'no-such-face.png'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`dfd: ${join(work, 'no-such-face.png')}: no such file; check the path\n`);
+    expect(r.stderr).not.toMatch(/dataset/);
+  });
 });
 
 function torchAvailable(): string | null {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -55,6 +56,7 @@ export interface PredictOptions {
 
 /** Decodes one file (JPEG/PNG/WebP... via sharp in @dfd/datasets/node: grey replicated, alpha dropped), naming the file on failure. */
 async function decodeFile(path: string): Promise<RgbImage> {
+  if (!existsSync(path)) throw new DfdError('E_PREDICT_IMAGE', `${path}: no such file; check the path`);
   try {
     return await decodeImageFile(path);
   } catch (err) {

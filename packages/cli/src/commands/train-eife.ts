@@ -74,7 +74,7 @@ export function registerTrainEife(program: Command): void {
         console: opts.console === false ? false : undefined,
         backend: opts.backend,
       });
-      const run = await t.createEifeTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite) });
+      const run = await t.createEifeTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite), configFile: opts.resume ? `${opts.resume}/config.json` : opts.config });
       const release = stopOnSigint((r) => run.trainer.requestStop(r));
       try {
         const { result, modelDir, factorAccuracy } = await run.run();

@@ -172,7 +172,7 @@ export function registerTrain(program: Command): void {
         backend: opts.backend,
       };
       const config = t.mergeConfig(base, over);
-      const run = await t.createTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite) });
+      const run = await t.createTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite), configFile: opts.resume ? `${opts.resume}/config.json` : opts.config });
       const release = stopOnSigint((r) => run.trainer.requestStop(r));
       try {
         const { result, report } = await run.run();
