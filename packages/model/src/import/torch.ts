@@ -189,7 +189,9 @@ function extractEntries(bytes: Uint8Array, name: string, select: (entry: string)
   } catch (e) {
     fail(e as Error);
   }
-  if (failure) throw failure instanceof CheckpointFormatError ? failure : new CheckpointFormatError(name, `corrupt zip archive: ${(failure as Error).message}`);
+  // Set from the callbacks above (TypeScript does not follow that).
+  const failed = failure as Error | null;
+  if (failed) throw failed instanceof CheckpointFormatError ? failed : new CheckpointFormatError(name, `corrupt zip archive: ${failed.message}`);
   Object.defineProperty(out, 'names', { value: seen });
   return out;
 }
