@@ -44,6 +44,22 @@ describe('dfd data inspect', () => {
     expect(r.problems.find((p: { kind: string }) => p.kind === 'unknown-class').count).toBe(2);
   });
 
+  it('checks the header of every image, not only the sampled ones (issue 17)', async () => {
+    const img = sharp(Buffer.alloc(6 * 5 * 3, 90), { raw: { width: 6, height: 5, channels: 3 } }).png();
+    await mkdir(join(dir, 'train', 'happy'), { recursive: true });
+    for (let i = 0; i < 30; i++) await img.clone().toFile(join(dir, 'train', 'happy', `${String(i).padStart(2, '0')}.png`));
+    await writeFile(join(dir, 'train', 'happy', '17b.png'), '');
+    const { code, out } = await run(['data', 'inspect', `folder:${join(dir, 'train')}`, '--json', '--sample', '2']);
+    expect(code).toBe(0);
+    const r = JSON.parse(out);
+    expect(r.sampled).toBe(2);
+    expect(r.headerChecked).toBe(31);
+    expect(r.problems).toContainEqual({ kind: 'bad-image', message: `1 of 31 image file(s) cannot be read: ${join(dir, 'train', 'happy', '17b.png')}: empty file (0 bytes)`, count: 1 });
+    const table = await run(['data', 'inspect', `folder:${join(dir, 'train')}`, '--sample', '2']);
+    expect(table.out).toMatch(/headers checked: 31 image file\(s\)/);
+    expect(table.out).not.toMatch(/problems: none/);
+  });
+
   it('prints a table for synthetic data and a typed error for a bad folder', async () => {
     const ok = await run(['data', 'inspect', 'synthetic:studio?train=14&test=7&size=16', '--sample', '2']);
     expect(ok.code).toBe(0);

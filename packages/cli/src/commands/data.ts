@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { EXPRESSIONS } from '@dfd/core';
 import { decodeImage, describeSource, type Dataset, type Sample } from '@dfd/datasets';
-import { createNodeDatasetRegistry, registerDatasetPluginModules } from '@dfd/datasets/node';
+import { checkImageHeaders, createNodeDatasetRegistry, registerDatasetPluginModules } from '@dfd/datasets/node';
 
 /** What `dfd data inspect` reports (also its --json output). */
 export interface DatasetReport {
@@ -12,6 +12,8 @@ export interface DatasetReport {
   splits: Record<string, { total: number; expression?: Record<string, number>; factors?: Record<string, number[]> }>;
   imageSizes: Record<string, number>;
   sampled: number;
+  /** Image files whose header and end were checked (every file of every split). */
+  headerChecked: number;
   problems: Array<{ kind: string; message: string; count: number }>;
 }
 
@@ -27,6 +29,7 @@ export async function inspectDataset(spec: string, ds: Dataset, samplePerSplit: 
     splits: {},
     imageSizes: {},
     sampled: 0,
+    headerChecked: 0,
     problems: ds.warnings.map((w) => ({ kind: w.kind, message: w.message, count: w.count })),
   };
   for (const [name, samples] of Object.entries(ds.splits) as Array<[string, Sample[] | undefined]>) {
@@ -73,6 +76,17 @@ export async function inspectDataset(spec: string, ds: Dataset, samplePerSplit: 
       report.sampled++;
     }
   }
+  // Every file's header and end (not only the sample): empty, truncated, not an image. Files the
+  // sampled decode already reported are not listed twice.
+  const reported = new Set(report.problems.filter((p) => p.kind === 'unreadable-image').map((p) => p.message.split(': ')[0]));
+  const all = Object.values(ds.splits).flatMap((s) => s ?? []);
+  const check = await checkImageHeaders(all);
+  report.headerChecked = check.files;
+  const bad = check.problems.filter((p) => !reported.has(p.file));
+  if (bad.length) {
+    const shown = bad.slice(0, 20).map((p) => `${p.file}: ${p.reason}`);
+    report.problems.push({ kind: 'bad-image', message: `${bad.length} of ${check.files} image file(s) cannot be read: ${shown.join('; ')}${bad.length > 20 ? `; ... and ${bad.length - 20} more` : ''}`, count: bad.length });
+  }
   return report;
 }
 
@@ -93,6 +107,7 @@ function formatReport(r: DatasetReport): string {
     for (const n of names) lines.push(`  ${n}: ${(r.splits[n]!.factors?.[f.name] ?? []).join(' ')}`);
   }
   lines.push('', `image sizes (${r.sampled} sampled): ${Object.entries(r.imageSizes).map(([s, c]) => `${s} x${c}`).join(', ') || 'none'}`);
+  if (r.headerChecked) lines.push(`headers checked: ${r.headerChecked} image file(s)`);
   lines.push('', r.problems.length ? 'problems:' : 'problems: none');
   for (const p of r.problems) lines.push(`  - [${p.kind}] ${p.message}${p.count > 1 ? ` (${p.count})` : ''}`);
   return lines.join('\n') + '\n';
