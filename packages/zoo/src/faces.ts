@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -143,6 +143,7 @@ export function facesDatasetPlugin(deps: FacesPluginOptions = {}): DatasetPlugin
       let detector: TinyFaceDetector | undefined;
       let landmarker: FaceLandmarker | undefined;
       let noFace = 0;
+      const tmp = `${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
       await mkdir(cacheDir, { recursive: true });
       const faceOf = async (sample: Sample): Promise<Sample | null> => {
         const key = createHash('sha256').update(settings).update(await sourceKey(sample.image)).digest('hex').slice(0, 40);
@@ -167,11 +168,12 @@ export function facesDatasetPlugin(deps: FacesPluginOptions = {}): DatasetPlugin
             const eyes = landmarker ? eyeCentres(await landmarker.landmarks(image, box)) : undefined;
             if (eyes) entry.eyes = eyes;
             const face = cropFace(image, box, { margin, size: crop, ...(eyes ? { eyes } : {}) });
-            await writeFile(`${png}.tmp`, encodePng(face));
-            await rename(`${png}.tmp`, png);
+            // Unique temporary names: runs sharing the cache (grid workers) never write one file together.
+            await writeFile(`${png}.${tmp}`, encodePng(face));
+            await rename(`${png}.${tmp}`, png);
           }
-          await writeFile(`${meta}.tmp`, JSON.stringify(entry));
-          await rename(`${meta}.tmp`, meta);
+          await writeFile(`${meta}.${tmp}`, JSON.stringify(entry));
+          await rename(`${meta}.${tmp}`, meta);
         }
         if (entry.face) return { ...sample, image: { kind: 'file', path: png } };
         noFace++;
