@@ -28,6 +28,17 @@ export function registerModels(program: Command): void {
       const head = ['id', 'roles', 'package', 'input', 'embedding', 'license', 'size', 'status'];
       const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(width[i]!))).join('  ');
-      process.stdout.write([line(head), ...rows.map(line), '', 'preprocessing (dfd converts its ImageNet-normalised batches itself):', ...list.map((e) => `  ${e.id}: ${e.preprocessing}`), ''].join('\n'));
+      // Backbones, EIFEs and classifiers take dfd's batches and convert them; detectors and landmark nets take images.
+      const onBatches = (e: { roles: string[] }) => e.roles.some((r) => r === 'backbone' || r === 'eife' || r === 'classifier');
+      process.stdout.write(
+        [
+          line(head),
+          ...rows.map(line),
+          '',
+          "preprocessing (backbones, EIFEs, classifiers: dfd converts its ImageNet-normalised batches itself; detectors and landmark nets: from the image's RGB bytes):",
+          ...list.map((e) => `  ${e.id}${onBatches(e) ? '' : ' (from the image)'}: ${e.preprocessing}`),
+          '',
+        ].join('\n'),
+      );
     });
 }

@@ -1,0 +1,46 @@
+/*
+ * Aggregates the run folders of tools/results/fer-taiwanese.sh into the table of
+ * docs/results.md: per row, mean and sample standard deviation over seeds of the accuracy on
+ * the source's test split and on each target, plus the per-seed values.
+ *
+ *   node --import tsx tools/results/aggregate.ts RUNS_DIR
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface Report {
+  results: Array<{ target: string; accuracy: number }>;
+  sourceTest?: { accuracy: number };
+  baselines?: Array<{ id: string; results: Array<{ target: string; accuracy: number }>; sourceTest?: { accuracy: number } }>;
+  seconds: number;
+}
+
+const dir = process.argv[2] ?? 'runs/results';
+const rows = new Map<string, Array<{ seed: number; src: number; targets: Record<string, number>; seconds: number }>>();
+let baseline: { id: string; src: number; targets: Record<string, number> } | undefined;
+for (const name of readdirSync(dir).sort()) {
+  const m = /^(.+)-s(\d+)$/.exec(name);
+  const path = join(dir, name, 'report.json');
+  if (!m || !existsSync(path)) continue;
+  const r = JSON.parse(readFileSync(path, 'utf8')) as Report;
+  const targets = Object.fromEntries(r.results.map((x) => [x.target, 100 * x.accuracy]));
+  const list = rows.get(m[1]!) ?? [];
+  list.push({ seed: Number(m[2]), src: 100 * (r.sourceTest?.accuracy ?? NaN), targets, seconds: r.seconds });
+  rows.set(m[1]!, list);
+  const b = r.baselines?.[0];
+  if (b && !baseline) baseline = { id: b.id, src: 100 * (b.sourceTest?.accuracy ?? NaN), targets: Object.fromEntries(b.results.map((x) => [x.target, 100 * x.accuracy])) };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sd = (xs: number[]) => (xs.length < 2 ? NaN : Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / (xs.length - 1)));
+const cell = (xs: number[]) => `${mean(xs).toFixed(2)} ± ${sd(xs).toFixed(2)}`;
+const targetNames = [...new Set([...rows.values()].flatMap((l) => l.flatMap((x) => Object.keys(x.targets))))];
+const head = ['row', 'seeds', 'source test (in-domain)', ...targetNames.map((t) => `${t} (unseen)`), 'per seed (unseen)', 'minutes / run'];
+const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+for (const [row, list] of rows) {
+  list.sort((a, b) => a.seed - b.seed);
+  const per = targetNames.map((t) => list.map((x) => x.targets[t]!.toFixed(2)).join(' / ')).join('; ');
+  lines.push(`| ${row} | ${list.map((x) => x.seed).join(',')} | ${cell(list.map((x) => x.src))} | ${targetNames.map((t) => cell(list.map((x) => x.targets[t]!))).join(' | ')} | ${per} | ${(mean(list.map((x) => x.seconds)) / 60).toFixed(1)} |`);
+}
+if (baseline) lines.push(`| ${baseline.id} off the shelf | - | ${baseline.src.toFixed(2)} | ${targetNames.map((t) => (baseline!.targets[t] ?? NaN).toFixed(2)).join(' | ')} | (deterministic) | - |`);
+process.stdout.write(lines.join('\n') + '\n');
