@@ -34,7 +34,7 @@ describe('image header check (issue 17)', () => {
       'cut.jpg': 'truncated JPEG (no end-of-image marker)',
       'cut.png': 'truncated PNG (no IEND chunk)',
       'cut.webp': expect.stringMatching(/^truncated WebP \(its header says \d+ bytes, the file has \d+\)$/),
-      'text.jpg': 'not a JPEG, PNG, GIF, WebP, BMP or TIFF image (starts with 74 68 69 73 20 69 73 20)',
+      'text.jpg': 'not a JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF/HEIF, JPEG 2000, JPEG XL or SVG image (starts with 74 68 69 73 20 69 73 20)',
       'missing.png': 'cannot open (ENOENT)',
     });
     // What the check calls bad, the decoder cannot read either; what it passes, the decoder reads.
@@ -59,6 +59,18 @@ describe('image header check (issue 17)', () => {
   it('a missing image file is called a wrong path, not a bad image to remove from the dataset', async () => {
     const err = await decodeImageFile(join(dir, 'gone.png')).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/gone\.png: cannot decode image \(file not found.*\); check the path$/);
+  });
+
+  it('passes SVG and AVIF files, which sharp decodes too', async () => {
+    await writeText(join(dir, 's.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24"><rect width="24" height="24" fill="#888"/></svg>');
+    await writeText(join(dir, 'x.svg'), '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="24" height="24"/>');
+    await sharp(Buffer.alloc(24 * 24 * 3, 90), { raw: { width: 24, height: 24, channels: 3 } }).avif().toFile(join(dir, 'a.avif'));
+    // A file without an image extension may be for a custom decoder: only empty or truncated known formats count there.
+    await writeText(join(dir, 'faces.npy'), 'NUMPY data of a custom plugin');
+    await writeFile(join(dir, 'empty.npy'), '');
+    const names = ['s.svg', 'x.svg', 'a.avif'];
+    expect((await checkImageHeaders([...names, 'faces.npy', 'empty.npy'].map((n) => sample(join(dir, n))))).problems).toEqual([{ file: join(dir, 'empty.npy'), reason: 'empty file (0 bytes)' }]);
+    for (const n of names) expect((await decodeImageFile(join(dir, n))).width, n).toBe(24);
   });
 
   it('imageHeaderProblem reads declared sizes (BMP) and tolerates padding after a JPEG end marker', () => {

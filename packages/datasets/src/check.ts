@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { isImageFile } from './formats/fsutil.js';
 import type { Sample } from './types.js';
 
 /** An image file that cannot be decoded, found from its header and end alone. */
@@ -20,6 +21,8 @@ export interface ImageCheckResult {
 }
 
 const TAIL = 1024;
+/** Bumped when the rules change, so that cached verdicts of older rules are not reused. */
+const CACHE_VERSION = 2;
 
 function startsWith(b: Uint8Array, sig: number[], at = 0): boolean {
   return sig.every((v, i) => b[at + i] === v);
@@ -36,8 +39,8 @@ function u32le(b: Uint8Array, at: number): number {
 /**
  * What is wrong with an image file, judged from its first bytes (`head`, at least 16), its last
  * bytes (`tail`, up to 1 KB) and its size; null when it looks complete. Recognises JPEG (SOI ...
- * EOI), PNG (signature ... IEND), GIF (... trailer), WebP (RIFF size), BMP (declared size) and TIFF
- * (header only).
+ * EOI), PNG (signature ... IEND), GIF (... trailer), WebP (RIFF size), BMP (declared size), and by
+ * their header only TIFF, AVIF/HEIF, JPEG 2000, JPEG XL and SVG (what sharp decodes).
  */
 export function imageHeaderProblem(head: Uint8Array, tail: Uint8Array, size: number): string | null {
   if (size === 0) return 'empty file (0 bytes)';
@@ -62,9 +65,14 @@ export function imageHeaderProblem(head: Uint8Array, tail: Uint8Array, size: num
     const declared = u32le(head, 2);
     return declared <= size ? null : `truncated BMP (its header says ${declared} bytes, the file has ${size})`;
   }
+  // Formats sharp also reads, checked by their header only: TIFF, AVIF/HEIF (ISO BMFF 'ftyp'), JPEG 2000, JPEG XL, SVG.
   if (startsWith(head, [0x49, 0x49, 0x2a, 0x00]) || startsWith(head, [0x4d, 0x4d, 0x00, 0x2a])) return null;
+  if (startsWith(head, [0x66, 0x74, 0x79, 0x70], 4)) return null;
+  if (startsWith(head, [0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50]) || startsWith(head, [0xff, 0x4f, 0xff, 0x51])) return null;
+  if (startsWith(head, [0xff, 0x0a]) || startsWith(head, [0x00, 0x00, 0x00, 0x0c, 0x4a, 0x58, 0x4c, 0x20])) return null;
+  if (/^(\uFEFF|\xEF\xBB\xBF)?\s*<(\?xml|svg|!--)/i.test(Buffer.from(head).toString('latin1'))) return null;
   if (size < 8) return `too short to be an image (${size} bytes)`;
-  return `not a JPEG, PNG, GIF, WebP, BMP or TIFF image (starts with ${hex(head)})`;
+  return `not a JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF/HEIF, JPEG 2000, JPEG XL or SVG image (starts with ${hex(head)})`;
 }
 
 /** Looks at one file: its size, first 16 and last 1 KB bytes. */
@@ -83,7 +91,10 @@ async function checkFile(path: string): Promise<{ size: number; mtimeMs: number;
     const n = Math.min(TAIL, st.size);
     const tail = new Uint8Array(n);
     if (n > 0) await fh.read(tail, 0, n, st.size - n);
-    return { size: st.size, mtimeMs: st.mtimeMs, problem: imageHeaderProblem(head, tail, st.size) };
+    let problem = imageHeaderProblem(head, tail, st.size);
+    // An unknown format in a file without an image extension may be for a custom decoder (a dataset plugin's own format).
+    if (problem?.startsWith('not a ') && !isImageFile(path)) problem = null;
+    return { size: st.size, mtimeMs: st.mtimeMs, problem };
   } finally {
     await fh.close();
   }
@@ -103,7 +114,7 @@ export async function checkImageHeaders(samples: readonly Sample[], options: { c
   if (options.cacheFile && existsSync(options.cacheFile)) {
     try {
       const j = JSON.parse(await readFile(options.cacheFile, 'utf8')) as { version?: number; entries?: Record<string, CacheEntry> };
-      if (j.version === 1 && j.entries && typeof j.entries === 'object') cache = j.entries;
+      if (j.version === CACHE_VERSION && j.entries && typeof j.entries === 'object') cache = j.entries;
     } catch {
       // An unreadable cache is rebuilt.
     }
@@ -139,7 +150,7 @@ export async function checkImageHeaders(samples: readonly Sample[], options: { c
     try {
       await mkdir(dirname(options.cacheFile), { recursive: true });
       const tmp = `${options.cacheFile}.tmp-${process.pid}`;
-      await writeFile(tmp, JSON.stringify({ version: 1, entries: cache }));
+      await writeFile(tmp, JSON.stringify({ version: CACHE_VERSION, entries: cache }));
       await rename(tmp, options.cacheFile);
     } catch {
       // Not cached.
