@@ -27,3 +27,4 @@ export {
 } from './detector.js';
 export { ZooCropError, cropFace, type CropOptions, type FaceCrop } from './crop.js';
 export { FaceLandmarker, eyeCentres, landmarks68TinyForward, landmarksInput, type Landmarks68 } from './landmarks.js';
+export { loadZooWeightsFromUrl, type ZooFetch } from './url.js';
