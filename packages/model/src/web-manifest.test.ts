@@ -16,6 +16,13 @@ describe('parseManifest', () => {
     expect(parseManifest(good, 'm.json')).toEqual(good);
   });
 
+  it('accepts the face detection fields, and manifests written before them (no detection)', () => {
+    const faces = { ...good, faceDetector: 'faces/tiny_face_detector_model-weights_manifest.json', faceLandmarks: 'faces/face_landmark_68_tiny_model-weights_manifest.json' };
+    expect(parseManifest(faces, 'm.json')).toEqual(faces);
+    expect(parseManifest({ ...good, faceDetector: 'faces/d.json' }, 'm.json').faceLandmarks).toBeUndefined();
+    expect(parseManifest(good, 'm.json').faceDetector).toBeUndefined();
+  });
+
   it.each([
     [{ ...good, format: 'tfjs' }, "field 'format' must be 'dfd-web'"],
     [{ ...good, formatVersion: 2 }, "field 'formatVersion' must be 1"],
@@ -24,6 +31,11 @@ describe('parseManifest', () => {
     [{ ...good, inputSize: 4.5 }, "field 'inputSize' must be a positive integer"],
     [{ ...good, mean: [0, 0] }, "field 'mean' must be three numbers"],
     [{ ...good, std: [1, 0, 1] }, "field 'std' must be three positive numbers"],
+    [{ ...good, faceDetector: '' }, "field 'faceDetector' must be a relative path"],
+    [{ ...good, faceDetector: '../faces/d.json' }, "field 'faceDetector' must be a relative path"],
+    [{ ...good, faceDetector: 'https://x.test/d.json' }, "field 'faceDetector' must be a relative path"],
+    [{ ...good, faceDetector: 'faces/d.json', faceLandmarks: 7 }, "field 'faceLandmarks' must be a relative path"],
+    [{ ...good, faceLandmarks: 'faces/l.json' }, "field 'faceLandmarks' must be absent without 'faceDetector'"],
     [null, "field '(root)' must be an object"],
   ])('names the bad field (%#)', (value, message) => {
     expect(() => parseManifest(value, 'http://x/manifest.json')).toThrow(`http://x/manifest.json: ${message}`);

@@ -19,6 +19,14 @@ export interface WebManifest {
   std: [number, number, number];
   /** Free-form model description (variant, width) for the page header. */
   description?: string;
+  /**
+   * Face detector weights manifest (tfjs weights-manifest JSON, relative to this manifest;
+   * `dfd export` copies face-api's tiny face detector to `faces/`). Absent: no face detection,
+   * the app centre-crops as before.
+   */
+  faceDetector?: string;
+  /** 68-point landmark net weights manifest (relative): with it, face crops are eye-levelled. Needs `faceDetector`. */
+  faceLandmarks?: string;
 }
 
 /** Checks a parsed manifest and says which field is wrong, so a bad export fails loudly. */
@@ -36,5 +44,9 @@ export function parseManifest(value: unknown, source: string): WebManifest {
   const triple = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   if (!triple(m!.mean)) fail('mean', 'three numbers');
   if (!triple(m!.std) || m!.std!.some((s) => s <= 0)) fail('std', 'three positive numbers');
+  const relPath = (v: unknown) => typeof v === 'string' && v !== '' && !/^[a-z][a-z0-9+.-]*:|^\/|\.\.(\/|$)/i.test(v);
+  if (m!.faceDetector !== undefined && !relPath(m!.faceDetector)) fail('faceDetector', 'a relative path (inside the exported folder) to the detector weights manifest, or absent');
+  if (m!.faceLandmarks !== undefined && !relPath(m!.faceLandmarks)) fail('faceLandmarks', 'a relative path (inside the exported folder) to the landmark net weights manifest, or absent');
+  if (m!.faceLandmarks !== undefined && m!.faceDetector === undefined) fail('faceLandmarks', "absent without 'faceDetector' (landmarks need detected faces)");
   return m as WebManifest;
 }
