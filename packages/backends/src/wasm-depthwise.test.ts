@@ -2,23 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@dfd/core';
 import { useBackend } from './backends.js';
+import { on, randn } from './test-utils/compare.js';
 
 /* The wasm depthwise-conv gradients (wasm-depthwise.ts) against the tfjs CPU backend's. */
-
-function randn(rng: Rng, shape: number[]): Float32Array {
-  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < out.length; i++) out[i] = rng.normal();
-  return out;
-}
-
-async function on(backend: 'cpu' | 'wasm', f: () => tf.Tensor): Promise<{ v: Float32Array; shape: number[] }> {
-  await tf.setBackend(backend);
-  const t = f();
-  const v = (await t.data()) as Float32Array;
-  const shape = t.shape;
-  t.dispose();
-  return { v, shape };
-}
 
 function maxRelDiff(a: Float32Array, b: Float32Array): number {
   let scale = 1;

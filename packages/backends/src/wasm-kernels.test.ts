@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@dfd/core';
 import { useBackend } from './backends.js';
 import { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels.js';
+import { on, randn } from './test-utils/compare.js';
 
 /*
  * Every kernel registered on wasm is checked against the tfjs CPU backend (an independent,
@@ -10,23 +11,6 @@ import { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINI
  */
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
-
-function randn(rng: Rng, shape: number[]): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = rng.normal();
-  return out;
-}
-
-/** Runs `f` on a backend and returns the flat result and its shape. */
-async function on(backend: 'cpu' | 'wasm', f: () => tf.Tensor): Promise<{ v: Float32Array; shape: number[] }> {
-  await tf.setBackend(backend);
-  const t = f();
-  const v = (await t.data()) as Float32Array;
-  const shape = t.shape;
-  t.dispose();
-  return { v, shape };
-}
 
 function expectClose(got: { v: Float32Array; shape: number[] }, want: { v: Float32Array; shape: number[] }, what: string): void {
   expect(got.shape, what).toEqual(want.shape);
