@@ -48,8 +48,8 @@ interface WorkerProc {
   exited: Promise<number | null>;
 }
 
-function startWorker(url: string, queue: string): WorkerProc {
-  const child = spawn(CLI[0]!, [...CLI.slice(1), 'worker', '--queue', url, '--queue-name', queue, '--lock-duration', '2000', '--stalled-interval', '1000'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+function startWorker(url: string, queue: string, extra: string[] = []): WorkerProc {
+  const child = spawn(CLI[0]!, [...CLI.slice(1), 'worker', '--queue', url, '--queue-name', queue, '--lock-duration', '2000', '--stalled-interval', '1000', ...extra], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const w: WorkerProc = { child, out: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
   child.stdout!.on('data', (d) => (w.out += String(d)));
   child.stderr!.on('data', (d) => (w.out += String(d)));
@@ -57,6 +57,18 @@ function startWorker(url: string, queue: string): WorkerProc {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Run the dfd CLI to its end: exit code, stdout, stderr. */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun) => {
+    const p = spawn(CLI[0]!, [...CLI.slice(1), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += String(d)));
+    p.stderr.on('data', (d) => (stderr += String(d)));
+    p.on('exit', (code) => resolveRun({ code, stdout, stderr }));
+  });
+}
 
 /** The queue's counts once no job is active (a cell's report is on disk a moment before its worker acknowledges the job). */
 async function settledCounts(url: string, name: string): Promise<Record<string, number>> {
@@ -238,6 +250,30 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
     expect(await settledCounts(redis.url, queue)).toMatchObject({ completed: 1, failed: 0, active: 0 });
     w.child.kill('SIGTERM');
     expect(await w.exited).toBe(0);
+  });
+
+  it('dfd grid run --queue follows the workers to the end and prints the report; status --queue; worker --until-empty exits', { timeout: 600_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-cli-'));
+    const file = join(dir, 'grid.json');
+    writeFileSync(file, JSON.stringify({ base: { ...GRID.base, epochs: 1 }, axes: { variant: ['base', 'att'] } }));
+    const queue = `dfd-grid-cli-${process.pid}`;
+    const out = join(dir, 'out');
+    const w = startWorker(redis.url, queue, ['--until-empty']);
+    workers.push(w);
+    const run = await cli(['grid', 'run', file, '--out', out, '--queue', redis.url, '--queue-name', queue]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`dfd grid: queued 2 jobs on ${redis.url} (0 already done, 0 already queued)`);
+    expect(run.stderr).toMatch(/dfd grid: waiting 0 · running 0 · done 2 · failed 0 · ETA 0s/);
+    expect(run.stdout).toMatch(/\| base \| .* \| [0-9.]+ \| [0-9.]+ \| 1 \|/);
+    expect(run.stdout).toMatch(/\| att − base \| [-+][0-9.]+ \| [-+][0-9.]+ \| [-+][0-9.]+ \| 1 \|/);
+    expect(await w.exited, w.out).toBe(0);
+    expect(w.out).toContain('queue empty: closing');
+    const status = await cli(['grid', 'status', out, '--queue', redis.url, '--queue-name', queue, '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    const s = JSON.parse(status.stdout);
+    expect(s.summary).toMatchObject({ waiting: 0, running: 0, done: 2, failed: 0 });
+    expect(s.cells.map((c: { epoch: number; epochs: number }) => [c.epoch, c.epochs])).toEqual([[1, 1], [1, 1]]);
+    expect(s.queue).toMatchObject({ completed: 2, active: 0, waiting: 0, failed: 0 });
   });
 });
 
