@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -39,7 +40,16 @@ describe('dfd export', () => {
       mean: [0.485, 0.456, 0.406],
       std: [0.229, 0.224, 0.225],
       description: 'DFD-Net att, width 0.0625',
+      // @vladmandic/face-api is installed here (a dev dependency): the face nets travel with the model.
+      faceDetector: 'faces/tiny_face_detector_model-weights_manifest.json',
+      faceLandmarks: 'faces/face_landmark_68_tiny_model-weights_manifest.json',
     });
+    expect(r.stdout).toMatch(/face detection: on \(faces\/tiny_face_detector_model-weights_manifest.json, faces\/face_landmark_68_tiny_model-weights_manifest.json; from @vladmandic\/face-api \d/);
+    const faceapiModels = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'model');
+    for (const f of ['tiny_face_detector_model.bin', 'face_landmark_68_tiny_model.bin']) expect(readFileSync(join(out, 'faces', f)).equals(readFileSync(join(faceapiModels, f))), f).toBe(true);
+    for (const f of ['tiny_face_detector_model-weights_manifest.json', 'face_landmark_68_tiny_model-weights_manifest.json']) {
+      expect(JSON.parse(readFileSync(join(out, 'faces', f), 'utf8')), f).toEqual(JSON.parse(readFileSync(join(faceapiModels, f), 'utf8')));
+    }
     // The exported folder is a model folder too: same tensors, bit for bit.
     const [a, b] = await Promise.all([loadModelDir(join(work, 'net')), loadModelDir(out)]);
     const sa = a.namedState();
@@ -48,6 +58,17 @@ describe('dfd export', () => {
     for (const [name, v] of sa) expect(Array.from(await sb.get(name)!.data()), name).toEqual(Array.from(await v.data()));
     a.dispose();
     b.dispose();
+  });
+
+  it('--no-faces leaves detection off: no faces/ folder, a manifest without the face fields', async () => {
+    const out = join(work, 'web-nofaces');
+    const r = await runCli(['export', '--model', join(work, 'net'), '--out', out, '--no-faces']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/face detection: off \(--no-faces\); the app centre-crops the photo/);
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(manifest.faceDetector).toBeUndefined();
+    expect(manifest.faceLandmarks).toBeUndefined();
+    expect(existsSync(join(out, 'faces'))).toBe(false);
   });
 
   it('copies a built app next to the model with --app', async () => {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { useBackend } from '@dfd/backends';
 import { DfdError } from '@dfd/core';
 import { IMAGENET_MEAN, IMAGENET_STD } from '@dfd/datasets';
@@ -16,7 +16,15 @@ export interface ExportOptions {
   out: string;
   /** Also copy this built web app (tools/web/dist) into `out`, so the folder is a complete site. */
   app?: string;
+  /**
+   * Copy the zoo face detector (and landmark net) into `out/faces/` when @vladmandic/face-api is
+   * installed, so the app detects faces (default true; false: the app centre-crops).
+   */
+  faces?: boolean;
 }
+
+/** Whether the export carries face detection, and why not when it does not. */
+export type ExportFaces = { on: true; detector: string; landmarks: string; source: string } | { on: false; reason: string };
 
 /** Summary of one export, printed by the command and returned to scripts. */
 export interface ExportResult {
@@ -24,6 +32,7 @@ export interface ExportResult {
   files: string[];
   manifest: WebManifest;
   weightBytes: number;
+  faces: ExportFaces;
 }
 
 /**
@@ -77,12 +86,48 @@ export async function exportForWeb(opts: ExportOptions): Promise<ExportResult> {
     // Write to temporary names, then rename, so a server never serves half a model.
     await writeAtomic(join(out, 'weights.bin'), new Uint8Array(weights));
     await writeAtomic(join(out, 'model.json'), JSON.stringify(modelJson));
+    const faces: ExportFaces = opts.faces === false ? { on: false, reason: '--no-faces' } : await copyFaceNets(out);
+    if (faces.on) {
+      manifest.faceDetector = faces.detector;
+      manifest.faceLandmarks = faces.landmarks;
+      files.push('faces/ (face detector + landmarks)');
+    }
     await writeAtomic(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     files.push('model.json', 'weights.bin', 'manifest.json');
-    return { out, files, manifest, weightBytes: weights.byteLength };
+    return { out, files, manifest, weightBytes: weights.byteLength, faces };
   } finally {
     model.dispose();
   }
+}
+
+const FACE_NETS = ['faceapi:tiny-detector', 'faceapi:landmarks-tiny'] as const;
+
+/**
+ * Copies the zoo face detector and landmark net (weights manifest + shards, as they ship in
+ * @vladmandic/face-api) into `out/faces/`; off, with the install command, when the package is missing.
+ */
+async function copyFaceNets(out: string): Promise<ExportFaces> {
+  const { zooEntry, installCommand } = await import('@dfd/zoo');
+  const { findZooPackage } = await import('@dfd/zoo/node');
+  const copied: string[] = [];
+  let source = '';
+  for (const id of FACE_NETS) {
+    const entry = zooEntry(id);
+    const pkg = findZooPackage(entry);
+    if (!pkg) return { on: false, reason: `${entry.package} is not installed; to turn it on: ${installCommand(entry)}, then re-run dfd export` };
+    source = `${entry.package} ${pkg.version}`;
+    const manifestPath = join(pkg.dir, entry.manifest);
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Array<{ paths: string[] }>;
+    await mkdir(join(out, 'faces'), { recursive: true });
+    for (const p of manifest.flatMap((g) => g.paths)) {
+      // face-api's shards sit beside their manifest; anything else is not a package we know.
+      if (basename(p) !== p) throw new DfdError('E_EXPORT_FACES', `${manifestPath}: shard path '${p}' is not beside the manifest; reinstall with: ${installCommand(entry)}`);
+      await writeAtomic(join(out, 'faces', p), await readFile(join(dirname(manifestPath), p)));
+    }
+    await writeAtomic(join(out, 'faces', basename(manifestPath)), JSON.stringify(manifest));
+    copied.push(`faces/${basename(manifestPath)}`);
+  }
+  return { on: true, detector: copied[0]!, landmarks: copied[1]!, source };
 }
 
 /** The built app shipped with this checkout (tools/web/dist), if there is one. */
@@ -103,7 +148,8 @@ export function registerExport(program: Command): void {
     .requiredOption('--model <dir>', 'model folder written by dfd (model.json + weights.bin)')
     .requiredOption('--out <dir>', 'output folder to serve over HTTP')
     .option('--app [dir]', 'also copy the built web app (default: tools/web/dist of this checkout)')
-    .action(async (opts: { model: string; out: string; app?: string | boolean }) => {
+    .option('--no-faces', 'do not copy the face detector (by default it is copied from @vladmandic/face-api when installed, and the app detects faces)')
+    .action(async (opts: { model: string; out: string; app?: string | boolean; faces: boolean }) => {
       let app: string | undefined;
       if (opts.app === true) {
         app = defaultAppDir();
@@ -113,12 +159,13 @@ export function registerExport(program: Command): void {
       }
       // Export only copies numbers through tensors: the CPU backend is always there and enough.
       await useBackend('cpu');
-      const result = await exportForWeb({ model: opts.model, out: opts.out, app });
+      const result = await exportForWeb({ model: opts.model, out: opts.out, app, faces: opts.faces });
       const m = result.manifest;
       process.stdout.write(
         [
           `exported ${m.description} (${m.inputSize}x${m.inputSize}, ${m.labels.length} labels, ${(result.weightBytes / 1e6).toFixed(2)} MB of weights) to ${result.out}`,
           `  files: ${result.files.join(', ')}`,
+          result.faces.on ? `  face detection: on (${result.faces.detector}, ${result.faces.landmarks}; from ${result.faces.source})` : `  face detection: off (${result.faces.reason}); the app centre-crops the photo`,
           app ? `  serve it:  npx vite preview --outDir ${result.out}   (or any static server), then open http://127.0.0.1:4173/` : `  open it with the app:  <app URL>/?model=<URL of ${result.out}>/`,
         ].join('\n') + '\n',
       );
