@@ -1,6 +1,7 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../test-utils/run-cli.js';
 
@@ -16,6 +17,32 @@ axes:
   variant: [base, att]
   seed: [0, 1]
 `;
+
+const root = resolve(import.meta.dirname, '../../../..');
+
+function events(dir: string): Array<{ type: string; epoch?: number; startEpoch?: number; status?: string }> {
+  const path = join(dir, 'metrics.jsonl');
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l)];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** `dfd grid run` as its own process (its --jobs children are `dfd grid cell` processes); `onStart` sees the child. */
+function gridRun(args: string[], onStart?: (child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['--conditions=@dfd/source', '--import', 'tsx', 'packages/cli/src/bin.ts', 'grid', 'run', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += String(d)));
+  onStart?.(child);
+  return new Promise((r) => child.on('exit', (code) => r({ code, stderr })));
+}
 
 describe('dfd grid', () => {
   it('run (in process), status and report over a 4-cell grid; a second run skips every finished cell', async () => {
@@ -56,5 +83,36 @@ describe('dfd grid', () => {
     const w = await runCli(['worker', '--queue', 'http://localhost']);
     expect(w.code).toBe(1);
     expect(w.stderr).toContain("expected a Redis URL like redis://127.0.0.1:6379, got 'http://localhost'");
+  });
+
+  it('--jobs 2: SIGINT stops both cells at a checkpoint, the next dfd grid run --jobs 2 resumes them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-cli-grid-jobs-'));
+    const file = join(dir, 'grid.yaml');
+    writeFileSync(file, GRID.replace('epochs: 1', 'epochs: 3').replace('seed: [0, 1]', 'seed: [0]'));
+    const out = join(dir, 'out');
+    let cells: string[] = [];
+    const first = await gridRun([file, '--out', out, '--jobs', '2'], (child) => {
+      const poll = setInterval(() => {
+        cells = existsSync(join(out, 'cells')) ? readdirSync(join(out, 'cells')).map((h) => join(out, 'cells', h)) : [];
+        if (cells.length === 2 && cells.every((c) => events(c).some((e) => e.type === 'checkpoint' && e.epoch === 1))) {
+          clearInterval(poll);
+          child.kill('SIGINT');
+        }
+      }, 50);
+      child.on('exit', () => clearInterval(poll));
+    });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain('SIGINT - finishing the running cells at a checkpoint');
+    expect(first.stderr).toContain('dfd grid: 0 completed, 0 already done, 0 failed, 2 stopped');
+    expect(first.stderr).toContain(`dfd grid: stopped; continue with: dfd grid run ${file} --out ${out}`);
+    for (const c of cells) expect(events(c).filter((e) => e.type === 'runEnd').map((e) => e.status)).toEqual(['stopped']);
+    const second = await gridRun([file, '--out', out, '--jobs', '2']);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain('dfd grid: 2 completed, 0 already done, 0 failed, 0 stopped');
+    for (const c of cells) {
+      const ev = events(c);
+      expect(ev.filter((e) => e.type === 'runEnd').map((e) => e.status)).toEqual(['stopped', 'completed']);
+      expect(ev.filter((e) => e.type === 'runStart').map((e) => e.startEpoch! >= 1)).toEqual([false, true]);
+    }
   });
 });

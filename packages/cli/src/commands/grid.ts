@@ -86,17 +86,20 @@ export function registerGrid(program: Command): void {
       } else {
         let stopping = false;
         let stopCurrent: ((reason: string) => void) | null = null;
+        const children = new Set<ChildProcess>();
         const onSigint = () => {
           if (stopping) process.exit(130);
           stopping = true;
           process.stderr.write('\ndfd grid: SIGINT - finishing the running cells at a checkpoint; dfd grid run again continues (Ctrl-C again to abort)\n');
           stopCurrent?.('SIGINT');
+          // --jobs: a terminal's Ctrl-C reaches the children too; a SIGINT sent to this process alone is passed on.
+          for (const c of children) c.kill('SIGINT');
         };
         process.on('SIGINT', onSigint);
         const timer = setInterval(() => show(opts.jobs ?? 1), 2000);
         try {
           let execute: import('@dfd/grid').CellExecutor;
-          if (opts.jobs) execute = g.childExecutor({});
+          if (opts.jobs) execute = g.childExecutor({ onSpawn: (_dir, child) => (children.add(child), child.on('exit', () => children.delete(child))) });
           else {
             await loadTrainer(backend, opts.threads);
             execute = (dir) => g.runCellInProcess(dir, { onStart: (stop) => (stopCurrent = stop) });
