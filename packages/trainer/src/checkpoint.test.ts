@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CheckpointStore, readCheckpoint } from './checkpoint.js';
+import { describeFsError } from '@dfd/core';
+import { CheckpointStore, readCheckpoint, writeFileDurable } from './checkpoint.js';
 import { CheckpointError } from './errors.js';
 
 const meta = (globalStep: number, stepInEpoch = 0) => ({
@@ -121,5 +122,19 @@ describe('CheckpointStore integrity (issue 17)', () => {
     writeFileSync(join(ckpts, `latest.tmp-${dead}`), 'step-00000002\n');
     store.save(meta(5), tensor(5));
     expect(readdirSync(ckpts).sort()).toEqual(['latest', 'step-00000001', `step-00000004.tmp-${process.ppid}`, 'step-00000005']);
+  });
+});
+
+describe('checkpoint writes on a full disk (issue 17)', () => {
+  it.skipIf(!existsSync('/dev/full'))('the error names the file, so the CLI prints one line with the path and the cause', () => {
+    const err = (() => {
+      try {
+        writeFileDurable('/dev/full', [new Uint8Array(4096)]);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    expect(describeFsError(err)).toBe('cannot write /dev/full: no space left on the device (ENOSPC)');
   });
 });

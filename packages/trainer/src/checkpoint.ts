@@ -55,7 +55,8 @@ export interface LoadedCheckpoint {
   skipped: Array<{ path: string; reason: string }>;
 }
 
-function writeFileDurable(path: string, chunks: Uint8Array[]): void {
+/** Writes `chunks` to `path` and fsyncs it; errors name the file (a write error through a descriptor has no path of its own). */
+export function writeFileDurable(path: string, chunks: Uint8Array[]): void {
   const fd = openSync(path, 'w');
   try {
     for (const c of chunks) {
@@ -63,6 +64,11 @@ function writeFileDurable(path: string, chunks: Uint8Array[]): void {
       while (off < c.length) off += writeSync(fd, c, off, c.length - off);
     }
     fsyncSync(fd);
+  } catch (err) {
+    // Writes through a descriptor carry no path (a full disk): name the file.
+    const e = err as NodeJS.ErrnoException;
+    if (e && typeof e === 'object' && e.path === undefined) e.path = path;
+    throw err;
   } finally {
     closeSync(fd);
   }
