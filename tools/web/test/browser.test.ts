@@ -11,10 +11,13 @@ import { main as dfdMain } from '@dfd/cli';
 import { EXPRESSIONS } from '@dfd/core';
 import { createDfdNet } from '@dfd/model';
 import { saveModelDir } from '@dfd/model/node';
+import { cropFace, eyeCentres, zooEntry, type FaceBox } from '@dfd/zoo';
+import { findZooPackage, loadZooDetector, loadZooLandmarker } from '@dfd/zoo/node';
+import { prepareFaceInput } from '../src/faces.js';
 import { centreCropBox, prepareInput, softmax } from '../src/preprocess.js';
 import { runTrainingDemo, TRAIN_DEMO_DEFAULTS } from '../src/train-core.js';
 import { chromiumMissingReason, launchChromium } from './chromium.js';
-import { fixtureImage, maxAbsDiff, TINY } from './fixtures.js';
+import { faceScene, fixtureImage, maxAbsDiff, TINY } from './fixtures.js';
 import { serveStatic, type StaticServer } from './serve.js';
 
 const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,6 +31,9 @@ const TRAIN_SIZE = 32;
 
 const skipReason = chromiumMissingReason();
 if (skipReason) console.warn(`[dfd web] browser tests SKIPPED: ${skipReason}`);
+// The face detection test needs the zoo detector's weights (@vladmandic/face-api, a dev dependency).
+const facesMissing = findZooPackage(zooEntry('faceapi:tiny-detector')) ? undefined : '@vladmandic/face-api is not installed';
+if (!skipReason && facesMissing) console.warn(`[dfd web] face detection browser test SKIPPED: ${facesMissing}`);
 
 describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on SwiftShader)', () => {
   let tmp: string;
@@ -37,6 +43,9 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
   let cpuProbs: number[];
   let otherProbs: number[];
   let facePng: string;
+  let scenePng: string;
+  let sceneRef: { box: FaceBox; probs: number[] } | undefined;
+  let facesServer: StaticServer | undefined;
   const pageLog: string[] = [];
 
   beforeAll(async () => {
@@ -67,13 +76,34 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     };
     cpuProbs = await predictPng(facePng);
     otherProbs = await predictPng(await sharp(facePng).negate({ alpha: false }).png().toBuffer());
+    // A photo with an off-centre face, and what Node makes of it: detect, level the eyes, crop, predict.
+    const scene = faceScene().image;
+    scenePng = join(tmp, 'scene.png');
+    await sharp(Buffer.from(scene.data), { raw: { width: scene.width, height: scene.height, channels: 3 } }).png().toFile(scenePng);
+    if (!facesMissing) {
+      const [detector, landmarker] = [await loadZooDetector(), await loadZooLandmarker()];
+      const box = (await detector.detect(scene, { inputSize: 416, scoreThreshold: 0.5 }))[0]!;
+      const crop = cropFace(scene, box, { margin: 0.2, eyes: eyeCentres(await landmarker.landmarks(scene, box)) });
+      const input = prepareFaceInput(crop, inputSize, IMAGENET_MEAN, IMAGENET_STD);
+      const logits = tf.tidy(() => model.forward(tf.tensor4d(input, [1, inputSize, inputSize, 3]), { training: false }).logits);
+      sceneRef = { box, probs: softmax(await logits.data()) };
+      logits.dispose();
+      detector.dispose();
+      landmarker.dispose();
+    }
     model.dispose();
 
     // 2. Build the app, then export model + app with the real CLI, as a user would.
     const { build } = await import('vite');
     await build({ configFile: join(webDir, 'vite.config.ts'), logLevel: 'warn', build: { outDir: join(tmp, 'app'), emptyOutDir: true } });
-    const code = await dfdMain(['node', 'dfd', 'export', '--model', join(tmp, 'model'), '--out', join(tmp, 'site'), '--app', join(tmp, 'app')]);
+    // Without face detection the page centre-crops, as these tests expect; with it, a second site.
+    const code = await dfdMain(['node', 'dfd', 'export', '--model', join(tmp, 'model'), '--out', join(tmp, 'site'), '--app', join(tmp, 'app'), '--no-faces']);
     expect(code, 'dfd export exit code').toBe(0);
+    if (!facesMissing) {
+      const facesCode = await dfdMain(['node', 'dfd', 'export', '--model', join(tmp, 'model'), '--out', join(tmp, 'site-faces'), '--app', join(tmp, 'app')]);
+      expect(facesCode, 'dfd export (faces) exit code').toBe(0);
+      facesServer = await serveStatic(join(tmp, 'site-faces'));
+    }
 
     // 3. Serve it and start Chromium.
     server = await serveStatic(join(tmp, 'site'));
@@ -83,15 +113,16 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    await facesServer?.close();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function open(path: string, init?: () => void): Promise<Page> {
+  async function open(path: string, init?: () => void, base = server.url): Promise<Page> {
     const page = await browser.context.newPage();
     page.on('console', (m) => pageLog.push(`[${m.type()}] ${m.text()}`));
     page.on('pageerror', (e) => pageLog.push(`[pageerror] ${e.message}`));
     if (init) await page.addInitScript(init);
-    await page.goto(server.url + path);
+    await page.goto(base + path);
     return page;
   }
 
@@ -122,6 +153,9 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     const page = await open('index.html');
     await waitForState(page);
     expect(await page.textContent('#backend')).toBe('webgpu');
+    // Exported with --no-faces: no detector in the manifest, the page centre-crops as before.
+    expect(await page.evaluate(() => document.body.dataset.detection)).toBe('off');
+    expect(await page.textContent('#model-info')).toMatch(/face detection: off \(no detector in this model folder/);
     await page.setInputFiles('#file', facePng);
     await waitFor(page, () => document.body.dataset.predictions === '1');
     const probs = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[] | null;
@@ -157,6 +191,52 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     await waitFor(page, () => document.body.dataset.predictions === '4');
     const dropped = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
     expect(maxAbsDiff(dropped, cpuProbs)).toBeLessThan(1e-3);
+    await page.close();
+  });
+
+  it.skipIf(facesMissing !== undefined)('detects the face of an upload, draws its box with the label, predicts on its crop; no face: centre crop', async () => {
+    const page = await open('index.html', undefined, facesServer!.url);
+    await waitForState(page);
+    expect(await page.evaluate(() => document.body.dataset.detection)).toBe('on');
+    expect(await page.textContent('#model-info')).toMatch(/face detection: on \(416 px detector, eyes levelled\)/);
+    await page.setInputFiles('#file', scenePng);
+    await waitFor(page, () => document.body.dataset.predictions === '1');
+    const found = JSON.parse((await page.evaluate(() => document.body.dataset.faces)) ?? '[]') as Array<FaceBox & { label: string; probs: number[] }>;
+    expect(found, pageLog.join('\n')).toHaveLength(1);
+    const [face] = found;
+    const { face: truth } = faceScene();
+    const ref = sceneRef!;
+    // The same box as the zoo detector in Node, around the pasted face (top right, not the centre).
+    for (const k of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(face![k] - ref.box[k]), k).toBeLessThan(0.5);
+    expect(face!.x + face!.width / 2).toBeGreaterThan(truth.x);
+    expect(face!.x + face!.width / 2).toBeLessThan(truth.x + truth.size);
+    expect(face!.y + face!.height / 2).toBeLessThan(truth.y + truth.size);
+    const probDiff = maxAbsDiff(face!.probs, ref.probs);
+    console.log(`[dfd web] face crop probabilities, WebGPU vs Node CPU: max |diff| = ${probDiff.toExponential(2)}; box ${[face!.x, face!.y, face!.width, face!.height].map((v) => v.toFixed(1)).join(' ')}`);
+    expect(probDiff).toBeLessThan(1e-2);
+    const top = ref.probs.indexOf(Math.max(...ref.probs));
+    expect(await page.textContent('#label')).toBe(EXPRESSIONS[top]);
+    expect(face!.label).toBe(`${EXPRESSIONS[top]} ${(face!.probs[top]! * 100).toFixed(0)}%`);
+    expect(await page.textContent('#face-note')).toMatch(/^1 face found/);
+    // The box is drawn: its left edge (mid-height) is the box colour, the face's centre and the background are not.
+    const px = (x: number, y: number) => page.evaluate(([x, y]) => Array.from((document.getElementById('faces') as HTMLCanvasElement).getContext('2d')!.getImageData(x!, y!, 1, 1).data.slice(0, 3)), [x, y]);
+    const cy = Math.round(face!.y + face!.height / 2);
+    expect(await px(Math.round(face!.x), cy)).toEqual([0, 255, 0]);
+    expect(await px(Math.round(face!.x + face!.width), cy)).toEqual([0, 255, 0]);
+    expect(await px(Math.round(face!.x + face!.width / 2), cy)).not.toEqual([0, 255, 0]);
+    const scene = faceScene().image;
+    expect(await px(5, 300)).toEqual(Array.from(scene.data.subarray((300 * scene.width + 5) * 3, (300 * scene.width + 5) * 3 + 3)));
+    await page.screenshot({ path: join(artifacts, 'predict-faces.png'), fullPage: true });
+
+    // A photo without a face: the page says so and predicts on the centre crop, as without detection.
+    const tensors = await page.evaluate(() => document.body.dataset.tensors);
+    await page.setInputFiles('#file', facePng);
+    await waitFor(page, () => document.body.dataset.predictions === '2');
+    expect(await page.evaluate(() => document.body.dataset.faces)).toBe('[]');
+    expect(await page.textContent('#face-note')).toMatch(/no face found: predicted on the centre crop/);
+    const probs = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
+    expect(maxAbsDiff(probs, cpuProbs)).toBeLessThan(1e-3);
+    expect(await page.evaluate(() => document.body.dataset.tensors)).toBe(tensors);
     await page.close();
   });
 
