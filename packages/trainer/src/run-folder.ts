@@ -43,22 +43,22 @@ export function ensureWritableDir(dir: string): void {
     }
     if (code === 'ENOENT' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
       // mkdir -p on a read-only mount can report ENOENT: say what is really wrong.
-      let writable = true;
-      try {
-        accessSync(base, constants.W_OK);
-      } catch {
-        writable = false;
-      }
-      if (!writable || code === 'EROFS') {
-        throw new RunFolderError(target, `cannot create --out ${target}: ${base} is not writable (${code === 'EROFS' ? 'read-only file system' : 'read-only or no permission'}).`, { cause: err });
-      }
+      const why = code === 'EROFS' ? 'EROFS' : notWritable(base);
+      if (why) throw new RunFolderError(target, `cannot create --out ${target}: ${base} is not writable (${why === 'EROFS' ? 'read-only file system' : 'no permission'}).`, { cause: err });
     }
     throw new RunFolderError(target, `cannot create --out ${target}: ${describeFsError(err, target) ?? String(err)}.`, { cause: err });
   }
+  const why = notWritable(target);
+  if (why) throw new RunFolderError(target, `--out ${target} is not writable (${why === 'EROFS' ? 'read-only file system' : 'no permission'}).`);
+}
+
+/** Why `path` is not writable (the error code: EROFS, EACCES...), or null when it is. */
+function notWritable(path: string): string | null {
   try {
-    accessSync(target, constants.W_OK);
+    accessSync(path, constants.W_OK);
+    return null;
   } catch (err) {
-    throw new RunFolderError(target, `--out ${target} is not writable (read-only or no permission).`, { cause: err });
+    return (err as NodeJS.ErrnoException).code ?? 'EACCES';
   }
 }
 
