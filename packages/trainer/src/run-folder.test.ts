@@ -58,6 +58,17 @@ describe('run folder lock (issue 17)', () => {
   });
 });
 
+describe('run folder lock on exit', () => {
+  it('a process that exits without releasing its locks leaves none behind', () => {
+    const a = mkdtempSync(join(tmpdir(), 'dfd-lock-exit-'));
+    const b = mkdtempSync(join(tmpdir(), 'dfd-lock-exit-'));
+    const script = `import { acquireRunLock } from ${JSON.stringify(join(import.meta.dirname, 'run-folder.ts'))}; acquireRunLock(process.argv[1]); acquireRunLock(process.argv[2]); process.exit(0);`;
+    const r = spawnSync(process.execPath, ['--conditions=@dfd/source', '--import', 'tsx', '--input-type=module', '-e', script, a, b], { encoding: 'utf8', cwd: join(import.meta.dirname, '..') });
+    expect(r.status, r.stderr).toBe(0);
+    expect(existsSync(join(a, LOCK_FILE)) || existsSync(join(b, LOCK_FILE))).toBe(false);
+  });
+});
+
 describe('run folder lock heartbeat', () => {
   it('a held lock refreshes its modification time every LOCK_HEARTBEAT_MS (what other hosts judge it by)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfd-lock-beat-'));

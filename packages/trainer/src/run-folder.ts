@@ -91,6 +91,10 @@ export interface RunLock {
   release(): void;
 }
 
+/** Releases of the locks this process holds, run on exit (one listener for all of them). */
+const heldLocks = new Set<() => void>();
+let exitHook = false;
+
 function readLock(path: string): RunLockInfo | null {
   try {
     const j = JSON.parse(readFileSync(path, 'utf8')) as Partial<RunLockInfo>;
@@ -165,7 +169,7 @@ export function acquireRunLock(dir: string, options: { onWarning?: (message: str
       if (!held) return;
       held = false;
       clearInterval(heartbeat);
-      process.off('exit', release);
+      heldLocks.delete(release);
       const now = readLock(path);
       if (now && now.pid === info.pid && now.started === info.started) {
         try {
@@ -175,7 +179,11 @@ export function acquireRunLock(dir: string, options: { onWarning?: (message: str
         }
       }
     };
-    process.on('exit', release);
+    heldLocks.add(release);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => [...heldLocks].forEach((r) => r()));
+    }
     return { path, info, release };
   }
   throw new RunFolderError(path, `cannot lock ${dir}: its lock file keeps changing (another run is starting there); use another --out.`);
