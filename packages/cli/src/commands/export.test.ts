@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -9,6 +10,7 @@ import { EXPRESSIONS } from '@dfd/core';
 import { createDfdNet, createEife } from '@dfd/model';
 import { loadModelDir, saveModelDir } from '@dfd/model/node';
 import { runCli } from '../test-utils/run-cli.js';
+import { copyFaceNets } from './export.js';
 
 const work = mkdtempSync(join(tmpdir(), 'dfd-export-'));
 
@@ -71,7 +73,20 @@ describe('dfd export', () => {
     expect(existsSync(join(out, 'faces'))).toBe(false);
   });
 
-  it('copies a built app next to the model with --app', async () => {
+  it('without @vladmandic/face-api, face detection is off with the command that turns it on', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'dfd-export-nofaceapi-'));
+    try {
+      const faces = await copyFaceNets(join(empty, 'out'), empty);
+      expect(faces).toEqual({ on: false, reason: '@vladmandic/face-api is not installed; to turn it on: npm install @vladmandic/face-api@1.7.15, then re-run dfd export' });
+      expect(existsSync(join(empty, 'out'))).toBe(false);
+      // Resolved from a folder that has it (this checkout), it is on.
+      expect(await copyFaceNets(join(empty, 'out'), dirname(fileURLToPath(import.meta.url)))).toMatchObject({ on: true, detector: 'faces/tiny_face_detector_model-weights_manifest.json' });
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+    it('copies a built app next to the model with --app', async () => {
     const app = join(work, 'app');
     mkdirSync(join(app, 'assets'), { recursive: true });
     writeFileSync(join(app, 'index.html'), '<!doctype html><title>app</title>');

@@ -104,16 +104,17 @@ const FACE_NETS = ['faceapi:tiny-detector', 'faceapi:landmarks-tiny'] as const;
 
 /**
  * Copies the zoo face detector and landmark net (weights manifest + shards, as they ship in
- * @vladmandic/face-api) into `out/faces/`; off, with the install command, when the package is missing.
+ * @vladmandic/face-api) into `out/faces/`; off, with the install command, when the package is
+ * missing. `from`: resolve the package from this folder instead of dfd's own install.
  */
-async function copyFaceNets(out: string): Promise<ExportFaces> {
+export async function copyFaceNets(out: string, from?: string): Promise<ExportFaces> {
   const { zooEntry, installCommand } = await import('@dfd/zoo');
   const { findZooPackage } = await import('@dfd/zoo/node');
   const copied: string[] = [];
   let source = '';
   for (const id of FACE_NETS) {
     const entry = zooEntry(id);
-    const pkg = findZooPackage(entry);
+    const pkg = findZooPackage(entry, from);
     if (!pkg) return { on: false, reason: `${entry.package} is not installed; to turn it on: ${installCommand(entry)}, then re-run dfd export` };
     source = `${entry.package} ${pkg.version}`;
     const manifestPath = join(pkg.dir, entry.manifest);
