@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../main.js';
@@ -34,6 +34,28 @@ describe('dfd train and Ctrl-C / SIGTERM', () => {
     expect(latest).toBe(`step-${String(steps).padStart(8, '0')}-e0s${steps}`);
     const ckpt = JSON.parse(readFileSync(join(out, 'checkpoints', latest, 'checkpoint.json'), 'utf8'));
     expect(ckpt).toMatchObject({ epoch: 0, stepInEpoch: steps, globalStep: steps });
+  });
+});
+
+describe('two dfd train processes into one --out (issue 17)', () => {
+  it('the second is refused naming the first (pid, host, start time) and changes nothing', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'dfd-two-procs-'));
+    const args = ['--conditions=@dfd/source', '--import', 'tsx', 'packages/cli/src/bin.ts', 'train', '--source', 'synthetic:studio?train=4096&test=0&size=16', '--variant', 'base', '--out', out, '--epochs', '3', '--batch-size', '8', '--width', '0.0625', '--input-size', '16', '--no-console', '--backend', 'cpu'];
+    const first = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const firstExit = new Promise<number | null>((r) => first.on('exit', (code) => r(code)));
+    const metrics = join(out, 'metrics.jsonl');
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && !(existsSync(metrics) && readFileSync(metrics, 'utf8').includes('"batchEnd"'))) await new Promise((r) => setTimeout(r, 200));
+    const config = readFileSync(join(out, 'config.json'), 'utf8');
+    const second = spawnSync(process.execPath, [...args, '--seed', '7'], { cwd: root, encoding: 'utf8' });
+    first.kill('SIGINT');
+    expect(await firstExit).toBe(0);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`dfd: ${out} is in use by another run: process ${first.pid} on ${hostname()}, started \\d{4}-\\d\\d-\\d\\dT`));
+    expect(second.stderr).not.toMatch(/\n\s+at /);
+    expect(readFileSync(join(out, 'config.json'), 'utf8')).toBe(config);
+    const starts = readFileSync(metrics, 'utf8').trim().split('\n').filter((l) => l.includes('"runStart"'));
+    expect(starts).toHaveLength(1);
   });
 });
 
