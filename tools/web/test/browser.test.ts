@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import { findZooPackage, loadZooDetector, loadZooLandmarker } from '@dfd/zoo/nod
 import { prepareFaceInput } from '../src/faces.js';
 import { centreCropBox, prepareInput, softmax } from '../src/preprocess.js';
 import { runTrainingDemo, TRAIN_DEMO_DEFAULTS } from '../src/train-core.js';
-import { chromiumMissingReason, launchChromium } from './chromium.js';
+import { chromiumMissingReason, launchChromium, rgbToY4m } from './chromium.js';
 import { faceScene, fixtureImage, maxAbsDiff, TINY } from './fixtures.js';
 import { serveStatic, type StaticServer } from './serve.js';
 
@@ -80,6 +80,7 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     const scene = faceScene().image;
     scenePng = join(tmp, 'scene.png');
     await sharp(Buffer.from(scene.data), { raw: { width: scene.width, height: scene.height, channels: 3 } }).png().toFile(scenePng);
+    writeFileSync(join(tmp, 'scene.y4m'), rgbToY4m(scene));
     if (!facesMissing) {
       const [detector, landmarker] = [await loadZooDetector(), await loadZooLandmarker()];
       const box = (await detector.detect(scene, { inputSize: 416, scoreThreshold: 0.5 }))[0]!;
@@ -107,7 +108,7 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
 
     // 3. Serve it and start Chromium.
     server = await serveStatic(join(tmp, 'site'));
-    browser = await launchChromium();
+    browser = await launchChromium({ fakeCamera: join(tmp, 'scene.y4m') });
   }, 180_000);
 
   afterAll(async () => {
@@ -239,6 +240,26 @@ describe.skipIf(skipReason !== undefined)('web app in real Chromium (WebGPU on S
     const probs = JSON.parse((await page.getAttribute('#bars', 'data-probs')) ?? 'null') as number[];
     expect(maxAbsDiff(probs, cpuProbs)).toBeLessThan(1e-3);
     expect(await page.evaluate(() => document.body.dataset.tensors)).toBe(tensors);
+    await page.close();
+  });
+
+  it.skipIf(facesMissing !== undefined)('detects the face in a webcam picture too', async () => {
+    const page = await open('index.html?backend=wasm', undefined, facesServer!.url);
+    await waitForState(page);
+    await page.click('#webcam');
+    await waitFor(page, () => !(document.getElementById('snap') as HTMLButtonElement).disabled);
+    await page.click('#snap');
+    await waitFor(page, () => document.body.dataset.predictions === '1');
+    const [w, h] = await page.evaluate(() => [(document.getElementById('faces') as HTMLCanvasElement).width, (document.getElementById('faces') as HTMLCanvasElement).height]);
+    const found = JSON.parse((await page.evaluate(() => document.body.dataset.faces)) ?? '[]') as FaceBox[];
+    console.log(`[dfd web] webcam frame ${w}x${h}: ${found.length} face(s), first box ${found[0] ? [found[0].x, found[0].y, found[0].width, found[0].height].map((v) => v.toFixed(1)).join(' ') : '-'}`);
+    expect(found, pageLog.join('\n')).toHaveLength(1);
+    // The fake camera films the upload's scene (through YUV 4:2:0): the same face, scaled to the frame.
+    const s = w! / 480;
+    const ref = sceneRef!.box;
+    for (const k of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(found[0]![k] / s - ref[k]), k).toBeLessThan(2);
+    expect(await page.textContent('#label')).not.toBe('–');
+    await page.screenshot({ path: join(artifacts, 'predict-faces-webcam.png'), fullPage: true });
     await page.close();
   });
 
