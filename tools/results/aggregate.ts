@@ -37,10 +37,42 @@ const cell = (xs: number[]) => `${mean(xs).toFixed(2)} ± ${sd(xs).toFixed(2)}`;
 const targetNames = [...new Set([...rows.values()].flatMap((l) => l.flatMap((x) => Object.keys(x.targets))))];
 const head = ['row', 'seeds', 'source test (in-domain)', ...targetNames.map((t) => `${t} (unseen)`), 'per seed (unseen)', 'minutes / run'];
 const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
-for (const [row, list] of rows) {
+// Table 1 order: from scratch, then on the frozen zoo backbone; anything else after.
+const ORDER = ['base-scratch', 'att-scratch', 'attE-scratch', 'base-frozen', 'att-frozen', 'attE-frozen'];
+const rank = (r: string) => (ORDER.includes(r) ? ORDER.indexOf(r) : ORDER.length);
+for (const [row, list] of [...rows].sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0]))) {
   list.sort((a, b) => a.seed - b.seed);
   const per = targetNames.map((t) => list.map((x) => x.targets[t]!.toFixed(2)).join(' / ')).join('; ');
   lines.push(`| ${row} | ${list.map((x) => x.seed).join(',')} | ${cell(list.map((x) => x.src))} | ${targetNames.map((t) => cell(list.map((x) => x.targets[t]!))).join(' | ')} | ${per} | ${(mean(list.map((x) => x.seconds)) / 60).toFixed(1)} |`);
 }
 if (baseline) lines.push(`| ${baseline.id} off the shelf | - | ${baseline.src.toFixed(2)} | ${targetNames.map((t) => (baseline!.targets[t] ?? NaN).toFixed(2)).join(' | ')} | (deterministic) | - |`);
+// Paired differences on the same seed (the seed fixes the data order and the heads' init).
+const pairs: Array<[string, string]> = [
+  ['att-scratch', 'base-scratch'],
+  ['attE-scratch', 'att-scratch'],
+  ['att-frozen', 'base-frozen'],
+  ['attE-frozen', 'att-frozen'],
+  ['attE-frozen', 'base-frozen'],
+];
+const diffLines: string[] = [];
+for (const [a, b] of pairs) {
+  const ra = rows.get(a);
+  const rb = rows.get(b);
+  if (!ra || !rb) continue;
+  const seeds = ra.map((x) => x.seed).filter((s) => rb.some((y) => y.seed === s));
+  if (!seeds.length) continue;
+  const cells = ['source test', ...targetNames].map((t) => {
+    const d = seeds.map((s) => {
+      const x = ra.find((r) => r.seed === s)!;
+      const y = rb.find((r) => r.seed === s)!;
+      return t === 'source test' ? x.src - y.src : x.targets[t]! - y.targets[t]!;
+    });
+    return `${cell(d)} (${d.map((v) => (v >= 0 ? '+' : '') + v.toFixed(2)).join(' / ')})`;
+  });
+  diffLines.push(`| ${a} - ${b} | ${seeds.join(',')} | ${cells.join(' | ')} |`);
+}
+if (diffLines.length) {
+  const dh = ['paired difference (points)', 'seeds', 'source test', ...targetNames];
+  lines.push('', `| ${dh.join(' | ')} |`, `|${dh.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`, ...diffLines);
+}
 process.stdout.write(lines.join('\n') + '\n');
