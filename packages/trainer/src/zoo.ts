@@ -17,9 +17,9 @@ export interface BaselineResult {
 }
 
 /**
- * Fits `config.model` to a zoo backbone (in place, before the model is built): layout `faceapi`,
- * and the net's own input size where the config has the default 90. Idempotent, so a resumed
- * run reads back the same shape from config.json.
+ * Fits `config.model` to a zoo backbone (in place, before the model is built): the entry's
+ * layout (`faceapi`, `faceapi-xception`), and the net's own input size where the config has the
+ * default 90. Idempotent, so a resumed run reads back the same shape from config.json.
  */
 export function applyZooBackbone(config: TrainConfig): void {
   if (config.freezeBackbone && !config.backbone) throw new ConfigError('freezeBackbone', 'needs a pretrained --backbone (a zoo id such as faceapi:expression, or a model folder); freezing random weights trains nothing useful.');
