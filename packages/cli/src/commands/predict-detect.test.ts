@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../test-utils/run-cli.js';
 import { Rng } from '@dfd/core';
 import { SYNTHETIC_DOMAINS, renderFace, sampleFaceParams, type RgbImage } from '@dfd/datasets';
 import { cropFace } from '@dfd/zoo';
-import { main } from '../main.js';
 
 // dfd predict --detect end to end: a tiny DFD-Net converted from the committed PyTorch fixture,
 // images made here (synthetic faces pasted off-centre on larger canvases), the zoo detector
@@ -17,19 +17,8 @@ const work = mkdtempSync(join(tmpdir(), 'dfd-predict-detect-'));
 const modelDir = join(work, 'model');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function dfd(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    const code = await main(['node', 'dfd', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+/** Runs `dfd <args>` in-process; returns exit code and what it printed. */
+const dfd = (...args: string[]) => runCli(args);
 
 type Box = { x: number; y: number; width: number; height: number };
 interface DetectJson {

@@ -2,8 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
-import { main } from '../main.js';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../test-utils/run-cli.js';
 
 const root = resolve(import.meta.dirname, '../../../..');
 
@@ -60,18 +60,7 @@ describe('two dfd train processes into one --out (issue 17)', () => {
 });
 
 /** Runs `dfd <args>` in-process; returns exit code and what it printed. */
-async function dfd(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(['node', 'dfd', ...args]), stdout, stderr };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const dfd = (...args: string[]) => runCli(args);
 
 describe('dfd train and its run folder (issue 17)', () => {
   const tiny = ['--source', 'synthetic:studio?train=8&test=0&size=16', '--target', 'wild=synthetic:wild?train=0&test=4&size=16', '--variant', 'base', '--epochs', '1', '--batch-size', '4', '--width', '0.0625', '--input-size', '16', '--no-console', '--backend', 'cpu'];
