@@ -338,12 +338,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
         if (result.status === 'failed') throw failedRun(result, out);
         if (!evaluated) await evaluateAtEnd(result);
         const { results, sourceTest } = evaluated!;
-        const baselines = await evaluateBaselines(config.baselines, config.targets, source.splits.test, {
-          batchSize: config.data.evalBatchSize,
-          datasetRegistry,
-          evaluateTargets,
-          evaluateSamples: (m, samples, size, name) => evaluate(m, evalSource(samples, size, config.data.evalBatchSize), name),
-        });
+        const baselines = await evaluateBaselines(config.baselines, config.targets, source.splits.test, { batchSize: config.data.evalBatchSize, datasetRegistry });
         const report: RunReport = {
           stage: 'dfd',
           variant: config.variant,

@@ -5,7 +5,7 @@ import type { DfdNet } from '@dfd/model';
 import { assignFaceapiTrunk, isZooId, zooEntry, zooEntryFor } from '@dfd/zoo';
 import { loadZooClassifier, loadZooExtractor, loadZooWeights } from '@dfd/zoo/node';
 import type { TrainConfig } from './config.js';
-import { meanAccuracy } from './evaluate.js';
+import { evaluate, meanAccuracy } from './evaluate.js';
 import type { EifeLike } from './task.js';
 
 /** One zoo classifier evaluated next to the trained model (report.json `baselines`). */
@@ -73,20 +73,17 @@ export async function evaluateBaselines(
   ids: string[],
   targets: Array<{ name: string; spec: string }>,
   sourceTest: Sample[] | undefined,
-  options: {
-    batchSize: number;
-    datasetRegistry: DatasetRegistry;
-    evaluateTargets: (m: { forward(x: tf.Tensor4D, o: { training: boolean }): { logits: tf.Tensor2D } }, t: Array<{ name: string; spec: string }>, o: { inputSize: number; batchSize: number; datasetRegistry: DatasetRegistry }) => Promise<EvaluationResult[]>;
-    evaluateSamples: (m: { forward(x: tf.Tensor4D, o: { training: boolean }): { logits: tf.Tensor2D } }, samples: Sample[], inputSize: number, name: string) => Promise<EvaluationResult>;
-  },
+  options: { batchSize: number; datasetRegistry: DatasetRegistry },
 ): Promise<BaselineResult[]> {
+  // run.ts imports this module; load it lazily so neither needs the other at import time.
+  const { evaluateTargets, evalSource } = await import('./run.js');
   const out: BaselineResult[] = [];
   for (const id of ids) {
     const size = zooEntry(id).inputSize;
     const clf = await loadZooClassifier(id);
     try {
-      const results = await options.evaluateTargets(clf, targets, { inputSize: size, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry });
-      const st = sourceTest?.length ? await options.evaluateSamples(clf, sourceTest, size, 'source-test') : undefined;
+      const results = await evaluateTargets(clf, targets, { inputSize: size, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry });
+      const st = sourceTest?.length ? await evaluate(clf, evalSource(sourceTest, size, options.batchSize), 'source-test') : undefined;
       out.push({ id, results, mean: meanAccuracy(results), ...(st ? { sourceTest: st } : {}) });
     } finally {
       clf.dispose();
@@ -101,15 +98,10 @@ export async function evaluateZooModel(
   targets: Array<{ name: string; spec: string }>,
   options: { batchSize?: number; datasetRegistry?: DatasetRegistry } = {},
 ): Promise<{ results: EvaluationResult[]; mean: number }> {
-  // run.ts imports this module; load it lazily so neither needs the other at import time.
-  const run = await import('./run.js');
+  const { defaultDatasetRegistry } = await import('./run.js');
   const [b] = await evaluateBaselines([id], targets, undefined, {
     batchSize: options.batchSize ?? 128,
-    datasetRegistry: options.datasetRegistry ?? (await run.defaultDatasetRegistry()),
-    evaluateTargets: run.evaluateTargets,
-    evaluateSamples: async () => {
-      throw new Error('unreachable: no source test split');
-    },
+    datasetRegistry: options.datasetRegistry ?? (await defaultDatasetRegistry()),
   });
   return { results: b!.results, mean: b!.mean };
 }
