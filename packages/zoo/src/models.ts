@@ -50,19 +50,28 @@ export function assignFaceapiTrunk(
     const cw = params.get(`${classifier}.weight`);
     const cb = params.get(`${classifier}.bias`);
     if (!cw || !cb) throw new ZooWeightsError(`the model has no '${classifier}.weight' / '${classifier}.bias'.`);
-    const fw = map['fc/weights'];
-    const fb = map['fc/bias'];
-    if (!fw || !fb) throw new ZooWeightsError("face-api weights have no 'fc/weights' / 'fc/bias'.");
-    if (cw.shape.join('x') !== fw.shape.join('x')) throw new ZooWeightsError(`classifier '${classifier}.weight' is ${cw.shape.join('x')}, face-api's fc is ${fw.shape.join('x')}.`);
-    const idx = tf.tensor1d([...FACEAPI_TO_CANONICAL], 'int32');
-    tf.tidy(() => {
-      cw.assign(tf.gather(fw, idx, 1));
-      cb.assign(tf.gather(fb, idx, 0));
-    });
-    idx.dispose();
+    const fc = canonicalFc(map);
+    try {
+      if (cw.shape.join('x') !== fc.weight.shape.join('x')) throw new ZooWeightsError(`classifier '${classifier}.weight' is ${cw.shape.join('x')}, face-api's fc is ${fc.weight.shape.join('x')}.`);
+      cw.assign(fc.weight);
+      cb.assign(fc.bias);
+    } finally {
+      tf.dispose([fc.weight, fc.bias]);
+    }
     n += 2;
   }
   return n;
+}
+
+/** face-api's expression classifier (`fc/weights`, `fc/bias`) with its columns in the canonical class order. */
+function canonicalFc(map: tf.NamedTensorMap): { weight: tf.Tensor2D; bias: tf.Tensor1D } {
+  const fw = map['fc/weights'];
+  const fb = map['fc/bias'];
+  if (!fw || !fb) throw new ZooWeightsError("face-api weights have no 'fc/weights' / 'fc/bias'.");
+  return tf.tidy(() => {
+    const idx = tf.tensor1d([...FACEAPI_TO_CANONICAL], 'int32');
+    return { weight: tf.gather(fw, idx, 1) as tf.Tensor2D, bias: tf.gather(fb, idx, 0) as tf.Tensor1D };
+  });
 }
 
 function toInputSize(x: tf.Tensor4D, size: number): tf.Tensor4D {
@@ -133,10 +142,9 @@ export class ZooClassifier {
     this.entry = zooEntryFor(id, 'classifier');
     this.trunk = new FaceapiDenseNet({ inputSize: this.entry.inputSize });
     assignFaceapiTrunk(this.trunk, weights);
-    const idx = tf.tensor1d([...FACEAPI_TO_CANONICAL], 'int32');
-    this.fcW = tf.gather(weights['fc/weights']!, idx, 1) as tf.Tensor2D;
-    this.fcB = tf.gather(weights['fc/bias']!, idx, 0) as tf.Tensor1D;
-    idx.dispose();
+    const fc = canonicalFc(weights);
+    this.fcW = fc.weight;
+    this.fcB = fc.bias;
     tf.dispose(Object.values(weights));
   }
 
