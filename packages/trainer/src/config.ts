@@ -102,6 +102,12 @@ export const trainConfigSchema = z
     variant: z.enum(['base', 'att', 'att+eifp']).default('att+eifp'),
     /** Stage-1 extractors, one per MI head, required for att+eifp: `dfd train-eife` folders or zoo ids (`faceapi:recognition`). */
     eife: z.array(z.string().min(1)).default([]),
+    /**
+     * Standardise each EIFE's targets per dimension, d' = (d - mean) / std, with statistics measured
+     * once on (up to 1,024 of) the source's training images. Not in the paper; for pretrained
+     * extractors whose embeddings are tiny in scale (face-api's identity descriptor: 0.04 per dimension).
+     */
+    eifeStandardize: z.boolean().default(false),
     /** Pretrained backbone: a model folder whose efe.* weights initialise it, or a zoo id (`faceapi:expression`). */
     backbone: z.string().optional(),
     /** Keep the pretrained backbone fixed: no gradient, no update, inference-mode batch norm. */

@@ -22,6 +22,7 @@ import { prepareRunFolder, type RunLock } from './run-folder.js';
 import { SKIPPED_IMAGES_FILE, screenImages, writeSkippedImages } from './images.js';
 import { DfdTask, EifeTask, type EifeLike } from './task.js';
 import { applyZooBackbone, evaluateBaselines, loadExtractors, loadZooBackbone } from './zoo.js';
+import { standardizeExtractors, statsSample } from './eife-standardize.js';
 import { isZooId } from '@dfd/zoo';
 import type { Trainer, TrainResult } from './trainer.js';
 
@@ -250,6 +251,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
       if (!('embedDim' in m) || (m as { kind?: string }).kind === 'dfd-net') throw new ConfigError('eife', `${dir} is not an EIFE model folder.`);
       return m as Eife;
     });
+    if (config.eifeStandardize) eifes = await standardizeExtractors(eifes, evalSource(statsSample(train), config.model.inputSize, config.data.evalBatchSize));
   }
   const model = createDfdNet({
     variant: config.variant,

@@ -63,6 +63,7 @@ interface TrainOpts {
   eife?: string[];
   backbone?: string;
   freezeBackbone?: boolean;
+  eifeStandardize?: boolean;
   baseline?: string[];
   out?: string;
   epochs?: number;
@@ -115,6 +116,7 @@ export function registerTrain(program: Command): void {
     .option('--eife <dir|id>', 'stage-1 extractor, one per MI head: a dfd train-eife folder or a zoo id, e.g. faceapi:recognition (repeatable; dfd models list)', collect)
     .option('--backbone <dir|id>', 'pretrained backbone: a model folder (its efe.* weights) or a zoo id, e.g. faceapi:expression (backbone lr then defaults to 1e-6)')
     .option('--freeze-backbone', 'keep the pretrained backbone fixed: no gradient, no update')
+    .option('--eife-standardize', "standardise each --eife's targets per dimension on the source's training images (not in the paper; for zoo extractors with tiny embeddings)")
     .option('--baseline <id>', 'also evaluate a zoo classifier as it ships on the same targets, as a row of the report, e.g. faceapi:expression (repeatable)', collect)
     .option('-o, --out <dir>', 'run folder (checkpoints, model, metrics.jsonl, report)')
     .option('--epochs <n>', 'epochs (default 60)', num('--epochs'))
@@ -157,6 +159,7 @@ export function registerTrain(program: Command): void {
         eife: opts.eife,
         backbone: opts.backbone,
         freezeBackbone: opts.freezeBackbone,
+        eifeStandardize: opts.eifeStandardize,
         baselines: opts.baseline,
         out: opts.resume ? undefined : opts.out,
         epochs: opts.epochs,
