@@ -3,7 +3,7 @@ import { EventBus } from './bus.js';
 import type { DfdEvent } from './events.js';
 
 const batch = (step: number): DfdEvent => ({
-  type: 'batchEnd', epoch: 0, step, stepsPerEpoch: 10, globalStep: step, totalSteps: 10,
+  type: 'batchEnd', epoch: 0, step, stepsPerEpoch: 10, globalStep: step, totalSteps: 10, p: (step - 1) / 10,
   loss: { total: step / 10, cls: step / 20 }, learningRates: { backbone: 1e-3 },
 });
 

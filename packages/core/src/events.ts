@@ -32,11 +32,15 @@ export type DfdEvent =
       epoch: number;
       step: number;
       stepsPerEpoch: number;
+      /** Optimizer steps done, this one included. */
       globalStep: number;
       totalSteps: number;
+      /** Progress at which this step's controls were set: (globalStep - 1) / totalSteps. */
+      p: number;
       loss: LossParts;
       accuracy?: number;
       learningRates: Record<string, number>;
+      /** The step's controls as the `beforeStep` plugins set them (absent: none set it). */
       gamma?: number;
       lambda?: number;
       imagesPerSecond?: number;

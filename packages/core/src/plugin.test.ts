@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createContainer } from './container.js';
-import type { DfdPlugin } from './plugin.js';
-import { PluginRegistry } from './plugin.js';
+import type { DfdPlugin, StepHookContext } from './plugin.js';
+import { PluginRegistry, mergePlugins } from './plugin.js';
+import { resolveGammaSpec, resolveLambdaSpec } from './schedules.js';
 import { TOKENS } from './tokens.js';
 
 class BestTracker implements DfdPlugin<{ best: number; seen: number }> {
@@ -106,5 +107,58 @@ describe('PluginRegistry', () => {
     expect(r.create('const', { v: 3 }).name).toBe('const-3');
     expect(r.list()).toEqual([{ name: 'const', description: 'constant' }]);
     expect(() => r.create('nope')).toThrow("Unknown plugin 'nope'. Registered plugins: const.");
+  });
+});
+
+function stepCtx(): StepHookContext {
+  return { stage: 'dfd', epoch: 0, totalEpochs: 1, stepInEpoch: 2, stepsPerEpoch: 4, globalStep: 2, totalSteps: 4, p: 0.5, baseLearningRates: { heads: 1, backbone: 0.5 }, controls: { learningRates: { heads: 1, backbone: 0.5 } } };
+}
+const stepper = (name: string, set: (ctx: StepHookContext) => void, enforce?: 'pre' | 'post'): DfdPlugin => ({ name, enforce, setup() {}, beforeStep: set });
+
+describe('beforeStep hooks', () => {
+  it('run in plugin order (pre, normal, post); the last value written wins', () => {
+    const host = createContainer().resolve(TOKENS.PluginHost);
+    const order: string[] = [];
+    host.use(stepper('late', (c) => (order.push('late'), (c.controls.gamma = 3)), 'post'));
+    host.use(stepper('normal', (c) => (order.push('normal'), (c.controls.gamma = 2), (c.controls.learningRates.heads = c.baseLearningRates.heads! * c.p))));
+    host.use(stepper('early', (c) => (order.push('early'), (c.controls.gamma = 1), (c.controls.lambda = 0.5)), 'pre'));
+    host.use({ name: 'listener', setup() {} });
+    const ctx = stepCtx();
+    host.beforeStep(ctx);
+    expect(order).toEqual(['early', 'normal', 'late']);
+    expect(ctx.controls).toEqual({ gamma: 3, lambda: 0.5, learningRates: { heads: 0.5, backbone: 0.5 } });
+  });
+  it('a throwing hook or a bad control fails with E_PLUGIN_STEP naming the plugin', () => {
+    const fails = (p: DfdPlugin) => {
+      const host = createContainer().resolve(TOKENS.PluginHost);
+      host.use(p);
+      return () => host.beforeStep(stepCtx());
+    };
+    expect(fails(stepper('boom', () => { throw new Error('no'); }))).toThrow("plugin 'boom' failed in beforeStep at step 3: no");
+    expect(fails(stepper('nan', (c) => (c.controls.gamma = Number.NaN)))).toThrow("plugin 'nan' set gamma to NaN at step 3; it must be a finite number.");
+    expect(fails(stepper('neg', (c) => (c.controls.learningRates.heads = -1)))).toThrow("plugin 'neg' set learningRates.heads to -1 at step 3; it must be a finite number >= 0.");
+    expect(fails(stepper('group', (c) => (c.controls.learningRates.attention = 1)))).toThrow("plugin 'group' set the learning rate of group 'attention', which does not exist; the groups are heads, backbone.");
+    try {
+      fails(stepper('boom', () => { throw new Error('no'); }))();
+    } catch (e) {
+      expect((e as { code: string }).code).toBe('E_PLUGIN_STEP');
+    }
+  });
+});
+
+describe('mergePlugins', () => {
+  it('replaces defaults by name in place and appends the rest', () => {
+    const p = (name: string, tag = ''): DfdPlugin & { tag: string } => ({ name, tag, setup() {} });
+    const merged = mergePlugins([p('lr-scheduler'), p('gamma-scheduler'), p('console')], [p('gamma-scheduler', 'mine'), p('recorder')]) as Array<DfdPlugin & { tag: string }>;
+    expect(merged.map((m) => `${m.name}${m.tag ? `:${m.tag}` : ''}`)).toEqual(['lr-scheduler', 'gamma-scheduler:mine', 'console', 'recorder']);
+  });
+});
+
+describe('schedule vocabulary', () => {
+  it('fills the defaults of a spec and names bad fields', () => {
+    expect(resolveGammaSpec({ name: 'paper' })).toEqual({ name: 'paper', alpha: 10, scale: 1 });
+    expect(resolveLambdaSpec({ name: 'linear', end: 0 })).toEqual({ name: 'linear', start: 0, end: 0 });
+    expect(() => resolveGammaSpec('paper', 'schedule.gamma')).toThrow(`schedule.gamma: must be an object like {name: 'paper'}, got "paper".`);
+    expect(() => resolveLambdaSpec({ name: 'constant', value: Number.POSITIVE_INFINITY })).toThrow('lambda.value: must be a finite number, got Infinity.');
   });
 });

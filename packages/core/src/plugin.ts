@@ -18,6 +18,46 @@ export interface PluginContext {
 }
 
 /**
+ * The controls of one optimizer step, set by `beforeStep` hooks (a scheduler plugin writes the
+ * values it owns). The trainer resets them before every step: `learningRates` to the base rate of
+ * each parameter group, `gamma` and `lambda` to unset. What a task needs and no plugin set is an
+ * error of the task (stage 2 with MI heads needs both), never a silent default.
+ */
+export interface StepControls {
+  /** Weight of the MI loss in L = L_cls + gamma L_MI (Eq. 10). */
+  gamma?: number;
+  /** GRL coefficient (Eq. 9). */
+  lambda?: number;
+  /**
+   * Learning rate of each parameter group for this step (absolute rates, e.g. `heads`,
+   * `backbone`; start: {@link StepHookContext.baseLearningRates}). A multiplier m is
+   * `base * m`; the cosine scheduler writes PyTorch's closed form of the rate itself.
+   */
+  learningRates: Record<string, number>;
+}
+
+/** What a {@link DfdPlugin.beforeStep} hook sees: where the run is, and the step's controls. */
+export interface StepHookContext {
+  /** Training stage (`dfd`, `eife`). */
+  readonly stage: string;
+  /** 0-based index of the running epoch. */
+  readonly epoch: number;
+  readonly totalEpochs: number;
+  /** 0-based index of this step within its epoch. */
+  readonly stepInEpoch: number;
+  readonly stepsPerEpoch: number;
+  /** Optimizer steps done before this one (0 at the first step). */
+  readonly globalStep: number;
+  readonly totalSteps: number;
+  /** Progress of this step: globalStep / totalSteps, in [0, 1). */
+  readonly p: number;
+  /** The configured learning rate of each parameter group. */
+  readonly baseLearningRates: Readonly<Record<string, number>>;
+  /** Set by the hooks, read by the trainer after the last one. */
+  readonly controls: StepControls;
+}
+
+/**
  * A plugin: a named object with hooks. Shaped after Vite/Rollup plugins (explicit `enforce`
  * ordering) and Lightning callbacks (`getState`/`setState` so that resume is exact).
  */
@@ -28,6 +68,16 @@ export interface DfdPlugin<S = unknown> {
   readonly enforce?: 'pre' | 'post';
   /** Called once when the run starts, before any event. May subscribe to the bus. */
   setup(context: PluginContext): void | Promise<void>;
+  /**
+   * Called before every optimizer step, synchronously, in plugin order (`pre`, normal, `post`,
+   * then registration order; a later plugin overrides an earlier one's value), to steer the step
+   * through `ctx.controls` (the Keras LearningRateScheduler / Lightning callback pattern): the
+   * gamma, lambda and learning-rate schedulers of `@dfd/plugin-schedulers` are such plugins. It
+   * must depend only on `ctx` and the plugin's own checkpointed state, so that a resumed run
+   * steers its steps exactly as the uninterrupted one. Unlike bus handlers, a throw here fails
+   * the run (a step with a wrong gamma must not happen silently).
+   */
+  beforeStep?(ctx: StepHookContext): void;
   /** Called once when the run ends (also after a failure). */
   teardown?(): void | Promise<void>;
   /** JSON-serialisable state to save into checkpoints. */
@@ -113,6 +163,32 @@ export class PluginHost {
     this.active = false;
   }
 
+  /**
+   * Runs every plugin's {@link DfdPlugin.beforeStep} in order on `ctx`. A hook that throws, or
+   * leaves a control that is not a finite number (a learning rate below 0, a group that does not
+   * exist), throws a DfdError `E_PLUGIN_STEP` naming the plugin.
+   */
+  beforeStep(ctx: StepHookContext): void {
+    const groups = Object.keys(ctx.baseLearningRates);
+    for (const plugin of this.list()) {
+      if (!plugin.beforeStep) continue;
+      try {
+        plugin.beforeStep(ctx);
+      } catch (err) {
+        throw new DfdError('E_PLUGIN_STEP', `plugin '${plugin.name}' failed in beforeStep at step ${ctx.globalStep + 1}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+      const c = ctx.controls;
+      const bad = (what: string, value: unknown) => new DfdError('E_PLUGIN_STEP', `plugin '${plugin.name}' set ${what} to ${String(value)} at step ${ctx.globalStep + 1}; it must be a finite number${what.startsWith('learningRates') ? ' >= 0' : ''}.`);
+      for (const key of ['gamma', 'lambda'] as const) {
+        if (c[key] !== undefined && !(typeof c[key] === 'number' && Number.isFinite(c[key]))) throw bad(key, c[key]);
+      }
+      for (const [g, lr] of Object.entries(c.learningRates)) {
+        if (!groups.includes(g)) throw new DfdError('E_PLUGIN_STEP', `plugin '${plugin.name}' set the learning rate of group '${g}', which does not exist; the groups are ${groups.join(', ')}.`);
+        if (!(typeof lr === 'number' && Number.isFinite(lr) && lr >= 0)) throw bad(`learningRates.${g}`, lr);
+      }
+    }
+  }
+
   /** Record a stop request (first one wins). */
   requestStop(by: string, reason: string): void {
     if (!this.stop) this.stop = { by, reason };
@@ -157,6 +233,18 @@ export class PluginHost {
     const message = err instanceof Error ? err.message : String(err);
     this.bus.emit({ type: 'error', source: name, message: `plugin '${name}' failed in ${hook}: ${message}`, stack: err instanceof Error ? err.stack : undefined });
   }
+}
+
+/**
+ * `defaults` with every plugin of `overrides` that has the same name put in its place (a user's
+ * `gamma-scheduler` replaces the default one, keeping its position), followed by the overrides
+ * that replace nothing, in their order.
+ */
+export function mergePlugins(defaults: readonly DfdPlugin[], overrides: readonly DfdPlugin[]): DfdPlugin[] {
+  const byName = new Map(overrides.map((p) => [p.name, p]));
+  const merged = defaults.map((p) => byName.get(p.name) ?? p);
+  const used = new Set(defaults.map((p) => p.name));
+  return [...merged, ...overrides.filter((p) => !used.has(p.name))];
 }
 
 /** Builds a plugin from options (from the CLI or a config file). */

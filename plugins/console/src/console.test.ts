@@ -23,7 +23,7 @@ async function drive(plugin: ConsolePlugin, clock: { t: number }) {
     for (let step = 0; step < 2; step++) {
       clock.t += 1000;
       const globalStep = epoch * 2 + step + 1;
-      await emit({ type: 'batchEnd', epoch, step, stepsPerEpoch: 2, globalStep, totalSteps: 4, loss: { total: 2 - globalStep * 0.25 }, accuracy: 0.25 * step, learningRates: {} });
+      await emit({ type: 'batchEnd', epoch, step, stepsPerEpoch: 2, globalStep, totalSteps: 4, p: (globalStep - 1) / 4, loss: { total: 2 - globalStep * 0.25 }, accuracy: 0.25 * step, learningRates: {} });
     }
     await emit({ type: 'epochEnd', epoch: epoch + 1, totalEpochs: 2, metrics: { loss: 1.5, accuracy: 0.125 } }); // epochs done (1-based)
   }

@@ -58,7 +58,7 @@ describe('EarlyStoppingPlugin', () => {
     const host2 = c2.resolve(TOKENS.PluginHost);
     host2.use(new EarlyStoppingPlugin());
     await host2.setupAll();
-    c2.resolve(TOKENS.Bus).emit({ type: 'batchEnd', epoch: 0, step: 3, stepsPerEpoch: 5, globalStep: 3, totalSteps: 10, loss: { total: Number.NaN }, learningRates: {} });
+    c2.resolve(TOKENS.Bus).emit({ type: 'batchEnd', epoch: 0, step: 3, stepsPerEpoch: 5, globalStep: 3, totalSteps: 10, p: 0.2, loss: { total: Number.NaN }, learningRates: {} });
     await c2.resolve(TOKENS.Bus).drain();
     expect(host2.stopRequested?.reason).toMatch(/non-finite loss \(NaN\) at step 3/);
   });

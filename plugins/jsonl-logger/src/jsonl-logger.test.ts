@@ -15,7 +15,7 @@ describe('JsonlLoggerPlugin', () => {
     host.use(registerJsonlLogger(new PluginRegistry()).create('jsonl-logger', { path }));
     await host.setupAll();
     bus.emit({ type: 'epochStart', epoch: 0, totalEpochs: 2 });
-    bus.emit({ type: 'batchEnd', epoch: 0, step: 0, stepsPerEpoch: 1, globalStep: 1, totalSteps: 2, loss: { total: Number.NaN, cls: 1.5 }, learningRates: { heads: 5e-4 } });
+    bus.emit({ type: 'batchEnd', epoch: 0, step: 0, stepsPerEpoch: 1, globalStep: 1, totalSteps: 2, p: 0, loss: { total: Number.NaN, cls: 1.5 }, learningRates: { heads: 5e-4 } });
     bus.emit({ type: 'epochEnd', epoch: 0, totalEpochs: 2, metrics: { loss: 1.25 } });
     await host.teardownAll();
     const lines = readFileSync(path, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));

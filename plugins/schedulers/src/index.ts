@@ -7,8 +7,21 @@ export {
   dannLambda,
   linearRamp,
   paperGamma,
+  type CosineLrSpec,
   type GammaScheduleSpec,
   type LambdaScheduleSpec,
   type Schedule,
 } from './schedules.js';
-export { ScheduleMonitorPlugin, registerSchedulers, type ScheduleMonitorOptions } from './plugin.js';
+export {
+  CosineLrPlugin,
+  GAMMA_SCHEDULER,
+  GammaSchedulerPlugin,
+  LAMBDA_SCHEDULER,
+  LR_SCHEDULER,
+  LambdaSchedulerPlugin,
+  ScheduleMonitorPlugin,
+  registerSchedulers,
+  schedulerPlugins,
+  type ScheduleConfig,
+  type ScheduleMonitorOptions,
+} from './plugin.js';

@@ -1,5 +1,95 @@
-import type { DfdPlugin, PluginContext, PluginRegistry } from '@dfd/core';
-import { createGammaSchedule, createLambdaSchedule, type GammaScheduleSpec, type LambdaScheduleSpec } from './schedules.js';
+import { COSINE_LR_PARAMS, ConfigError, followsRule, type CosineLrSpec, type DfdPlugin, type PluginContext, type PluginRegistry, type StepHookContext } from '@dfd/core';
+import { cosineAnnealingLr, createGammaSchedule, createLambdaSchedule, type GammaScheduleSpec, type LambdaScheduleSpec, type Schedule } from './schedules.js';
+
+/** Name of the plugin that sets gamma; a plugin of yours with this name replaces it (`mergePlugins`). */
+export const GAMMA_SCHEDULER = 'gamma-scheduler';
+/** Name of the plugin that sets the GRL lambda. */
+export const LAMBDA_SCHEDULER = 'lambda-scheduler';
+/** Name of the plugin that sets the learning rates (cosine annealing). */
+export const LR_SCHEDULER = 'lr-scheduler';
+
+/** Sets `controls.gamma` (the MI-loss weight, Eq. 10) before every step to the schedule at p (Eq. 11 for `paper`). */
+export class GammaSchedulerPlugin implements DfdPlugin {
+  readonly name: string;
+  private readonly schedule: Schedule;
+
+  constructor(
+    readonly spec: GammaScheduleSpec,
+    name = GAMMA_SCHEDULER,
+  ) {
+    this.name = name;
+    this.schedule = createGammaSchedule(spec, 'schedule.gamma');
+  }
+
+  setup(): void {}
+
+  beforeStep(ctx: StepHookContext): void {
+    ctx.controls.gamma = this.schedule(ctx.p);
+  }
+}
+
+/** Sets `controls.lambda` (the GRL coefficient, Eq. 9) before every step to the schedule at p. */
+export class LambdaSchedulerPlugin implements DfdPlugin {
+  readonly name: string;
+  private readonly schedule: Schedule;
+
+  constructor(
+    readonly spec: LambdaScheduleSpec,
+    name = LAMBDA_SCHEDULER,
+  ) {
+    this.name = name;
+    this.schedule = createLambdaSchedule(spec, 'schedule.lambda');
+  }
+
+  setup(): void {}
+
+  beforeStep(ctx: StepHookContext): void {
+    ctx.controls.lambda = this.schedule(ctx.p);
+  }
+}
+
+/**
+ * PyTorch CosineAnnealingLR stepped once per epoch: before every step of epoch t (0-based) each
+ * group's rate is `cosineAnnealingLr(t, base, tMax, etaMin)` (the paper: T_max 100).
+ */
+export class CosineLrPlugin implements DfdPlugin {
+  readonly name: string;
+
+  constructor(
+    readonly spec: CosineLrSpec,
+    name = LR_SCHEDULER,
+  ) {
+    this.name = name;
+    for (const [key, p] of Object.entries(COSINE_LR_PARAMS)) {
+      if (!followsRule(spec[key as keyof CosineLrSpec], p.rule)) throw new ConfigError(`schedule.cosine.${key}`, `must be a number ${p.rule === 'positive' ? '> 0' : '>= 0'}, got ${JSON.stringify(spec[key as keyof CosineLrSpec])}.`);
+    }
+  }
+
+  setup(): void {}
+
+  beforeStep(ctx: StepHookContext): void {
+    for (const [group, base] of Object.entries(ctx.baseLearningRates)) ctx.controls.learningRates[group] = cosineAnnealingLr(ctx.epoch, base, this.spec.tMax, this.spec.etaMin);
+  }
+}
+
+/** A run config's `schedule` section (validated: every default filled in); stage 1 has only `cosine`. */
+export interface ScheduleConfig {
+  cosine: CosineLrSpec | false | null;
+  gamma?: GammaScheduleSpec;
+  lambda?: LambdaScheduleSpec;
+}
+
+/**
+ * The scheduler plugins of a config's `schedule` section: `lr-scheduler` (cosine; none when
+ * `cosine` is false: constant rates), `gamma-scheduler` and `lambda-scheduler` (when given).
+ */
+export function schedulerPlugins(schedule: ScheduleConfig): DfdPlugin[] {
+  return [
+    ...(schedule.cosine ? [new CosineLrPlugin(schedule.cosine)] : []),
+    ...(schedule.gamma ? [new GammaSchedulerPlugin(schedule.gamma)] : []),
+    ...(schedule.lambda ? [new LambdaSchedulerPlugin(schedule.lambda)] : []),
+  ];
+}
 
 /** Options of {@link ScheduleMonitorPlugin}. */
 export interface ScheduleMonitorOptions {
@@ -11,8 +101,9 @@ export interface ScheduleMonitorOptions {
 
 /**
  * Checks, from the bus alone, that the gamma and lambda the trainer reports in `batchEnd` follow
- * the configured schedules at p = globalStep / totalSteps; a mismatch becomes a `warning` event.
- * Useful when a custom trainer or a resumed run must be shown to keep the schedule.
+ * the given schedules at the step's progress `p` (optimizer steps done before the step / total
+ * steps: `batchEnd.p`); a mismatch becomes a `warning` event. Useful when a custom scheduler, a
+ * custom trainer or a resumed run must be shown to keep the schedule.
  */
 export class ScheduleMonitorPlugin implements DfdPlugin<{ mismatches: number }> {
   readonly name = 'schedule-monitor';
@@ -30,7 +121,7 @@ export class ScheduleMonitorPlugin implements DfdPlugin<{ mismatches: number }> 
   /** Subscribes to `batchEnd`. */
   setup(context: PluginContext): void {
     context.on('batchEnd', (e) => {
-      const p = e.globalStep / e.totalSteps;
+      const p = e.p;
       const checks: Array<[string, number | undefined, number]> = [
         ['gamma', e.gamma, this.gamma(p)],
         ['lambda', e.lambda, this.lambda(p)],
@@ -59,7 +150,11 @@ export class ScheduleMonitorPlugin implements DfdPlugin<{ mismatches: number }> 
   }
 }
 
-/** Register `schedule-monitor` in a plugin registry. */
+/** Register `schedule-monitor`, `gamma-scheduler`, `lambda-scheduler` and `lr-scheduler` (cosine) in a plugin registry. */
 export function registerSchedulers(registry: PluginRegistry): PluginRegistry {
-  return registry.register<ScheduleMonitorOptions>('schedule-monitor', (o) => new ScheduleMonitorPlugin(o ?? {}), 'warn when reported gamma/lambda leave their schedule');
+  return registry
+    .register<ScheduleMonitorOptions>('schedule-monitor', (o) => new ScheduleMonitorPlugin(o ?? {}), 'warn when reported gamma/lambda leave their schedule')
+    .register<GammaScheduleSpec>(GAMMA_SCHEDULER, (o) => new GammaSchedulerPlugin(o), 'set gamma (the MI-loss weight) before every step: {name: paper|constant|linear, ...}')
+    .register<LambdaScheduleSpec>(LAMBDA_SCHEDULER, (o) => new LambdaSchedulerPlugin(o), 'set the GRL lambda before every step: {name: constant|dann|linear, ...}')
+    .register<CosineLrSpec>(LR_SCHEDULER, (o) => new CosineLrPlugin(o), 'cosine-anneal every learning rate per epoch: {tMax, etaMin}');
 }

@@ -1,4 +1,4 @@
-import { ConfigError } from '@dfd/core';
+import { resolveGammaSpec, resolveLambdaSpec, type GammaScheduleSpec, type LambdaScheduleSpec } from '@dfd/core';
 
 /** A schedule maps training progress p in [0, 1] (optimizer steps done / total steps) to a value. */
 export type Schedule = (p: number) => number;
@@ -28,63 +28,46 @@ export function cosineAnnealingLr(t: number, base: number, tMax: number, etaMin 
   return etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * t) / tMax))) / 2;
 }
 
-/** A gamma (MI loss weight) schedule chosen by name in a config. */
-export type GammaScheduleSpec =
-  | { name: 'paper'; alpha?: number; scale?: number }
-  | { name: 'constant'; value: number }
-  | { name: 'linear'; start?: number; end?: number };
-
-/** A GRL lambda schedule chosen by name in a config. */
-export type LambdaScheduleSpec =
-  | { name: 'constant'; value?: number }
-  | { name: 'dann'; alpha?: number; max?: number }
-  | { name: 'linear'; start?: number; end?: number };
-
-/** Build the gamma schedule named by `spec` (default: the paper's). */
-export function createGammaSchedule(spec: GammaScheduleSpec = { name: 'paper' }): Schedule {
-  switch (spec.name) {
+/**
+ * Build the gamma schedule named by `spec` (default: the paper's). Names, parameters and defaults
+ * are @dfd/core's schedule vocabulary (`GAMMA_SCHEDULE_PARAMS`); a bad spec throws a ConfigError
+ * naming the field.
+ */
+export function createGammaSchedule(spec: GammaScheduleSpec = { name: 'paper' }, field = 'gamma'): Schedule {
+  const s = resolveGammaSpec(spec, field);
+  switch (s.name) {
     case 'paper': {
-      const alpha = spec.alpha ?? 10;
-      const scale = spec.scale ?? 1;
+      const { alpha, scale } = s as Required<typeof s>;
       return (p) => scale * paperGamma(p, alpha);
     }
     case 'constant': {
-      const value = spec.value;
+      const value = s.value;
       return () => value;
     }
     case 'linear': {
-      const start = spec.start ?? 0;
-      const end = spec.end ?? 1;
+      const { start, end } = s as Required<typeof s>;
       return (p) => linearRamp(p, start, end);
     }
-    default:
-      throw new ConfigError('gamma.name', `unknown gamma schedule '${(spec as { name: string }).name}'; use paper, constant or linear.`);
   }
 }
 
-/** Build the lambda schedule named by `spec` (default: constant 1, the paper's). */
-export function createLambdaSchedule(spec: LambdaScheduleSpec = { name: 'constant' }): Schedule {
-  switch (spec.name) {
+/** Build the lambda schedule named by `spec` (default: constant 1, the paper's); vocabulary `LAMBDA_SCHEDULE_PARAMS`. */
+export function createLambdaSchedule(spec: LambdaScheduleSpec = { name: 'constant' }, field = 'lambda'): Schedule {
+  const s = resolveLambdaSpec(spec, field);
+  switch (s.name) {
     case 'constant': {
-      const value = spec.value ?? 1;
+      const { value } = s as Required<typeof s>;
       return () => value;
     }
     case 'dann': {
-      const alpha = spec.alpha ?? 10;
-      const max = spec.max ?? 1;
+      const { alpha, max } = s as Required<typeof s>;
       return (p) => dannLambda(p, alpha, max);
     }
     case 'linear': {
-      const start = spec.start ?? 0;
-      const end = spec.end ?? 1;
+      const { start, end } = s as Required<typeof s>;
       return (p) => linearRamp(p, start, end);
     }
-    default:
-      throw new ConfigError('lambda.name', `unknown lambda schedule '${(spec as { name: string }).name}'; use constant, dann or linear.`);
   }
 }
 
-/** Names accepted by {@link createGammaSchedule}. */
-export const GAMMA_SCHEDULES = ['paper', 'constant', 'linear'] as const;
-/** Names accepted by {@link createLambdaSchedule}. */
-export const LAMBDA_SCHEDULES = ['constant', 'dann', 'linear'] as const;
+export { GAMMA_SCHEDULES, LAMBDA_SCHEDULES, type CosineLrSpec, type GammaScheduleSpec, type LambdaScheduleSpec } from '@dfd/core';
