@@ -1,4 +1,4 @@
-export { ZOO, ZooRoleError, ZooUnknownError, installCommand, isZooId, zooEntry, zooEntryFor, type ZooEntry, type ZooRole } from './registry.js';
+export { GRAPH_RUNTIME, ZOO, ZooRoleError, ZooUnknownError, installCommand, isZooId, zooEntry, zooEntryFor, type ZooEntry, type ZooRole } from './registry.js';
 export {
   FACEAPI_EXPRESSIONS,
   FACEAPI_TO_CANONICAL,
@@ -8,7 +8,19 @@ export {
   recognitionForward,
   type AgeGenderOutputs,
 } from './nets.js';
-export { ZooClassifier, ZooExtractor, assignFaceapiTrunk, decodeZooWeights, type WeightsManifest } from './models.js';
+export { ZooClassifier, ZooExtractor, assignFaceapiTrunk, checkZooWeightBytes, decodeZooWeights, type WeightsManifest } from './models.js';
+export {
+  HUMAN_EMOTIONS,
+  HUMAN_TO_CANONICAL,
+  HumanEmotion,
+  HumanFaceres,
+  emotionInput,
+  faceresInput,
+  humanAge,
+  imagenetToUnit,
+  type FaceresOutputs,
+  type ZooGraphModel,
+} from './human.js';
 export {
   TINY_DETECTOR_ANCHORS,
   TINY_DETECTOR_IOU,

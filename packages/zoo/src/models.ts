@@ -6,8 +6,8 @@ import { zooEntryFor, type ZooEntry } from './registry.js';
 /** A tfjs weights manifest (`*-weights_manifest.json`): groups of shard paths and weight specs. */
 export type WeightsManifest = Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
 
-/** Decodes a manifest and its shards (concatenated in manifest order) into named tensors; uint8 quantisation is undone. */
-export function decodeZooWeights(manifest: WeightsManifest, data: ArrayBuffer): tf.NamedTensorMap {
+/** Throws ZooWeightsError unless `data` has exactly the bytes the manifest describes (quantised weights counted at their stored width). */
+export function checkZooWeightBytes(manifest: WeightsManifest, data: ArrayBuffer): void {
   const specs = manifest.flatMap((g) => g.weights);
   const expected = specs.reduce((s, spec) => {
     const n = spec.shape.reduce((a, b) => a * b, 1);
@@ -17,7 +17,12 @@ export function decodeZooWeights(manifest: WeightsManifest, data: ArrayBuffer): 
   if (data.byteLength !== expected) {
     throw new ZooWeightsError(`zoo weights are ${data.byteLength} bytes but the manifest describes ${expected}; the package files are truncated or from another version.`);
   }
-  return tf.io.decodeWeights(data, specs);
+}
+
+/** Decodes a manifest and its shards (concatenated in manifest order) into named tensors; uint8 quantisation is undone. */
+export function decodeZooWeights(manifest: WeightsManifest, data: ArrayBuffer): tf.NamedTensorMap {
+  checkZooWeightBytes(manifest, data);
+  return tf.io.decodeWeights(data, manifest.flatMap((g) => g.weights));
 }
 
 /**

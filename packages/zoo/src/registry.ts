@@ -12,8 +12,10 @@ export interface ZooEntry {
   package: string;
   /** Version range of that package this entry was written and tested against. */
   versionRange: string;
-  /** Weights manifest inside the package (tfjs weights-manifest JSON; shards beside it). */
+  /** Weights manifest inside the package (tfjs weights-manifest JSON, or a graph model's model.json with `format` 'graph-model'; shards beside it). */
   manifest: string;
+  /** 'graph-model': a TensorFlow.js graph model run as it ships through tfjs-converter (Human's nets); default: a weights manifest dfd's rebuilt net reads. */
+  format?: 'graph-model';
   /** Square input side the network was trained at. */
   inputSize: number;
   /** dfd backbone layout that rebuilds the net's trunk (`backbone` role). */
@@ -29,6 +31,8 @@ export interface ZooEntry {
 
 const FACEAPI = { package: '@vladmandic/face-api', versionRange: '^1.7.15', license: 'MIT' } as const;
 const FACEAPI_PRE = 'RGB resized (bilinear) to the input size, (pixel - [122.782, 117.001, 104.298]) / 255';
+
+const HUMAN = { package: '@vladmandic/human', versionRange: '^3.3.6', license: 'MIT', format: 'graph-model' } as const;
 
 /** Every network dfd knows how to load, rebuild and use. */
 export const ZOO: readonly ZooEntry[] = [
@@ -81,6 +85,25 @@ export const ZOO: readonly ZooEntry[] = [
     preprocessing: 'the face box cut at whole pixels, zero-padded to a centred square, resized (bilinear) to 112, (pixel - [122.782, 117.001, 104.298]) / 255',
     describes: '68 face landmarks (iBUG order) of a detected face: 3 dense blocks of separable convs, 128-d pooled features, fc; dfd levels the eyes with them',
   },
+  {
+    id: 'human:faceres',
+    roles: ['eife'],
+    ...HUMAN,
+    manifest: 'models/faceres.json',
+    inputSize: 224,
+    preprocessing: "RGB in 0..1 resized (bilinear) to the input size, * 255 (Human's faceres enhance())",
+    embedDim: 1024,
+    describes: "identity, age and gender: Human's 1024-d face descriptor (HSE FaceRes global pool), which its age (100 bins) and gender heads read",
+  },
+  {
+    id: 'human:emotion',
+    roles: ['classifier'],
+    ...HUMAN,
+    manifest: 'models/emotion.json',
+    inputSize: 64,
+    preprocessing: "RGB in 0..1 resized (bilinear) to the input size, grey = 0.2989 R + 0.5870 G + 0.1140 B, (grey - 0.5) * 2 (Human's emotion predict())",
+    describes: "facial expression (7 classes, FER2013-trained mini Xception, greyscale; Human's order angry, disgust, fear, happy, sad, surprise, neutral mapped to canonical)",
+  },
 ];
 
 /** The zoo id is unknown: lists the known ones. */
@@ -118,7 +141,11 @@ export function zooEntryFor(id: string, role: ZooRole): ZooEntry {
   return e;
 }
 
-/** The exact command that installs the package a zoo entry needs. */
+/** tfjs-converter runs the graph-model entries (an optional peer dependency of @dfd/zoo, like the weight packages). */
+export const GRAPH_RUNTIME = { package: '@tensorflow/tfjs-converter', versionRange: '^4.22.0' } as const;
+
+/** The exact command that installs the package a zoo entry needs (and, for a graph model, tfjs-converter that runs it). */
 export function installCommand(entry: ZooEntry): string {
-  return `npm install ${entry.package}@${entry.versionRange.replace(/^\^/, '')}`;
+  const pkgs = [entry, ...(entry.format === 'graph-model' ? [GRAPH_RUNTIME] : [])];
+  return `npm install ${pkgs.map((p) => `${p.package}@${p.versionRange.replace(/^\^/, '')}`).join(' ')}`;
 }
