@@ -69,7 +69,7 @@ describe('zoo registry', () => {
     expect(isZooId('runs/eife1')).toBe(false);
     expect(installCommand(zooEntry('faceapi:age-gender'))).toBe('npm install @vladmandic/face-api@1.7.15');
     expect(() => zooEntry('faceapi:nope')).toThrow(ZooUnknownError);
-    expect(() => zooEntry('faceapi:nope')).toThrow(/known: faceapi:expression, faceapi:recognition, faceapi:age-gender, faceapi:tiny-detector, faceapi:landmarks-tiny \(/);
+    expect(() => zooEntry('faceapi:nope')).toThrow(/known: faceapi:expression, faceapi:recognition, faceapi:age-gender, faceapi:tiny-detector, faceapi:landmarks-tiny, human:faceres, human:emotion \(/);
     expect(() => zooEntryFor('faceapi:recognition', 'backbone')).toThrow(ZooRoleError);
     expect(() => zooEntryFor('faceapi:recognition', 'backbone')).toThrow(/backbones: faceapi:expression/);
   });

@@ -62,6 +62,49 @@ describe('dfd with the zoo (face-api from the installed npm package)', () => {
     expect(r.results[0]!.confusion.flat().reduce((a, b) => a + b, 0)).toBe(7);
   });
 
+  it("dfd models list: Human's faceres and emotion rows (installed from @vladmandic/human), no gear", async () => {
+    const json = await runCli(['models', 'list', '--json']);
+    expect(json.code).toBe(0);
+    const list = JSON.parse(json.stdout) as Array<{ id: string; roles: string[]; installed: boolean; version: string; bytes: number; embedDim?: number; inputSize: number }>;
+    expect(list.find((e) => e.id === 'human:faceres')).toMatchObject({ roles: ['eife'], installed: true, version: '3.3.6', embedDim: 1024, inputSize: 224 });
+    expect(list.find((e) => e.id === 'human:emotion')).toMatchObject({ roles: ['classifier'], installed: true, version: '3.3.6', inputSize: 64 });
+    expect(list.find((e) => e.id === 'human:faceres')!.bytes).toBeGreaterThan(6_000_000);
+    expect(list.some((e) => e.id.includes('gear'))).toBe(false);
+    const text = await runCli(['models', 'list']);
+    expect(text.stdout).toMatch(/human:faceres\s+eife\s+@vladmandic\/human@3\.3\.6\s+224px\s+1024-d\s+MIT\s+7\.0 MB\s+installed/);
+    expect(text.stdout).toMatch(/human:emotion\s+classifier\s+@vladmandic\/human@3\.3\.6\s+64px/);
+    expect(text.stdout).toContain("human:emotion: RGB in 0..1 resized (bilinear) to the input size, grey = 0.2989 R");
+  });
+
+  it('train att+eifp with --eife human:faceres (a 1024-d MI target) and --baseline human:emotion', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'dfd-zoo-human-'));
+    const { code, stdout, stderr } = await runCli([
+      'train',
+      '--source', 'synthetic:studio?train=4&test=0&size=48',
+      '--target', 'wild=synthetic:wild?train=0&test=4&size=48',
+      '--variant', 'att+eifp',
+      '--eife', 'human:faceres',
+      '--baseline', 'human:emotion',
+      '--epochs', '1', '--batch-size', '4', '--no-augment', '--no-console', '--backend', 'wasm', '--json',
+      '--out', out,
+    ]);
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout) as { results: Array<{ target: string; count: number }>; baselines: Array<{ id: string; results: Array<{ target: string; count: number }> }> };
+    expect(report.results).toEqual([expect.objectContaining({ target: 'wild', count: 4 })]);
+    expect(report.baselines).toEqual([expect.objectContaining({ id: 'human:emotion', results: [expect.objectContaining({ target: 'wild', count: 4 })] })]);
+    const model = await loadModelDir(join(out, 'model'));
+    expect(new Map(model.namedParameters()).get('eifp.heads.0.fc2.weight')!.shape).toEqual([256, 1024]);
+    model.dispose();
+  });
+
+  it("dfd eval --model human:emotion evaluates Human's expression net as it ships", async () => {
+    const ev = await runCli(['eval', '--model', 'human:emotion', '--target', 'wild=synthetic:wild?train=0&test=7&size=48', '--backend', 'wasm', '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    const r = JSON.parse(ev.stdout) as { results: Array<{ target: string; count: number; confusion: number[][] }> };
+    expect(r.results[0]).toMatchObject({ target: 'wild', count: 7 });
+    expect(r.results[0]!.confusion.flat().reduce((a, b) => a + b, 0)).toBe(7);
+  });
+
   it('a zoo id in the wrong role, or an unknown one, is a one-line error naming the choices', async () => {
     const wrong = await runCli(['train', '--source', 'synthetic:studio?train=7&test=0&size=16', '--variant', 'att', '--backbone', 'faceapi:recognition', '--epochs', '1', '--out', mkdtempSync(join(tmpdir(), 'dfd-zoo-role-')), '--backend', 'cpu', '--no-console']);
     expect(wrong.code).not.toBe(0);
