@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { FlowProducer, Job, Queue, Worker, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ConfigError } from '@dfd/core';
-import { LOCK_FILE } from '@dfd/trainer';
+import { LOCK_FILE } from '@dfd/trainer/node';
 import type { CellExecutor, CellEnd } from './run.js';
 import type { GridPlan } from './spec.js';
 import { clearFailed, isDone, prepareGrid, writeFailed } from './store.js';

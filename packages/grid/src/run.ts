@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DfdError } from '@dfd/core';
-import { createEifeTrainer, createTrainer, type RunOptions } from '@dfd/trainer';
+import { createEifeTrainer, createTrainer, type RunOptions } from '@dfd/trainer/node';
 import type { GridPlan } from './spec.js';
 import { clearFailed, hasCheckpoint, isDone, prepareGrid, readCellSpec, readFailed, writeFailed } from './store.js';
 

@@ -6,13 +6,14 @@
 //
 // Nothing is set up first: createTrainer and evaluateModelDir select a tfjs backend themselves
 // (config `backend`, default 'auto': tfjs-node if installed, else WASM), and importing
-// @dfd/trainer registers the Node image decoder (sharp), so the plugin below may return files.
+// @dfd/trainer/node (the package's Node entry: runs, run folders, reports) registers the Node
+// image decoder (sharp), so the plugin below may return files.
 // docs/how-to-programmatic.md in the dfd repository walks through it.
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createDatasetRegistry } from '@dfd/datasets';
-import { createTrainer, evaluateModelDir } from '@dfd/trainer';
+import { createTrainer, evaluateModelDir } from '@dfd/trainer/node';
 
 /** Writes `n` SVG images into `dir` as `<class>-<i>.svg`: the stripe period encodes the expression class (0..6). */
 export function writeStripes(dir, n) {

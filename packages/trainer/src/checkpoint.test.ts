@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeFsError } from '@dfd/core';
-import { CheckpointStore, readCheckpoint, writeFileDurable } from './checkpoint.js';
+import { FsCheckpointStore, readCheckpoint, writeFileDurable } from './checkpoint.js';
 import { CheckpointError } from './errors.js';
 
 const meta = (globalStep: number, stepInEpoch = 0) => ({
@@ -22,10 +22,10 @@ const meta = (globalStep: number, stepInEpoch = 0) => ({
   history: [{ loss: 1.5 }],
 });
 
-describe('CheckpointStore', () => {
+describe('FsCheckpointStore', () => {
   it('round-trips tensors and metadata, moves the latest pointer, prunes old folders', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-'));
-    const store = new CheckpointStore(dir, 2);
+    const store = new FsCheckpointStore(dir, 2);
     expect(store.exists()).toBe(false);
     expect(() => store.load()).toThrow(/no checkpoint in .*missing 'latest'/);
     for (const step of [3, 6, 9]) {
@@ -44,7 +44,7 @@ describe('CheckpointStore', () => {
 
   it('a crash mid-write (leftover temp folder) leaves the previous checkpoint in force', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-'));
-    const store = new CheckpointStore(dir);
+    const store = new FsCheckpointStore(dir);
     store.save(meta(4), new Map([['model/w', { shape: [1], dtype: 'float32' as const, data: Float32Array.from([4]) }]]));
     // What a kill during the next save leaves behind: a temp folder with a partial file.
     const tmp = join(dir, 'checkpoints', 'step-00000008.tmp-999');
@@ -65,12 +65,12 @@ function deadPid(): number {
   return Number(r.stdout);
 }
 
-describe('CheckpointStore integrity (issue 17)', () => {
+describe('FsCheckpointStore integrity (issue 17)', () => {
   const tensor = (v: number) => new Map([['model/w', { shape: [4], dtype: 'float32' as const, data: Float32Array.from([v, v + 1, v + 2, v + 3]) }]]);
 
   it('a checkpoint carries the sha256 and size of tensors.bin; same-size corruption is detected on read', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-sum-'));
-    const store = new CheckpointStore(dir);
+    const store = new FsCheckpointStore(dir);
     const path = store.save(meta(5), tensor(5));
     const json = JSON.parse(readFileSync(join(path, 'checkpoint.json'), 'utf8'));
     const bin = readFileSync(join(path, 'tensors.bin'));
@@ -88,7 +88,7 @@ describe('CheckpointStore integrity (issue 17)', () => {
 
   it('loadNewestIntact falls back to the newest intact checkpoint and says what it skipped', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-fall-'));
-    const store = new CheckpointStore(dir, 3);
+    const store = new FsCheckpointStore(dir, 3);
     const paths = [2, 4, 6].map((s) => store.save(meta(s), tensor(s)));
     const bin = readFileSync(join(paths[2]!, 'tensors.bin'));
     bin[0] ^= 1;
@@ -111,7 +111,7 @@ describe('CheckpointStore integrity (issue 17)', () => {
 
   it('a save removes unfinished writes of processes that are gone, never those of a running one', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-stale-'));
-    const store = new CheckpointStore(dir);
+    const store = new FsCheckpointStore(dir);
     store.save(meta(1), tensor(1));
     const dead = deadPid();
     const ckpts = join(dir, 'checkpoints');

@@ -3,57 +3,11 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { join } from 'node:path';
 import { CheckpointError } from './errors.js';
 import { pidAlive } from './run-folder.js';
-
-/** A named tensor in a checkpoint. */
-export interface StoredTensor {
-  shape: number[];
-  dtype: 'float32' | 'int32';
-  data: Float32Array | Int32Array;
-}
-
-/** Everything a checkpoint holds: JSON metadata plus named tensors (weights, buffers, optimizer moments). */
-export interface Checkpoint {
-  meta: CheckpointMeta;
-  tensors: Map<string, StoredTensor>;
-}
-
-/** The JSON part of a checkpoint. */
-export interface CheckpointMeta {
-  format: 'dfd-checkpoint';
-  formatVersion: 1;
-  stage: string;
-  runId: string;
-  /** Epochs fully done. */
-  epoch: number;
-  /** Steps done inside epoch `epoch` (non-zero after a mid-epoch stop). */
-  stepInEpoch: number;
-  globalStep: number;
-  rng: number[];
-  loader: unknown;
-  plugins: Record<string, unknown>;
-  optimizer: { groups: Array<{ name: string; lr: number; weightDecay: number }>; steps: Record<string, number> };
-  /** Running sums of the current epoch, so that a mid-epoch resume reports the same epoch metrics. */
-  epochAccumulator: Record<string, number>;
-  history: Array<Record<string, number>>;
-  extra?: Record<string, unknown>;
-  /** sha256 (hex) and size of tensors.bin, verified when the checkpoint is read (absent in older checkpoints). */
-  sha256?: string;
-  bytes?: number;
-  manifest: Array<{ name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number }>;
-}
+import { checkpointName, type Checkpoint, type CheckpointMeta, type CheckpointSaveMeta, type CheckpointStore, type LoadedCheckpoint, type StoredTensor } from './checkpoint-store.js';
 
 const LATEST = 'latest';
 const STEP = /^step-\d+(-e\d+s\d+)?$/;
 const TEMP = /^(step-\d+(-e\d+s\d+)?|latest)\.tmp-(\d+)$/;
-
-/** A checkpoint read by {@link CheckpointStore.loadNewestIntact}, with what was skipped to get to it. */
-export interface LoadedCheckpoint {
-  checkpoint: Checkpoint;
-  /** Its folder. */
-  path: string;
-  /** Newer checkpoints that could not be read, newest first, with the reason. */
-  skipped: Array<{ path: string; reason: string }>;
-}
 
 /** Writes `chunks` to `path` and fsyncs it; errors name the file (a write error through a descriptor has no path of its own). */
 export function writeFileDurable(path: string, chunks: Uint8Array[]): void {
@@ -84,12 +38,12 @@ function fsyncDir(path: string): void {
 }
 
 /**
- * Checkpoints of one run under `<runDir>/checkpoints/`. Each save writes a fresh folder
- * `step-<n>.tmp`, fsyncs its files, renames it to `step-<n>`, then atomically replaces the
- * `latest` pointer file (temp file + fsync + rename). A crash at any point leaves `latest`
- * naming a complete checkpoint.
+ * The file {@link CheckpointStore} (Node): checkpoints of one run under `<runDir>/checkpoints/`.
+ * Each save writes a fresh folder `step-<n>.tmp`, fsyncs its files, renames it to `step-<n>`,
+ * then atomically replaces the `latest` pointer file (temp file + fsync + rename). A crash at any
+ * point leaves `latest` naming a complete checkpoint.
  */
-export class CheckpointStore {
+export class FsCheckpointStore implements CheckpointStore {
   readonly dir: string;
 
   constructor(
@@ -100,11 +54,16 @@ export class CheckpointStore {
     this.dir = join(runDir, 'checkpoints');
   }
 
+  /** The checkpoints folder. */
+  get location(): string {
+    return this.dir;
+  }
+
   /** Write a checkpoint; returns its folder. */
-  save(meta: Omit<CheckpointMeta, 'manifest' | 'format' | 'formatVersion' | 'sha256' | 'bytes'>, tensors: Map<string, StoredTensor>): string {
+  save(meta: CheckpointSaveMeta, tensors: Map<string, StoredTensor>): string {
     mkdirSync(this.dir, { recursive: true });
     this.removeStaleTemp();
-    const name = `step-${String(meta.globalStep).padStart(8, '0')}${meta.stepInEpoch ? `-e${meta.epoch}s${meta.stepInEpoch}` : ''}`;
+    const name = checkpointName(meta);
     const final = join(this.dir, name);
     const tmp = `${final}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createContainer, TOKENS, type DependencyContainer, type DfdPlugin, type PluginRegistry } from '@dfd/core';
-import { CheckpointStore } from './checkpoint.js';
+import type { CheckpointStore } from './checkpoint-store.js';
 import type { BatchSource } from './data.js';
 import type { TrainingTask } from './task.js';
 import { TRAINER_TOKENS } from './tokens.js';
@@ -13,10 +13,11 @@ export interface ComposeOptions {
   validation?: BatchSource | null;
   /** Loop options; missing numbers take the paper recipe's defaults. */
   options: Partial<LoopOptions> & { epochs: number };
-  /** Run folder for checkpoints (omit for none). */
-  runDir?: string;
-  /** Checkpoint folders to keep (default 2). */
-  keepCheckpoints?: number;
+  /**
+   * Where checkpoints go (omit for none: no checkpoints, no resume). In Node,
+   * `new FsCheckpointStore(runDir, keep)` from `@dfd/trainer/node`; anywhere, a `MemoryCheckpointStore`.
+   */
+  checkpoints?: CheckpointStore | null;
   plugins?: DfdPlugin[];
   seed?: number;
   pluginRegistry?: PluginRegistry;
@@ -54,7 +55,7 @@ export function composeTrainer(c: ComposeOptions): { trainer: Trainer; container
   container.register(TRAINER_TOKENS.TrainData, { useValue: c.data });
   container.register(TRAINER_TOKENS.ValidationData, { useValue: { value: c.validation ?? null } });
   container.register(TRAINER_TOKENS.LoopOptions, { useValue: options });
-  container.register(TRAINER_TOKENS.CheckpointStore, { useValue: { value: c.runDir ? new CheckpointStore(c.runDir, c.keepCheckpoints ?? 2) : null } });
+  container.register(TRAINER_TOKENS.CheckpointStore, { useValue: { value: c.checkpoints ?? null } });
   const host = container.resolve(TOKENS.PluginHost);
   for (const p of c.plugins ?? []) host.use(p);
   const trainer = container.resolve(Trainer);

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { eifeConfigSchema, mergeConfig, readConfigFile, resolveLearningRates, trainConfigSchema, validateConfig } from './config.js';
+import { eifeConfigSchema, mergeConfig, parseConfigText, resolveLearningRates, trainConfigSchema, validateConfig } from './config.js';
+import { readConfigFile } from './config-file.js';
 
 describe('train config', () => {
   it('fills the paper recipe as defaults', () => {
@@ -49,6 +50,14 @@ describe('train config', () => {
     expect(c.targets).toEqual([{ name: 'wild', spec: 'synthetic:wild' }]);
     expect(() => readConfigFile(join(dir, 'bad.json'))).toThrow(/bad\.json is not valid JSON/);
     expect(() => readConfigFile(join(dir, 'missing.yaml'))).toThrow(/cannot read/);
+  });
+
+  it('parseConfigText (no file system) picks JSON by the name, YAML otherwise, and wants a mapping', () => {
+    expect(parseConfigText('epochs: 3\nschedule:\n  gamma: { name: paper }\n', 'pasted')).toEqual({ epochs: 3, schedule: { gamma: { name: 'paper' } } });
+    expect(parseConfigText('{"epochs": 3}', 'RUN.JSON')).toEqual({ epochs: 3 });
+    expect(() => parseConfigText('epochs: 3', 'run.json')).toThrow(/run\.json is not valid JSON/);
+    expect(() => parseConfigText('- a\n- b\n', 'list.yaml')).toThrow(/list\.yaml is not valid YAML: the top level must be a mapping/);
+    expect(() => parseConfigText('a: [1,', 'broken.yml')).toThrow(/broken\.yml is not valid YAML/);
   });
 
   it('stage-1 config requires factors', () => {

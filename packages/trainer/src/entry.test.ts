@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DfdEvent, DfdPlugin } from '@dfd/core';
 import { describe, expect, it } from 'vitest';
-import { createTrainer, evaluateModelDir } from './index.js';
+import { createTrainer, evaluateModelDir } from './node.js';
 
 // What a user who never calls useBackend gets. Runs in its own worker: no backend is active yet.
 describe('createTrainer / evaluateModelDir as entry points', () => {

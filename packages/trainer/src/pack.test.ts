@@ -45,7 +45,7 @@ describe('@dfd/trainer installed from its npm pack tarball, with its example', (
 
   it('ships dist, README, LICENSE and the example; no sources, tests or source maps', () => {
     const trainer = project.packed.find((p) => p.name === '@dfd/trainer')!;
-    expect(trainer.files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'examples/programmatic.mjs']));
+    expect(trainer.files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/node.js', 'dist/node.d.ts', 'examples/programmatic.mjs']));
     for (const p of project.packed) {
       expect(p.files.filter((f) => f.startsWith('src/') || /\.test\.|\.map$/.test(f)), p.name).toEqual([]);
       expect(p.files, p.name).toContain('LICENSE');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TOKENS, type DfdEvent, type DfdPlugin, type PluginHost } from '@dfd/core';
-import { CheckpointStore } from './checkpoint.js';
+import { FsCheckpointStore } from './checkpoint.js';
 import { CheckpointError, RunFolderError, TrainingFailedError, TrainingSetupError } from './errors.js';
 import { LOCK_FILE } from './run-folder.js';
 import { createTrainer } from './run.js';
@@ -74,7 +74,7 @@ describe('a failed run never replaces a good model or report (issue 17)', () => 
     const out = mkdtempSync(join(tmpdir(), 'dfd-corrupt-'));
     const first = await (await createTrainer(config(out, { epochs: 3 }), { plugins: [stopAfterEpoch(2)] })).run();
     expect(first.result).toMatchObject({ status: 'stopped', epochsDone: 2 });
-    const store = new CheckpointStore(out);
+    const store = new FsCheckpointStore(out);
     const latest = store.latestPath();
     const previous = join(store.dir, store.folders()[1]!);
     const bin = readFileSync(join(latest, 'tensors.bin'));
@@ -96,7 +96,7 @@ describe('a failed run never replaces a good model or report (issue 17)', () => 
     await (await createTrainer(config(out, { epochs: 3 }), { plugins: [stopAfterEpoch(1)] })).run();
     const model = readFileSync(join(out, 'model', 'weights.bin'));
     const report = readFileSync(join(out, 'report.json'));
-    const store = new CheckpointStore(out);
+    const store = new FsCheckpointStore(out);
     for (const n of store.folders()) {
       const p = join(store.dir, n, 'tensors.bin');
       const b = readFileSync(p);
@@ -129,7 +129,7 @@ describe('weights that become non-finite with a finite loss (issue 17)', () => {
     const err = await run.run().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TrainingFailedError);
     expect((err as Error).message).toMatch(/the weights became non-finite \(\d+ NaN or infinite values in classifier\.bias\) by epoch 2.*no checkpoint was written with them, the last checkpoint is .*step-/);
-    expect(new CheckpointStore(out).loadNewestIntact().checkpoint.meta.epoch).toBe(1);
+    expect(new FsCheckpointStore(out).loadNewestIntact().checkpoint.meta.epoch).toBe(1);
     expect(allCheckpointsFinite(out)).toBe(true);
     expect(existsSync(join(out, 'model'))).toBe(false);
   });

@@ -12,6 +12,7 @@ import { ConsolePlugin, registerConsole, type ConsoleStream } from '@dfd/plugin-
 import { registerEarlyStopping } from '@dfd/plugin-early-stopping';
 import { JsonlLoggerPlugin, registerJsonlLogger } from '@dfd/plugin-jsonl-logger';
 import { registerSchedulers } from '@dfd/plugin-schedulers';
+import { FsCheckpointStore } from './checkpoint.js';
 import { composeTrainer } from './compose.js';
 import { eifeConfigSchema, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';
 import { loaderBatchSource, type BatchSource } from './data.js';
@@ -324,8 +325,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
       config: resolvedConfig as unknown as Record<string, unknown>,
       beforeEnd: evaluateAtEnd,
     },
-    runDir: out,
-    keepCheckpoints: config.keepCheckpoints,
+    checkpoints: new FsCheckpointStore(out, config.keepCheckpoints),
     plugins: [...pluginsFor({ ...config, out }, options), ...(best ? [best] : [])],
     seed: config.seed,
     parent: options.parent,
@@ -479,8 +479,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
       microBatch: config.data.microBatch,
       config: { ...config, optimizer: { ...config.optimizer, lr } } as unknown as Record<string, unknown>,
     },
-    runDir: out,
-    keepCheckpoints: config.keepCheckpoints,
+    checkpoints: new FsCheckpointStore(out, config.keepCheckpoints),
     plugins: pluginsFor({ ...config, out }, options),
     seed: config.seed,
     parent: options.parent,

@@ -1,6 +1,6 @@
 import type { InjectionToken } from 'tsyringe';
 import type { BatchSource } from './data.js';
-import type { CheckpointStore } from './checkpoint.js';
+import type { CheckpointStore } from './checkpoint-store.js';
 import type { TrainingTask } from './task.js';
 import type { LoopOptions } from './trainer.js';
 

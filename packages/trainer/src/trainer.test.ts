@@ -8,7 +8,7 @@ import type { DfdEvent, DfdPlugin } from '@dfd/core';
 import { noteWasmOutput, WasmKernelFailure } from '@dfd/backends';
 import { EarlyStoppingPlugin } from '@dfd/plugin-early-stopping';
 import { paperGamma } from '@dfd/plugin-schedulers';
-import { CheckpointStore } from './checkpoint.js';
+import { FsCheckpointStore } from './checkpoint.js';
 import { composeTrainer } from './compose.js';
 import { loaderBatchSource, tensorBatchSource } from './data.js';
 import { createLoader, createSyntheticDataset, trainTransform } from '@dfd/datasets';
@@ -41,7 +41,7 @@ function setup(runDir?: string, plugins: DfdPlugin[] = [], resume = false) {
   const model = new TinyDfdNet({ miDims: [4, 4] });
   const eifes = [new TinyEife([{ name: 'a', classes: 2 }], 4, 3), new TinyEife([{ name: 'b', classes: 3 }], 4, 4)];
   const data = tensorBatchSource(samples, { batchSize: 8, seed: 5, shuffle: true, augment: (x, rng) => tf.mul(x, rng.uniform(0.8, 1.2)) });
-  const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: { ...opts, resume }, runDir, plugins, seed: 9 });
+  const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: { ...opts, resume }, checkpoints: runDir ? new FsCheckpointStore(runDir) : null, plugins, seed: 9 });
   return { trainer, model, eifes };
 }
 
@@ -82,7 +82,7 @@ describe('Trainer (stage 2 loop)', () => {
     const r1 = await first.trainer.run();
     expect(r1).toMatchObject({ status: 'stopped', reason: 'test stop', globalStep: 4, epochsDone: 1 });
     expect(stopper.of('runEnd')[0]).toMatchObject({ status: 'stopped' });
-    expect(new CheckpointStore(dir).load().meta).toMatchObject({ epoch: 1, stepInEpoch: 1, globalStep: 4 });
+    expect(new FsCheckpointStore(dir).load().meta).toMatchObject({ epoch: 1, stepInEpoch: 1, globalStep: 4 });
     const rec = new Recorder();
     const second = setup(dir, [rec], true);
     const r2 = await second.trainer.run();
@@ -111,14 +111,14 @@ describe('Trainer (stage 2 loop)', () => {
     const rec = new Recorder();
     const model = new TinyDfdNet();
     const good = tensorBatchSource(bad, { batchSize: 8, shuffle: false });
-    const { trainer } = composeTrainer({ task: new DfdTask(model), data: good, options: { ...opts, epochs: 2 }, runDir: dir, plugins: [rec] });
+    const { trainer } = composeTrainer({ task: new DfdTask(model), data: good, options: { ...opts, epochs: 2 }, checkpoints: new FsCheckpointStore(dir), plugins: [rec] });
     const before = weights(model);
     const result = await trainer.run();
     expect(result.status).toBe('failed');
     expect(result.reason).toMatch(/non-finite loss NaN .* at epoch 1, step 2/);
     expect(rec.of('error')[0]!.message).toMatch(/non-finite loss/);
     expect(rec.of('runEnd')[0]).toMatchObject({ status: 'failed' });
-    const ckpt = new CheckpointStore(dir).load();
+    const ckpt = new FsCheckpointStore(dir).load();
     expect(ckpt.meta.globalStep).toBe(0);
     for (const t of ckpt.tensors.values()) expect(Array.from(t.data).every(Number.isFinite)).toBe(true);
     // The model in memory took the first (finite) step only, never the NaN one.
@@ -238,7 +238,7 @@ describe('Trainer (stage 2 loop)', () => {
     const make = (runDir: string, plugins: DfdPlugin[], resume: boolean) => {
       const model = new TinyDfdNet({ miDims: [3] });
       const loader = createLoader(train, { batchSize: 4, transform: trainTransform({ size: 8 }), seed: 3, prefetch: 1 });
-      const { trainer } = composeTrainer({ task: new DfdTask(model, [new TinyEife([{ name: 'a', classes: 2 }], 3)]), data: loaderBatchSource(loader), options: { ...opts, epochs: 2, resume }, runDir, plugins });
+      const { trainer } = composeTrainer({ task: new DfdTask(model, [new TinyEife([{ name: 'a', classes: 2 }], 3)]), data: loaderBatchSource(loader), options: { ...opts, epochs: 2, resume }, checkpoints: new FsCheckpointStore(runDir), plugins });
       return { trainer, model };
     };
     const full = make(mkdtempSync(join(tmpdir(), 'dfd-lf-')), [], false);

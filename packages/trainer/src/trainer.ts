@@ -6,7 +6,7 @@ import { registerGradients, takeWasmFailures, WasmKernelFailure } from '@dfd/bac
 import { findNonFinite } from '@dfd/model';
 import { cosineAnnealingLr, createGammaSchedule, createLambdaSchedule, type GammaScheduleSpec, type LambdaScheduleSpec, type Schedule } from '@dfd/plugin-schedulers';
 import { AdamW, type ParamGroup } from './adamw.js';
-import type { CheckpointStore, StoredTensor } from './checkpoint.js';
+import type { CheckpointStore, StoredTensor } from './checkpoint-store.js';
 import { disposeBatch, sliceBatch, type Batch, type BatchSource } from './data.js';
 import { sumMicroBatchGradients } from './micro-batch.js';
 import { CheckpointError } from './errors.js';
@@ -208,7 +208,7 @@ export class Trainer {
     await this.host.setupAll();
     try {
       if (this.options.resume) {
-        if (!this.store?.exists()) throw new CheckpointError(`cannot resume: no checkpoint in ${this.store?.dir ?? '(no run folder)'}.`);
+        if (!this.store?.exists()) throw new CheckpointError(`cannot resume: no checkpoint in ${this.store?.location ?? '(no checkpoint store)'}.`);
         const stale = this.store.removeStaleTemp();
         if (stale.length) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `removed ${stale.length} unfinished checkpoint write(s) left by a killed run: ${stale.join(', ')}` });
         const loaded = this.store.loadNewestIntact();

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { TOKENS, type EventBus } from '@dfd/core';
 import { SYNTHETIC_DOMAINS, createSyntheticDataset, decodeImage, evalTransform, syntheticFactors } from '@dfd/datasets';
 import { createDfdNet, createEife } from '@dfd/model';
-import { DfdTask, composeTrainer, tensorBatchSource, type TrainResult } from './trainer-loop.js';
+import { DfdTask, composeTrainer, tensorBatchSource, type TrainResult } from '@dfd/trainer';
 
 /** Settings of the in-browser training demo; all small, because the point is the code path. */
 export interface TrainDemoOptions {

@@ -2,13 +2,17 @@ import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
 import { parseThreadCount } from '@dfd/backends';
 
-/** Load @dfd/trainer after the gradient hook: tfjs-core's gradient files need it under Node's ESM loader. */
-export async function loadTrainer(backend = 'auto', threads?: number): Promise<typeof import('@dfd/trainer')> {
+/** What the CLI uses of @dfd/trainer: its browser-safe main entry and its Node entry together. */
+export type TrainerModule = typeof import('@dfd/trainer') & typeof import('@dfd/trainer/node');
+
+/** Load @dfd/trainer (both entries) after the gradient hook: tfjs-core's gradient files need it under Node's ESM loader. */
+export async function loadTrainer(backend = 'auto', threads?: number): Promise<TrainerModule> {
   const backends = await import('@dfd/backends');
   await backends.registerGradients();
   const used = await backends.useBackend(backend as 'auto', threads != null ? { threads } : {});
   process.stderr.write(`dfd: tfjs backend ${used.name} (${used.reason})\n`);
-  return import('@dfd/trainer');
+  const [main, node] = await Promise.all([import('@dfd/trainer'), import('@dfd/trainer/node')]);
+  return { ...main, ...node };
 }
 
 /** Parses `--threads` (a whole number >= 1; @dfd/backends' rule and message). */
