@@ -3,8 +3,10 @@ import { DfdError } from '@dfd/core';
 import { BackendUnavailableError } from './errors.js';
 import { registerGradients } from './gradients.js';
 import { initialisedBackend, silenceCpuBanner } from './registry.js';
+import { checkDfdFlags } from './flags.js';
+import { checkTfjsWasm, noteTfjsWasm } from './tfjs-wasm.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
-import { prepareWasmWinograd, setWasmWinograd } from './winograd.js';
+import { prepareWasmWinograd } from './wasm-module.js';
 
 /** Every backend dfd knows, in `auto` preference order (fastest first). */
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -31,8 +33,9 @@ export interface UseBackendOptions {
   /**
    * wasm: 3x3 stride-1 convolutions by Winograd F(4x4,3x3) / F(6x6,3x3) (with dfd's kernels):
    * inference from a frozen filter's second use; training convolutions large enough to pay for
-   * a per-call filter transform (setWasmWinogradTraining(false) keeps those direct). Default
-   * true; `DFD_WASM_WINOGRAD=0` turns the default off.
+   * a per-call filter transform (the flag DFD_WASM_WINOGRAD_TRAINING off keeps those direct).
+   * Given, it sets the tf.env() flag DFD_WASM_WINOGRAD; left out, the flag keeps its value
+   * (default true; `DFD_WASM_WINOGRAD=0` in the environment turns the default off).
    */
   winograd?: boolean;
   /** Register tfjs-core's gradient functions (needed by tf.grad, optimizers, model.fit); default true. */
@@ -143,6 +146,8 @@ async function load(name: BackendName, opts: UseBackendOptions): Promise<Loaded>
         throw new BackendUnavailableError('wasm', "backend 'wasm': this JavaScript runtime has no WebAssembly");
       }
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      // dfd works inside this module (src/tfjs-wasm.ts): it must be the pinned version.
+      noteTfjsWasm(wasm);
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       let threadNote: string;
       if (isNode()) {
@@ -223,13 +228,17 @@ async function activate(name: BackendName, loaded: Loaded, opts: UseBackendOptio
     throw new BackendUnavailableError(name, `backend '${name}': initialisation failed; ${hint}`);
   }
   await tf.ready();
+  // The active wasm backend must come from the module load() checked, not from another copy.
+  if (loaded.tfName === 'wasm') checkTfjsWasm(tf.backend());
   if (loaded.tfName === 'cpu') silenceCpuBanner();
   if (opts.gradients !== false) await registerGradients();
   if (loaded.tfName === 'wasm' && opts.trainingKernels !== false) {
+    if (opts.winograd != null) tf.env().set('DFD_WASM_WINOGRAD', opts.winograd);
+    // A bad flag value (environment, URL, tf.env().set) fails here, not in the first convolution.
+    checkDfdFlags();
     registerWasmTrainingKernels();
-    setWasmWinograd(opts.winograd ?? winogradFromEnv());
-    // dfd's wasm module: Winograd transforms and the dW GEMM. On Node's threaded build it gets
-    // worker threads too (src/winograd-threads.ts).
+    // dfd's wasm module (src/wasm-module.ts): Winograd transforms and GEMMs, dW, the PReLU
+    // gradient, batch norm. On Node's threaded build it gets worker threads too (src/wasm-pool.ts).
     const node = isNode() ? await import('./wasm-node.js') : null;
     const threads = node?.nodeWasmThreads() ?? 1;
     await prepareWasmWinograd(node != null && threads > 1 ? { threads, spawn: await node.nodeTransformSpawner() } : {});
@@ -239,12 +248,6 @@ async function activate(name: BackendName, loaded: Loaded, opts: UseBackendOptio
     const { guardWasmKernels } = await import('./wasm-node.js');
     guardWasmKernels();
   }
-}
-
-/** DFD_WASM_WINOGRAD (Node): '0' or 'false' turns the Winograd default off. */
-function winogradFromEnv(): boolean {
-  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DFD_WASM_WINOGRAD;
-  return v == null || !['0', 'false', 'off'].includes(v.trim().toLowerCase());
 }
 
 function checkName(name: string): asserts name is BackendName | 'auto' {

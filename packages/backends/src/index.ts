@@ -1,4 +1,4 @@
-export { BackendUnavailableError } from './errors.js';
+export { BackendUnavailableError, WasmVersionError } from './errors.js';
 export {
   BACKEND_NAMES,
   parseThreadCount,
@@ -12,11 +12,13 @@ export {
 export { ensureBackend } from './ensure.js';
 export { silenceCpuBanner } from './registry.js';
 export { registerGradients } from './gradients.js';
+export { DFD_FLAGS, type DfdFlag, type DfdFlagName, type WinogradTile } from './flags.js';
+export { noteTfjsWasm, TFJS_WASM_VERSION, type TfjsWasmModule } from './tfjs-wasm.js';
 export { registerWasmTrainingKernels, unregisterWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmTrainingKernel } from './wasm-kernels.js';
 export { guardWasmKernels, noteWasmOutput, takeWasmFailures, WasmKernelFailure } from './wasm-node.js';
+export { prepareWasmWinograd, winogradTransformThreads, type PrepareWinogradOptions } from './wasm-module.js';
 export {
   clearWinogradCache,
-  prepareWasmWinograd,
   setWasmWinograd,
   setWasmWinogradTile,
   setWasmWinogradTraining,
@@ -24,7 +26,4 @@ export {
   wasmWinogradTile,
   wasmWinogradTraining,
   winogradStats,
-  winogradTransformThreads,
-  type PrepareWinogradOptions,
-  type WinogradTile,
 } from './winograd.js';

@@ -1,4 +1,4 @@
-import type { PoolWorker, SpawnWorker } from './winograd-threads.js';
+import type { PoolWorker, SpawnWorker } from './wasm-pool.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { BackendUnavailableError } from './errors.js';
@@ -272,7 +272,7 @@ async function loadThreaded(require: ResolvingRequire, threads: number, wasmPath
   }
 }
 
-/** Starts Winograd transform workers (src/winograd-threads.ts) as worker_threads. */
+/** Starts the worker threads of dfd's wasm module (src/wasm-pool.ts) as worker_threads. */
 export async function nodeTransformSpawner(): Promise<SpawnWorker> {
   const { Worker: NodeWorker } = await nodeImport<{ Worker: new (src: string, o: Record<string, unknown>) => PoolWorker }>('node:worker_threads');
   return (source, workerData) => new NodeWorker(source, { eval: true, workerData });

@@ -1,9 +1,12 @@
+import { backend_util, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs-core';
-import { initialisedBackend } from './registry.js';
+import { flagOn, onFlagSet, winogradTileFlag, type WinogradTile } from './flags.js';
+import type { KernelFn } from './kernels/kernel-utils.js';
+import { dfdWasm, heapOffset, type DfdWasm, type WasmInternals } from './wasm-module.js';
 import { WINOGRAD_F4, WINOGRAD_F6, type WinogradMatrices } from './winograd-matrices.js';
-import { WINOGRAD_WASM_PLAIN, WINOGRAD_WASM_SHARED } from './winograd-module.js';
-import { callRange, splitRanges, TransformPool, type Range, type SpawnWorker, type TransformFn, type TransformName } from './winograd-threads.js';
+import { splitRanges, type TransformName } from './wasm-pool.js';
+
+export type { WinogradTile } from './flags.js';
 
 /*
  * Convolutions by Winograd F(4x4, 3x3) and F(6x6, 3x3) on the wasm backend.
@@ -18,75 +21,69 @@ import { callRange, splitRanges, TransformPool, type Range, type SpawnWorker, ty
  * panels), and the output transform (Aᵀ M A) writes the result. Filters up to
  * FUSED_MAX_FILTER_BYTES transformed take one fused pass per block of tiles (cache-resident V and
  * M); larger ones three passes over the batch. On Node's threaded build the work is split over
- * worker threads (src/winograd-threads.ts): blocks of tiles, images, or GEMM slices and row
+ * worker threads (src/wasm-pool.ts): blocks of tiles, images, or GEMM slices and row
  * chunks, never a sum, so the numbers do not depend on the thread count.
  *
  * Which variant: F(6x6) where F(4x4)'s tiles would waste much of their work on padding (a 6x6
  * map is one 8x8 tile instead of four 6x6 ones: 2.25x fewer products), F(4x4) elsewhere
- * ({@link chooseVariant}; {@link setWasmWinogradTile} forces one).
+ * ({@link chooseVariant}; the flag DFD_WASM_WINOGRAD_TILE, or {@link setWasmWinogradTile}, forces one).
  *
  * Used only where it is safe and pays:
  * - inference (no gradient recorded: predict, evaluation): from a filter's second use (its
  *   transformed copy, 4x (F(4x4)) or 7.1x (F(6x6)) the filter, is computed once and cached until
  *   the filter tensor is disposed): frozen weights;
- * - training (gradients recorded, and the stride-1 input gradient of wasm-kernels.ts): the
- *   variant chosen the same way, with the filter transformed for that call only, from
- *   TRANSIENT_MIN_TILES F(4x4) tiles over the batch (DFD-Net at batch 32: every stage);
- *   setWasmWinogradTraining(false) keeps training direct;
+ * - training (gradients recorded, and the stride-1 input gradient of
+ *   kernels/conv2d-backprop-input.ts): the variant chosen the same way, with the filter
+ *   transformed for that call only, from TRANSIENT_MIN_TILES F(4x4) tiles over the batch
+ *   (DFD-Net at batch 32: every stage); the flag DFD_WASM_WINOGRAD_TRAINING off (or
+ *   setWasmWinogradTraining(false)) keeps training direct;
  * - 3x3, stride 1, dilation 1, NHWC, float32, input and output channels multiples of 4 (>= 16).
  * Results differ from the direct convolution by float32 rounding (F(4x4) ~1e-6 relative, the
  * transforms adding and subtracting values up to 8x larger than the output; F(6x6) about 1.5x
  * that).
+ *
+ * The Conv2D kernel that dispatches here is kernels/conv2d.ts; the switches are tf.env() flags
+ * (src/flags.ts): DFD_WASM_WINOGRAD, DFD_WASM_WINOGRAD_TRAINING, DFD_WASM_WINOGRAD_TILE.
  */
 
-type Backend = {
-  wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory }; wasmExports?: { memory?: WebAssembly.Memory } };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined; has(dataId: object): boolean };
+type Backend = WasmInternals & {
   disposeData(dataId: object): boolean;
   makeOutput(shape: number[], dtype: string): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
 };
-type KernelFn = (args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown }) => TensorInfo;
 
-/** The module's exports (input<m>/output<m> per variant, m = output tile edge) and, on Node's threaded build, a pool. */
-interface Transforms {
-  exports: Record<TransformName, TransformFn>;
-  pool: TransformPool | null;
-}
-
-/** Which output tile: F(4x4,3x3), F(6x6,3x3), or chosen per convolution ('auto'). */
-export type WinogradTile = 'auto' | 4 | 6;
-
-/** Transforms instantiated per wasm module (per backend instance), with that module's memory. */
-const instances = new WeakMap<object, Transforms>();
 /** Filters seen once (dataId); the second use builds the transformed filter. */
 let seen = new WeakSet<object>();
 /** Transformed filters per variant (m), packed for the module's gemm, keyed by the filter's dataId. */
 const cache = new Map<object, { backend: Backend; u: Map<number, TensorInfo> }>();
-let enabled = true;
-let tileChoice: WinogradTile = 'auto';
-let training = true;
 let convolutions = 0;
 let transient = 0;
 
-/** Turns dfd's Winograd inference convolutions on the wasm backend on (default) or off. */
+// Turning Winograd off frees the cached transformed filters.
+onFlagSet('DFD_WASM_WINOGRAD', (on) => {
+  if (on === false) clearWinogradCache();
+});
+
+/**
+ * Turns dfd's Winograd convolutions on the wasm backend on (default) or off: sets the flag
+ * DFD_WASM_WINOGRAD (`tf.env().set('DFD_WASM_WINOGRAD', on)` does the same).
+ */
 export function setWasmWinograd(on: boolean): void {
-  enabled = on;
-  if (!on) clearWinogradCache();
+  tf.env().set('DFD_WASM_WINOGRAD', on);
 }
 
 /**
- * Which Winograd variant inference convolutions use: 4 for F(4x4,3x3), 6 for F(6x6,3x3), or
- * 'auto' (default): per convolution, see {@link chooseVariant}.
+ * Which Winograd variant convolutions use: 4 for F(4x4,3x3), 6 for F(6x6,3x3), or 'auto'
+ * (default): per convolution, see {@link chooseVariant}. Sets the flag DFD_WASM_WINOGRAD_TILE.
  */
 export function setWasmWinogradTile(tile: WinogradTile): void {
   if (tile !== 'auto' && tile !== 4 && tile !== 6) throw new RangeError(`setWasmWinogradTile: tile must be 'auto', 4 or 6, got ${JSON.stringify(tile)}`);
-  tileChoice = tile;
+  tf.env().set('DFD_WASM_WINOGRAD_TILE', tile);
 }
 
-/** The variant {@link setWasmWinogradTile} chose. */
+/** The variant the flag DFD_WASM_WINOGRAD_TILE (or {@link setWasmWinogradTile}) chose. */
 export function wasmWinogradTile(): WinogradTile {
-  return tileChoice;
+  return winogradTileFlag();
 }
 
 /** GEMM rows per image (tiles x alpha²) of a variant for an output of ho x wo. */
@@ -100,14 +97,15 @@ const gemmRows = ({ m, alpha }: WinogradMatrices, ho: number, wo: number): numbe
  * float32 error is about 1.5x F(4x4)'s.
  */
 function chooseVariant(ho: number, wo: number): WinogradMatrices {
-  if (tileChoice === 4) return WINOGRAD_F4;
-  if (tileChoice === 6) return WINOGRAD_F6;
+  const tile = winogradTileFlag();
+  if (tile === 4) return WINOGRAD_F4;
+  if (tile === 6) return WINOGRAD_F6;
   return gemmRows(WINOGRAD_F6, ho, wo) < 0.7 * gemmRows(WINOGRAD_F4, ho, wo) ? WINOGRAD_F6 : WINOGRAD_F4;
 }
 
-/** Whether {@link setWasmWinograd} left them on. */
+/** Whether Winograd convolutions are on (the flag DFD_WASM_WINOGRAD). */
 export function wasmWinogradEnabled(): boolean {
-  return enabled;
+  return flagOn('DFD_WASM_WINOGRAD');
 }
 
 /**
@@ -122,14 +120,15 @@ export function winogradStats(): { convolutions: number; transient: number; cach
  * Turns Winograd for training convolutions on (default) or off: forward convolutions while
  * gradients are recorded and the stride-1 input gradients, with the filter transformed per call
  * where that pays (see {@link transientConv}). Off: training runs direct convolutions only.
+ * Sets the flag DFD_WASM_WINOGRAD_TRAINING.
  */
 export function setWasmWinogradTraining(on: boolean): void {
-  training = on;
+  tf.env().set('DFD_WASM_WINOGRAD_TRAINING', on);
 }
 
-/** Whether {@link setWasmWinogradTraining} left it on. */
+/** Whether Winograd takes training convolutions (the flag DFD_WASM_WINOGRAD_TRAINING). */
 export function wasmWinogradTraining(): boolean {
-  return training;
+  return flagOn('DFD_WASM_WINOGRAD_TRAINING');
 }
 
 /** Frees every cached transformed filter. */
@@ -139,115 +138,15 @@ export function clearWinogradCache(): void {
   seen = new WeakSet();
 }
 
-function decode(b64: string): Uint8Array {
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-function memoryOf(backend: Backend): WebAssembly.Memory | undefined {
-  const m = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory ?? backend.wasm.wasmExports?.memory;
-  return m instanceof WebAssembly.Memory ? m : undefined;
-}
-
-/** Options of {@link prepareWasmWinograd}. */
-export interface PrepareWinogradOptions {
-  /**
-   * Threads for the data transforms (the caller and threads - 1 workers), with `spawn`; only on
-   * a shared memory (tfjs's threaded build). Default 1: the calling thread.
-   */
-  threads?: number;
-  /** Starts a worker thread (Node: worker_threads, see wasm-node.ts). */
-  spawn?: SpawnWorker;
-}
-
-/**
- * Instantiates the transform module against the active wasm backend's memory (asynchronously:
- * browsers refuse synchronous compilation of modules over 4 KB on the main thread), and with
- * `threads` > 1 and `spawn` on a shared memory, starts the transform workers
- * (src/winograd-threads.ts; a worker that fails to start leaves the transforms on the calling
- * thread). Called by useBackend('wasm'); until it has run, convolutions take the direct path.
- * Returns false when the backend's memory is not reachable (then the direct path stays).
- */
-export async function prepareWasmWinograd(options: PrepareWinogradOptions = {}): Promise<boolean> {
-  const backend = initialisedBackend('wasm') as unknown as Backend | undefined;
-  if (backend == null || instances.has(backend.wasm)) return backend != null;
-  const memory = memoryOf(backend);
-  if (memory == null) return false;
-  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  const bytes = decode(shared ? WINOGRAD_WASM_SHARED : WINOGRAD_WASM_PLAIN);
-  const { instance } = (await WebAssembly.instantiate(bytes, { env: { memory } })) as unknown as WebAssembly.WebAssemblyInstantiatedSource;
-  let pool: TransformPool | null = null;
-  if (shared && options.spawn != null && (options.threads ?? 1) > 1) {
-    try {
-      pool = await TransformPool.start(options.threads!, memory, bytes, options.spawn);
-    } catch {
-      pool = null;
-    }
-  }
-  instances.set(backend.wasm, { exports: instance.exports as unknown as Record<TransformName, TransformFn>, pool });
-  return true;
-}
-
-/** Threads the active wasm backend's Winograd transforms run on (0 before {@link prepareWasmWinograd}). */
-export function winogradTransformThreads(): number {
-  const backend = initialisedBackend('wasm') as unknown as Backend | undefined;
-  const t = backend == null ? undefined : instances.get(backend.wasm);
-  return t == null ? 0 : (t.pool?.threads ?? 1);
-}
-
-/** Calls `name` once per range, on the pool when there is one. */
-function runRanges(t: Transforms, name: TransformName, args: number[], ranges: readonly Range[]): void {
-  const own = t.exports[name];
-  if (t.pool != null) t.pool.runRanges(name, own, args, ranges);
-  else for (const r of ranges) callRange(own, args, r);
-}
-
-/** Runs `name` over images [0, n), split into one range per thread. */
-function runTransform(t: Transforms, name: TransformName, args: number[], n: number): void {
-  runRanges(t, name, args, splitRanges(n, t.pool?.parts(n) ?? 1));
-}
-
-/** Byte address of a tensor's data in the wasm heap. */
-function heapOffset(backend: Backend, t: TensorInfo): number {
-  return backend.dataIdMap.get(t.dataId)!.memoryOffset;
-}
-
-/**
- * dfd's wasm module on `backend` (once {@link prepareWasmWinograd} has run): runs one of its
- * functions over image ranges on the calling thread and, on Node's threaded build, the workers.
- * Used by the dW, PReLU-gradient and batch-norm kernels (wasm-kernels.ts).
- */
-export interface DfdWasm {
-  /** Threads the calls can use (1 without a pool). */
-  threads: number;
-  /** Calls `name` once per [n0, n1, part], spread over the threads. */
-  runRanges(name: TransformName, args: number[], ranges: readonly Range[]): void;
-  /** Byte address of a tensor's data in the heap the module works on. */
-  address(t: TensorInfo): number;
-}
-
-export function dfdWasm(backendArg: unknown): DfdWasm | undefined {
-  const backend = backendArg as Backend;
-  const t = instances.get(backend.wasm);
-  if (t == null) return undefined;
-  return {
-    threads: t.pool?.threads ?? 1,
-    runRanges: (name, args, ranges) => runRanges(t, name, args, ranges),
-    address: (x) => heapOffset(backend, x),
-  };
-}
-
 /**
  * G g Gᵀ for every (ci, co) by the module's `filter<m>` (float32, input channels split between
  * the threads): one tensor of alpha² slices, each [Cin, Cout] packed in panels of 8 columns as
  * the module's `gemm` takes it (tfjs HWIO filter in).
  */
-function transformFilter(backend: Backend, transforms: Transforms, filter: TensorInfo, { m, alpha }: WinogradMatrices): TensorInfo {
+function transformFilter(backend: Backend, mod: DfdWasm, filter: TensorInfo, { m, alpha }: WinogradMatrices): TensorInfo {
   const [, , cin, cout] = filter.shape as [number, number, number, number];
   const u = backend.makeOutput([alpha * alpha * cin * cout], 'float32');
-  runRanges(transforms, `filter${m}` as TransformName, [heapOffset(backend, filter), heapOffset(backend, u), cin, cout, 0, 0, 0], splitRanges(cin, transforms.pool?.parts(cin) ?? 1));
+  mod.runSplit(`filter${m}` as TransformName, [heapOffset(backend, filter), heapOffset(backend, u), cin, cout, 0, 0, 0], cin);
   return u;
 }
 
@@ -300,21 +199,6 @@ const FUSED_TILES = 16;
  */
 const TRANSIENT_MIN_TILES = 64;
 
-/**
- * Conv2D for the wasm backend: the Winograd path when it applies (see the header), else the wasm
- * backend's XNNPACK convolution. `stockKernel` looks up the backend's own kernels (those dfd's
- * replace included), as the other dfd kernels do.
- */
-export function winogradConv2D(stockKernel: (name: string) => KernelFn): KernelFn {
-  return (args) => {
-    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-    const attrs = args.attrs as unknown as ConvAttrs;
-    const gradientDepth = (tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth;
-    const y = gradientDepth > 0 ? transientConv(stockKernel, args.backend, x, filter, attrs) : frozenConv(stockKernel, args.backend, x, filter, attrs);
-    return y ?? stockKernel('Conv2D')(args);
-  };
-}
-
 /** Whether the Winograd path can take this convolution at all (3x3, stride 1, float32, ...). */
 function applies(x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): boolean {
   const [fh, fw, cin, cout] = filter.shape as [number, number, number, number];
@@ -334,10 +218,10 @@ function applies(x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): boolean {
 }
 
 /** Inference: a frozen filter's transform is built on its second use and cached. Null: not taken. */
-function frozenConv(stockKernel: (name: string) => KernelFn, backendArg: unknown, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): TensorInfo | null {
+export function frozenConv(stockKernel: (name: string) => KernelFn, backendArg: unknown, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): TensorInfo | null {
   const backend = backendArg as Backend;
-  const transforms = enabled ? instances.get(backend.wasm) : undefined;
-  if (transforms == null || !applies(x, filter, attrs)) return null;
+  const mod = flagOn('DFD_WASM_WINOGRAD') ? dfdWasm(backend) : undefined;
+  if (mod == null || !applies(x, filter, attrs)) return null;
   sweep();
   let entry = cache.get(filter.dataId);
   if (entry == null) {
@@ -349,10 +233,10 @@ function frozenConv(stockKernel: (name: string) => KernelFn, backendArg: unknown
     cache.set(filter.dataId, entry);
   }
   const cached = entry;
-  return run(stockKernel, backend, transforms, x, filter, convInfo(x, filter, attrs), (variant) => {
+  return run(stockKernel, backend, mod, x, filter, convInfo(x, filter, attrs), (variant) => {
     let u = cached.u.get(variant.m);
     if (u == null) {
-      u = transformFilter(backend, transforms, filter, variant);
+      u = transformFilter(backend, mod, filter, variant);
       cached.u.set(variant.m, u);
     }
     return u;
@@ -366,13 +250,13 @@ function frozenConv(stockKernel: (name: string) => KernelFn, backendArg: unknown
  */
 export function transientConv(stockKernel: (name: string) => KernelFn, backendArg: unknown, x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): TensorInfo | null {
   const backend = backendArg as Backend;
-  const transforms = enabled && training ? instances.get(backend.wasm) : undefined;
-  if (transforms == null || !applies(x, filter, attrs)) return null;
+  const mod = flagOn('DFD_WASM_WINOGRAD') && flagOn('DFD_WASM_WINOGRAD_TRAINING') ? dfdWasm(backend) : undefined;
+  if (mod == null || !applies(x, filter, attrs)) return null;
   const info = convInfo(x, filter, attrs);
   if (info.batchSize * Math.ceil(info.outHeight / 4) * Math.ceil(info.outWidth / 4) < TRANSIENT_MIN_TILES) return null;
   let u: TensorInfo | undefined;
   try {
-    const y = run(stockKernel, backend, transforms, x, filter, info, (variant) => (u = transformFilter(backend, transforms, filter, variant)));
+    const y = run(stockKernel, backend, mod, x, filter, info, (variant) => (u = transformFilter(backend, mod, filter, variant)));
     transient++;
     return y;
   } finally {
@@ -389,7 +273,7 @@ function convInfo(x: TensorInfo, filter: TensorInfo, attrs: ConvAttrs): backend_
 function run(
   stockKernel: (name: string) => KernelFn,
   backend: Backend,
-  transforms: Transforms,
+  mod: DfdWasm,
   x: TensorInfo,
   filter: TensorInfo,
   info: backend_util.Conv2DInfo,
@@ -419,13 +303,13 @@ function run(
   if (a2 * cin * cout * 4 <= FUSED_MAX_FILTER_BYTES) {
     // One pass per block of FUSED_TILES tiles: V and M stay in the thread's cache-sized scratch.
     const blocks = Math.ceil(tiles / FUSED_TILES);
-    const parts = transforms.pool?.parts(blocks) ?? 1;
+    const parts = mod.parts(blocks);
     const partBytes = a2 * FUSED_TILES * (cin + cout) * 4;
     const scratch = backend.makeOutput([(parts * partBytes) / 4], 'float32');
     const tab = backend.makeOutput([16], 'int32');
     const y = backend.makeOutput([n, ho, wo, cout], 'float32');
     (backend.typedArrayFromHeap(tab) as Int32Array).set([offset(padded), hp, wp, cin, cout, tilesH, tilesW, offset(up), offset(y), ho, wo, offset(scratch), partBytes, FUSED_TILES, tiles]);
-    runRanges(transforms, `fused${m}` as TransformName, [offset(tab), 0, 0, 0, 0, 0, 0], splitRanges(blocks, parts));
+    mod.runRanges(`fused${m}` as TransformName, [offset(tab), 0, 0, 0, 0, 0, 0], splitRanges(blocks, parts));
     for (const t of [padded, scratch, tab]) backend.disposeData(t.dataId);
     convolutions++;
     return y;
@@ -441,11 +325,11 @@ function run(
     const view = backend.typedArrayFromHeap(v) as Float32Array;
     for (let k = 0; k < a2; k++) view.fill(0, (k * rows + tiles) * cin, (k + 1) * rows * cin);
   }
-  runTransform(transforms, `input${m}` as TransformName, [offset(padded), hp, wp, cin, tilesH, tilesW, offset(vTable)], n);
+  mod.runSplit(`input${m}` as TransformName, [offset(padded), hp, wp, cin, tilesH, tilesW, offset(vTable)], n);
   const chunkRows = Math.max(4, Math.floor(GEMM_CHUNK_BYTES / (cin * 4) / 4) * 4);
   const items = a2 * Math.ceil(rows / chunkRows);
-  runRanges(transforms, 'gemm', [offset(v), offset(up), offset(prods), rows, cin, cout, chunkRows], splitRanges(items, transforms.pool?.parts(items) ?? 1));
-  runTransform(transforms, `output${m}` as TransformName, [offset(mTable), offset(y), ho, wo, cout, tilesH, tilesW], n);
+  mod.runSplit('gemm', [offset(v), offset(up), offset(prods), rows, cin, cout, chunkRows], items);
+  mod.runSplit(`output${m}` as TransformName, [offset(mTable), offset(y), ho, wo, cout, tilesH, tilesW], n);
   for (const t of [padded, v, prods, vTable, mTable]) backend.disposeData(t.dataId);
   convolutions++;
   return y;

@@ -1,6 +1,7 @@
 /*
- * Threads for dfd's wasm module (src/winograd.ts: Winograd transforms and GEMMs; wasm-kernels.ts:
- * dW, PReLU gradient, batch norm) on tfjs's threaded wasm build.
+ * The thread pool of dfd's wasm module (src/wasm-module.ts; its functions: the Winograd
+ * transforms and GEMMs of src/winograd.ts, and the dW, PReLU-gradient and batch-norm kernels in
+ * src/kernels/) on tfjs's threaded wasm build.
  *
  * XNNPACK has its own thread pool, but dfd's module functions would run on the calling thread
  * only, with the other cores idle. A pool is `threads - 1` workers, each instantiating dfd's
@@ -8,7 +9,7 @@
  * blocks, GEMM slices) between the caller and the workers. The caller posts a job in a shared control block
  * (Atomics.notify), does its own share, then waits for the workers (Atomics.wait). Blocking waits
  * are allowed on Node's main thread, not on a browser's, so only Node builds a pool (wasm-node.ts
- * supplies the worker constructor); elsewhere the transforms stay on the calling thread.
+ * supplies the worker constructor); elsewhere the module's functions stay on the calling thread.
  */
 
 /** The functions a job can run, by index in the control block. */

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '@dfd/core';
-import { useBackend } from './backends.js';
-import { on, randn } from './test-utils/compare.js';
+import { useBackend } from '../backends.js';
+import { on, randn } from '../test-utils/compare.js';
 
-/* The wasm depthwise-conv gradients (wasm-depthwise.ts) against the tfjs CPU backend's. */
+/* The wasm depthwise-conv gradients (depthwise-backprop-input.ts, depthwise-backprop-filter.ts) against the tfjs CPU backend's. */
 
 function maxRelDiff(a: Float32Array, b: Float32Array): number {
   let scale = 1;
