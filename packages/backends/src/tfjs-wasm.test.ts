@@ -72,4 +72,23 @@ describe('the pinned tfjs-backend-wasm', () => {
     fresh.noteTfjsWasm(tfjsWasm);
     expect(() => fresh.checkTfjsWasm()).not.toThrow();
   });
+
+  it("useBackend('wasm') refuses another tfjs-backend-wasm version before it registers anything, and so does probeBackends' row", async () => {
+    vi.resetModules();
+    vi.doMock('@tensorflow/tfjs-backend-wasm', async (importOriginal) => ({ ...(await importOriginal<typeof tfjsWasm>()), version_wasm: '4.23.1' }));
+    try {
+      const fresh = await import('./backends.js');
+      // A fresh module graph: its own WasmVersionError class, so the fields are compared.
+      await expect(fresh.useBackend('wasm')).rejects.toMatchObject({ name: 'WasmVersionError', code: 'E_WASM_VERSION', expected: '4.22.0', loaded: '4.23.1' });
+      await expect(fresh.useBackend('wasm')).rejects.toThrow(/needs @tensorflow\/tfjs-backend-wasm 4\.22\.0 exactly .* but 4\.23\.1 is loaded/);
+      // auto does not skip it silently to the cpu backend either.
+      await expect(fresh.useBackend('auto')).rejects.toMatchObject({ code: 'E_WASM_VERSION', loaded: '4.23.1' });
+      const row = (await fresh.probeBackends()).find((p) => p.name === 'wasm');
+      expect(row?.available).toBe(false);
+      expect(row?.reason).toMatch(/but 4\.23\.1 is loaded; run `npm install @tensorflow\/tfjs-backend-wasm@4\.22\.0/);
+    } finally {
+      vi.doUnmock('@tensorflow/tfjs-backend-wasm');
+      vi.resetModules();
+    }
+  });
 });
