@@ -1,3 +1,4 @@
+import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { WasmVersionError } from './errors.js';
 
 /*
@@ -10,6 +11,24 @@ import { WasmVersionError } from './errors.js';
 
 /** The `@tensorflow/tfjs-backend-wasm` version @dfd/backends is pinned to (packages/backends/package.json). */
 export const TFJS_WASM_VERSION = '4.22.0';
+
+/**
+ * Everything dfd uses of a tfjs-backend-wasm {@link TFJS_WASM_VERSION} `BackendWasm` instance
+ * beyond tfjs-core's KernelBackend API (the kernels in src/kernels/, dfd's module in
+ * src/wasm-module.ts, the Winograd cache in src/winograd.ts). Check these when moving the pin.
+ */
+export type BackendWasmInternals = {
+  /** The Emscripten module; its memory is where tensors live (the name moved between Emscripten versions). */
+  wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory }; wasmExports?: { memory?: WebAssembly.Memory } };
+  /** Tensor records by dataId, with their byte offset in that memory. */
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined; has(dataId: object): boolean };
+  disposeData(dataId: object): boolean;
+  /** Allocates an output tensor in wasm memory. */
+  makeOutput(shape: number[], dtype: string): TensorInfo;
+  /** A view of a tensor's bytes in wasm memory (detached when a non-shared memory grows). */
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  incRef(dataId: object): void;
+};
 
 /** What registration needs of the loaded `@tensorflow/tfjs-backend-wasm` module (its exports). */
 export interface TfjsWasmModule {

@@ -1,5 +1,6 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { initialisedBackend } from './registry.js';
+import type { BackendWasmInternals } from './tfjs-wasm.js';
 import { WINOGRAD_WASM_PLAIN, WINOGRAD_WASM_SHARED } from './winograd-module.js';
 import { callRange, splitRanges, TransformPool, type Range, type SpawnWorker, type TransformFn, type TransformName } from './wasm-pool.js';
 
@@ -12,11 +13,8 @@ import { callRange, splitRanges, TransformPool, type Range, type SpawnWorker, ty
  * {@link prepareWasmWinograd} has run it is absent and they take their other path.
  */
 
-/** The parts of tfjs-backend-wasm's BackendWasm that dfd's module needs (pinned: src/tfjs-wasm.ts). */
-export type WasmInternals = {
-  wasm: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory }; wasmExports?: { memory?: WebAssembly.Memory } };
-  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined; has(dataId: object): boolean };
-};
+/** The parts of tfjs-backend-wasm's BackendWasm that dfd's module needs (all of them: src/tfjs-wasm.ts). */
+export type WasmInternals = Pick<BackendWasmInternals, 'wasm' | 'dataIdMap'>;
 
 /** The module's exports and, on Node's threaded build, a pool. */
 interface Instance {

@@ -1,7 +1,7 @@
 import { backend_util, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { flagOn, onFlagSet, winogradTileFlag, type WinogradTile } from './flags.js';
-import type { KernelFn } from './kernels/kernel-utils.js';
+import type { KernelFn, WasmBackend } from './kernels/kernel-utils.js';
 import { dfdWasm, heapOffset, type DfdWasm, type WasmInternals } from './wasm-module.js';
 import { WINOGRAD_F4, WINOGRAD_F6, type WinogradMatrices } from './winograd-matrices.js';
 import { splitRanges, type TransformName } from './wasm-pool.js';
@@ -46,11 +46,7 @@ export type { WinogradTile } from './flags.js';
  * (src/flags.ts): DFD_WASM_WINOGRAD, DFD_WASM_WINOGRAD_TRAINING, DFD_WASM_WINOGRAD_TILE.
  */
 
-type Backend = WasmInternals & {
-  disposeData(dataId: object): boolean;
-  makeOutput(shape: number[], dtype: string): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
-};
+type Backend = WasmInternals & WasmBackend;
 
 /** Filters seen once (dataId); the second use builds the transformed filter. */
 let seen = new WeakSet<object>();

@@ -1,4 +1,5 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasmInternals } from '../tfjs-wasm.js';
 import { stockKernel, wasmKernel, type KernelArgs, type WasmBackend } from './kernel-utils.js';
 
 /**
@@ -7,7 +8,7 @@ import { stockKernel, wasmKernel, type KernelArgs, type WasmBackend } from './ke
  * training step). Tensors are immutable, so sharing the buffer by reference count is safe.
  */
 function identity(args: KernelArgs): TensorInfo {
-  const backend = args.backend as WasmBackend & { incRef(dataId: object): void };
+  const backend = args.backend as WasmBackend & Pick<BackendWasmInternals, 'incRef'>;
   const { x } = args.inputs as { x: TensorInfo };
   if (x.dtype === 'string') return stockKernel('Identity')(args);
   backend.incRef(x.dataId);

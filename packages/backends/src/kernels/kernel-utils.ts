@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BackendWasmInternals } from '../tfjs-wasm.js';
 
 /*
  * What every dfd wasm kernel (one per file in this folder) shares: the slice of tfjs-backend-wasm's
@@ -11,12 +12,8 @@ import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from 
 /** The tfjs backend these kernels are registered for. */
 export const BACKEND = 'wasm';
 
-/** The part of tfjs-backend-wasm's BackendWasm the kernels use. */
-export type WasmBackend = {
-  disposeData(dataId: object): boolean;
-  makeOutput(shape: number[], dtype: string): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
-};
+/** The part of tfjs-backend-wasm's BackendWasm the kernels use (all of it: src/tfjs-wasm.ts). */
+export type WasmBackend = Pick<BackendWasmInternals, 'disposeData' | 'makeOutput' | 'typedArrayFromHeap'>;
 
 /** A kernel's arguments, as tfjs-core passes them. */
 export type KernelArgs = { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend: unknown };
