@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DfdError, Rng } from '@dfd/core';
 import { useBackend } from './backends.js';
 import { DFD_FLAGS, checkDfdFlags, flagOn, winogradTileFlag } from './flags.js';
@@ -132,5 +132,26 @@ describe('dfd flags on tf.env()', () => {
     expect(tf.env().get('DFD_WASM_WINOGRAD')).toBe(false);
     await useBackend('wasm', { winograd: true });
     expect(tf.env().get('DFD_WASM_WINOGRAD')).toBe(true);
+  });
+
+  it('a second copy of @dfd/backends (its own flags module) keeps the first copy\'s set hooks: both hear a change', async () => {
+    await tf.setBackend('wasm');
+    const rng = new Rng('flags copies');
+    const x = tf.tensor4d(randn(rng, [1, 8, 8, 16]), [1, 8, 8, 16]);
+    const f = tf.tensor4d(randn(rng, [3, 3, 16, 16]), [3, 3, 16, 16]);
+    tf.conv2d(x, f, 1, 'same').dispose();
+    tf.conv2d(x, f, 1, 'same').dispose();
+    expect(winogradStats().cachedFilters).toBeGreaterThan(0);
+    vi.resetModules();
+    const copy = await import('./flags.js');
+    const heard: unknown[] = [];
+    copy.onFlagSet('DFD_WASM_WINOGRAD', (v) => heard.push(v));
+    tf.env().set('DFD_WASM_WINOGRAD', false);
+    expect(heard).toEqual([false]);
+    expect(winogradStats().cachedFilters).toBe(0); // this copy's listener ran too
+    expect(copy.flagOn('DFD_WASM_WINOGRAD')).toBe(false);
+    expect(() => tf.env().set('DFD_WASM_WINOGRAD_TILE', 3)).toThrow(/DFD_WASM_WINOGRAD_TILE must be 'auto', 4 or 6, got 3/);
+    tf.env().set('DFD_WASM_WINOGRAD_TILE', 'auto');
+    tf.dispose([x, f]);
   });
 });

@@ -98,19 +98,26 @@ export function onFlagSet(name: DfdFlagName, listener: Listener): void {
   listeners.set(name, [...(listeners.get(name) ?? []), listener]);
 }
 
+let registered = false;
+
 /**
- * Registers {@link DFD_FLAGS} on tf.env() (idempotent; runs when this module loads). A value
- * that is not one of the flag's throws from tf.env().set, and from every read until it is fixed.
+ * Registers {@link DFD_FLAGS} on tf.env() (once; runs when this module loads). A value that is not
+ * one of the flag's throws from tf.env().set, and from every read until it is fixed. When another
+ * copy of @dfd/backends registered a flag first, its set hook still runs (each copy frees its own
+ * Winograd cache).
  */
-export function registerDfdFlags(): void {
-  const registry = (tf.env() as unknown as { flagRegistry: Record<string, unknown> }).flagRegistry;
+function registerDfdFlags(): void {
+  if (registered) return;
+  registered = true;
+  const registry = (tf.env() as unknown as { flagRegistry: Record<string, { setHook?: (value: FlagValue) => void } | undefined> }).flagRegistry;
   for (const { name } of DFD_FLAGS) {
-    if (registry[name] != null) continue;
+    const previous = registry[name]?.setHook;
     try {
       tf.env().registerFlag(
         name,
         () => fromEnvironment(name),
         (value) => {
+          previous?.(value);
           const v = parse(name, value);
           if (v === undefined) throw invalid(name, value, 'flag');
           for (const l of listeners.get(name) ?? []) l(v);
