@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { connect, enqueueGrid, queueCounts, takeOverForeignLock } from './queue.js';
 import { gridReport, type GridReport } from './report.js';
+import { schedulerPlugins } from '@dfd/plugin-schedulers';
 import { runCellInProcess, runGridLocal } from './run.js';
 import { expandGrid } from './spec.js';
 import { isDone, readFailed, readMetrics } from './store.js';
@@ -174,7 +175,8 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
     // The same grid in this process, one cell after the other: the same numbers.
     const localDir = mkdtempSync(join(tmpdir(), 'dfd-grid-local-'));
     const local = expandGrid(GRID, localDir);
-    const sum = await runGridLocal(local, { execute: (d) => runCellInProcess(d, {}) });
+    // The scheduler plugins the CLI's cells get (createDefaultPlugins); console and the metrics log change no number.
+    const sum = await runGridLocal(local, { execute: (d) => runCellInProcess(d, { plugins: (c) => schedulerPlugins(c.schedule) }) });
     expect(sum).toEqual({ completed: 7, skipped: 0, failed: 0, stopped: 0 });
     const viaCli = await new Promise<string>((resolveOut, reject) => {
       const p = spawn(CLI[0]!, [...CLI.slice(1), 'grid', 'report', dir, '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,7 +1,8 @@
 // dfd from code, complete: a custom dataset plugin reading image files, a custom callback plugin
-// listening to events, training, and evaluation of the saved model. Plain Node ESM, no build step.
+// listening to events, the scheduler and metrics-log plugins, training, and evaluation of the
+// saved model. Plain Node ESM, no build step.
 //
-//   npm install @dfd/trainer @tensorflow/tfjs-core
+//   npm install @dfd/trainer @dfd/plugin-schedulers @dfd/plugin-jsonl-logger @tensorflow/tfjs-core
 //   node node_modules/@dfd/trainer/examples/programmatic.mjs --out runs/programmatic
 //
 // Nothing is set up first: createTrainer and evaluateModelDir select a tfjs backend themselves
@@ -14,6 +15,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createDatasetRegistry } from '@dfd/datasets';
 import { createTrainer, evaluateModelDir } from '@dfd/trainer/node';
+import { JsonlLoggerPlugin } from '@dfd/plugin-jsonl-logger';
+import { schedulerPlugins } from '@dfd/plugin-schedulers';
 
 /** Writes `n` SVG images into `dir` as `<class>-<i>.svg`: the stripe period encodes the expression class (0..6). */
 export function writeStripes(dir, n) {
@@ -89,7 +92,14 @@ export async function main({ out, samples = 42, epochs = 3, width = 0.125, input
       optimizer: { lr: { heads: 2e-3 } },
       console: false,
     },
-    { datasetRegistry: datasets, plugins: [history] },
+    {
+      datasetRegistry: datasets,
+      // The trainer imports no plugin: the caller composes them, from the validated config (every
+      // default filled in). The config's schedule (cosine learning rates; gamma and lambda, used by
+      // att+eifp) becomes the scheduler plugins; `dfd train` passes createDefaultPlugins(config)
+      // from @dfd/cli/plugins, which adds the console and config `plugins` too.
+      plugins: (config) => [...schedulerPlugins(config.schedule), new JsonlLoggerPlugin({ path: join(config.out, 'metrics.jsonl') }), history],
+    },
   );
   process.once('SIGINT', () => run.trainer.requestStop('SIGINT'));
   const { report, result, modelDir } = await run.run();

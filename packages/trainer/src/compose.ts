@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { createContainer, TOKENS, type DependencyContainer, type DfdPlugin, type PluginRegistry } from '@dfd/core';
 import type { CheckpointStore } from './checkpoint-store.js';
+import { PAPER_OPTIMIZER, resolveLearningRates } from './config.js';
 import type { BatchSource } from './data.js';
 import type { TrainingTask } from './task.js';
 import { TRAINER_TOKENS } from './tokens.js';
@@ -25,16 +26,17 @@ export interface ComposeOptions {
   parent?: DependencyContainer;
 }
 
-/** The paper's recipe (METHOD.md), used for every number not given. */
-export const PAPER_LOOP_DEFAULTS: Omit<LoopOptions, 'epochs' | 'runId' | 'config' | 'resume'> = {
-  lr: { backbone: 1e-6, heads: 5e-4 },
-  weightDecay: 0.01,
-  beta1: 0.5,
-  beta2: 0.999,
-  eps: 1e-8,
-  cosine: { tMax: 100, etaMin: 0 },
-  gamma: { name: 'paper' },
-  lambda: { name: 'constant', value: 1 },
+/**
+ * The paper's optimizer recipe (METHOD.md), used for every number not given: the defaults of the
+ * config schema's `optimizer` section (`PAPER_OPTIMIZER`), with the pretrained backbone's rate.
+ * The schedules (cosine, gamma, lambda) are plugins, not loop options: see `@dfd/plugin-schedulers`.
+ */
+export const PAPER_LOOP_DEFAULTS: Pick<LoopOptions, 'lr' | 'weightDecay' | 'beta1' | 'beta2' | 'eps'> = {
+  lr: resolveLearningRates(PAPER_OPTIMIZER, true),
+  weightDecay: PAPER_OPTIMIZER.weightDecay,
+  beta1: PAPER_OPTIMIZER.beta1,
+  beta2: PAPER_OPTIMIZER.beta2,
+  eps: PAPER_OPTIMIZER.eps,
 };
 
 /**

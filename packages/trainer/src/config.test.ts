@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { eifeConfigSchema, mergeConfig, parseConfigText, resolveLearningRates, trainConfigSchema, validateConfig } from './config.js';
+import { GAMMA_SCHEDULE_PARAMS } from '@dfd/core';
+import { PAPER_LOOP_DEFAULTS } from './compose.js';
+import { PAPER_OPTIMIZER, eifeConfigSchema, mergeConfig, parseConfigText, resolveLearningRates, trainConfigSchema, validateConfig } from './config.js';
 import { readConfigFile } from './config-file.js';
 
 describe('train config', () => {
@@ -36,6 +38,25 @@ describe('train config', () => {
     expect(message).toMatch(/ {2}schedule\.gamma\.name: /);
     expect(message).toMatch(/ {2}targets\.0: expected NAME=SPEC/);
     expect(message).toMatch(/colour/);
+  });
+
+  it("the schedule section follows @dfd/core's vocabulary tables: names, parameters, rules", () => {
+    const schedule = (gamma: unknown, lambda?: unknown) => () => validateConfig(trainConfigSchema, { source: 'x', out: 'o', schedule: { gamma, ...(lambda ? { lambda } : {}) } });
+    expect(validateConfig(trainConfigSchema, { source: 'x', out: 'o', schedule: { gamma: { name: 'linear', end: 0.5 }, lambda: { name: 'dann', alpha: 5 } } }).schedule).toEqual({
+      cosine: { tMax: 100, etaMin: 0 },
+      gamma: { name: 'linear', end: 0.5 },
+      lambda: { name: 'dann', alpha: 5 },
+    });
+    expect(schedule({ name: 'constant' })).toThrow(/schedule\.gamma\.value: /);
+    expect(schedule({ name: 'paper', alpha: 0 })).toThrow(/schedule\.gamma\.alpha: /);
+    // The DANN slope is `alpha` everywhere (it was `gamma` in @dfd/grl's own schedule type).
+    expect(schedule({ name: 'paper' }, { name: 'dann', gamma: 10 })).toThrow(/schedule\.lambda: .*gamma/);
+    expect(Object.keys(GAMMA_SCHEDULE_PARAMS)).toEqual(['paper', 'constant', 'linear']);
+  });
+
+  it('PAPER_LOOP_DEFAULTS are the schema defaults of the optimizer section (one source)', () => {
+    expect(PAPER_LOOP_DEFAULTS).toEqual({ lr: { heads: 5e-4, backbone: 1e-6 }, weightDecay: 0.01, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
+    expect(PAPER_OPTIMIZER).toEqual(validateConfig(trainConfigSchema, { source: 'x', out: 'o' }).optimizer);
   });
 
   it('reads YAML and JSON files and merges CLI overrides over them', () => {

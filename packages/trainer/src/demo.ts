@@ -1,9 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { DfdPlugin } from '@dfd/core';
-import type { ConsoleStream } from '@dfd/plugin-console';
 import { resultsTable, type RunReport } from './report.js';
-import { createEifeTrainer, createTrainer } from './run.js';
+import { createEifeTrainer, createTrainer, type RunPlugins } from './run.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -11,10 +9,13 @@ export interface DemoOptions {
   out?: string;
   /** Tiny sizes for tests: under a minute. */
   quick?: boolean;
-  /** Console progress stream (default stderr); `null` for silence. */
-  stream?: ConsoleStream | null;
-  /** Extra plugins for every run. */
-  plugins?: DfdPlugin[];
+  /** Console progress (config `console`, default true; honoured by the caller's plugins, e.g. `createDefaultPlugins`). */
+  console?: boolean;
+  /**
+   * The plugins of every run (see `RunPlugins`): `dfd demo` passes `(config) => createDefaultPlugins(config)`
+   * from `@dfd/cli/plugins`. The att+eifp run needs gamma and lambda scheduler plugins.
+   */
+  plugins?: RunPlugins;
   /** Log a line per stage (default stderr). */
   log?: (line: string) => void;
 }
@@ -45,10 +46,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const out = resolve(options.out ?? 'dfd-demo');
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const t0 = Date.now();
-  const consoleOn = options.stream !== null;
-  const common = { console: consoleOn, jsonl: true };
+  const common = { console: options.console ?? true, jsonl: true };
   // The demo regenerates its own run folders each time (overwrite).
-  const runOpts = { plugins: options.plugins, overwrite: true, ...(options.stream ? { stream: options.stream } : {}) };
+  const runOpts = { plugins: options.plugins, overwrite: true };
   const src = (domain: string, q: string) => `synthetic:${domain}?size=${s.size}&${q}`;
   const eifes = [
     { name: 'eife-identity', factors: ['identity', 'pose'] },

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DfdEvent, DfdPlugin } from '@dfd/core';
 import { describe, expect, it } from 'vitest';
+import { JsonlLoggerPlugin } from '@dfd/plugin-jsonl-logger';
+import { schedulerPlugins } from '@dfd/plugin-schedulers';
 import { createTrainer, evaluateModelDir } from './node.js';
 
 // What a user who never calls useBackend gets. Runs in its own worker: no backend is active yet.
@@ -27,7 +29,8 @@ describe('createTrainer / evaluateModelDir as entry points', () => {
         data: { batchSize: 4, evalBatchSize: 8, augment: false },
         console: false,
       },
-      { plugins: [spy] },
+      // What createDefaultPlugins (@dfd/cli/plugins) gives with console: false, and the spy.
+      { plugins: (c) => [...schedulerPlugins(c.schedule), new JsonlLoggerPlugin({ path: join(c.out, 'metrics.jsonl') }), spy] },
     );
     expect(tf.getBackend()).toBe('cpu');
     const { report } = await run.run();

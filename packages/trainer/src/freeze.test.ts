@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerGradients } from '@dfd/backends';
 import { createDfdNet } from '@dfd/model';
+import { schedulerPlugins } from '@dfd/plugin-schedulers';
 import { composeTrainer } from './compose.js';
 import { tensorBatchSource } from './data.js';
 import { DfdTask } from './task.js';
@@ -38,7 +39,9 @@ describe('frozen backbone (DfdNet.setBackboneFrozen + Trainer)', () => {
       const { trainer } = composeTrainer({
         task: new DfdTask(model, [extractor]),
         data,
-        options: { epochs: 2, lr: { backbone: 0.05, heads: 0.05 }, cosine: null, runId: 'freeze' },
+        options: { epochs: 2, lr: { backbone: 0.05, heads: 0.05 }, runId: 'freeze' },
+        // Constant rates (no lr-scheduler), the paper's gamma and lambda.
+        plugins: schedulerPlugins({ cosine: false, gamma: { name: 'paper' }, lambda: { name: 'constant', value: 1 } }),
         seed: 4,
       });
       const tensors0 = tf.memory().numTensors;

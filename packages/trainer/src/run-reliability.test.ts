@@ -23,7 +23,10 @@ const config = (out: string, extra: { epochs?: number; lr?: number } = {}) => ({
   model: { width: 0.0625, inputSize: 16 },
   optimizer: { lr: { heads: extra.lr ?? 0.01 } },
   data: { batchSize: 4, evalBatchSize: 8 },
+  // Nothing the plugins of these tests (a fixed list) do not deliver: no metrics log, constant rates.
   console: false,
+  jsonl: false,
+  schedule: { cosine: false as const },
   seed: 1,
 });
 
@@ -144,7 +147,7 @@ describe('run folder lock and overwrite (issue 17)', () => {
     const { report } = await a.run();
     expect(report.status).toBe('completed');
     const before = readFileSync(join(out, 'model', 'weights.bin'));
-    await expect(createTrainer(config(out, { epochs: 1 }))).rejects.toThrow(/already holds a run \(config\.json, checkpoints, model, report\.json, report\.md, metrics\.jsonl\); continue it with --resume/);
+    await expect(createTrainer(config(out, { epochs: 1 }))).rejects.toThrow(/already holds a run \(config\.json, checkpoints, model, report\.json, report\.md\); continue it with --resume/);
     expect(readFileSync(join(out, 'model', 'weights.bin')).equals(before)).toBe(true);
     const rec = recorder();
     const again = await (await createTrainer({ ...config(out, { epochs: 1 }), seed: 2 }, { overwrite: true, plugins: [rec] })).run();
@@ -169,8 +172,17 @@ describe('smaller cases (issue 17)', () => {
 
   it('--eife with a variant that has no MI heads is said, not ignored silently', async () => {
     const rec = recorder();
-    await (await createTrainer({ ...config(mkdtempSync(join(tmpdir(), 'dfd-eife-base-')), { epochs: 1 }), eife: ['/nowhere/eife'] }, { plugins: [rec] })).run();
+    await (await createTrainer({ ...config(mkdtempSync(join(tmpdir(), 'dfd-eife-base-')), { epochs: 1 }), eife: ['/nowhere/eife'], jsonl: true, schedule: { cosine: { tMax: 10 } } }, { plugins: [rec] })).run();
     expect(rec.events).toContainEqual(expect.objectContaining({ type: 'warning', message: 'eife: 1 extractor(s) given (--eife /nowhere/eife) but variant base uses none; only att+eifp has MI heads. They were not loaded.' }));
+    // A fixed plugin list does not read the config: what the config asks for and no plugin delivers is said.
+    const said = rec.events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
+    expect(said).toContainEqual(expect.stringMatching(/^the config asks for jsonl: true \(metrics\.jsonl in the run folder\), but no plugin named 'jsonl-logger' is in this run; pass plugins: \(config\) => createDefaultPlugins\(config\)/));
+    expect(said).toContainEqual(expect.stringMatching(/^the config asks for schedule\.cosine .* no plugin named 'lr-scheduler'/));
+  });
+
+  it('config plugins with a fixed plugin list are refused (they need the caller\'s registry), not ignored', async () => {
+    const err = await createTrainer({ ...config(mkdtempSync(join(tmpdir(), 'dfd-cfgplug-'))), plugins: [{ name: 'early-stopping' }] }, { plugins: [] }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/^plugins: the config names plugin\(s\) early-stopping, but the caller passed a fixed plugin list; pass plugins: \(config\) => createDefaultPlugins\(config\)/);
   });
 
   it('config errors name the config file', async () => {

@@ -2,16 +2,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '@dfd/backends';
-import { ConfigError, DfdError, PluginRegistry, TOKENS, type DependencyContainer, type DfdPlugin, type EvaluationResult } from '@dfd/core';
+import { ConfigError, DfdError, TOKENS, type DependencyContainer, type DfdPlugin, type EvaluationResult } from '@dfd/core';
 import { createLoader, evalTransform, limitSamples, trainTransform, type DatasetRegistry, type Sample } from '@dfd/datasets';
 // The Node entry registers the image decoder (sharp) for every dataset, also a custom plugin's.
 import { createNodeDatasetRegistry, registerDatasetPluginModules } from '@dfd/datasets/node';
 import { createDfdNet, createEife, type DfdNet, type Eife } from '@dfd/model';
 import { loadModelDir, saveModelDir } from '@dfd/model/node';
-import { ConsolePlugin, registerConsole, type ConsoleStream } from '@dfd/plugin-console';
-import { registerEarlyStopping } from '@dfd/plugin-early-stopping';
-import { JsonlLoggerPlugin, registerJsonlLogger } from '@dfd/plugin-jsonl-logger';
-import { registerSchedulers } from '@dfd/plugin-schedulers';
 import { FsCheckpointStore } from './checkpoint.js';
 import { composeTrainer } from './compose.js';
 import { eifeConfigSchema, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';
@@ -25,17 +21,7 @@ import { DfdTask, EifeTask, type EifeLike } from './task.js';
 import { applyZooBackbone, evaluateBaselines, loadExtractors, loadZooBackbone } from './zoo.js';
 import { standardizeExtractors, statsSample } from './eife-standardize.js';
 import { isZooId } from '@dfd/zoo';
-import type { Trainer, TrainResult } from './trainer.js';
-
-/** A plugin registry with every plugin of this repository: console, jsonl-logger, early-stopping, schedule-monitor. */
-export function createDefaultPluginRegistry(): PluginRegistry {
-  const r = new PluginRegistry();
-  registerConsole(r);
-  registerJsonlLogger(r);
-  registerEarlyStopping(r);
-  registerSchedulers(r);
-  return r;
-}
+import type { LoopOptions, Trainer, TrainResult } from './trainer.js';
 
 /** The dataset registry for Node: `@dfd/datasets/node`'s (synthetic and the file formats: folder, rafdb, fer2013...). */
 export async function defaultDatasetRegistry(): Promise<DatasetRegistry> {
@@ -52,16 +38,26 @@ async function addDatasetPlugins(registry: DatasetRegistry, modules: readonly st
   return absolute;
 }
 
+/**
+ * The plugins of a run, chosen by the caller (the composition root): a list, or a function of the
+ * validated config (every default filled in, `out` absolute) returning the list. `@dfd/trainer`
+ * imports no concrete plugin: the config's `schedule` (cosine, gamma, lambda), `console`, `jsonl`
+ * and `plugins` sections become plugins only through the caller, normally
+ * `(config) => createDefaultPlugins(config)` from `@dfd/cli/plugins` (what `dfd train` passes), or
+ * `schedulerPlugins(config.schedule)` from `@dfd/plugin-schedulers` for the schedules alone.
+ */
+export type RunPlugins = DfdPlugin[] | ((config: TrainConfig | EifeConfig) => DfdPlugin[]);
+
 /** What both stages accept besides the config. */
 export interface RunOptions {
-  /** Extra plugin instances (custom callbacks). */
-  plugins?: DfdPlugin[];
-  /** Where config `plugins: [{name}]` are looked up (default {@link createDefaultPluginRegistry}). */
-  pluginRegistry?: PluginRegistry;
+  /**
+   * The run's plugins ({@link RunPlugins}). Without scheduler plugins the learning rates stay
+   * at their base values and gamma/lambda are unset (a model with MI heads then fails at its
+   * first step, saying so).
+   */
+  plugins?: RunPlugins;
   /** Where dataset specs are resolved (default {@link defaultDatasetRegistry}). */
   datasetRegistry?: DatasetRegistry;
-  /** Stream of the console plugin (default process.stderr). */
-  stream?: ConsoleStream;
   /** Continue from the run folder's latest checkpoint. */
   resume?: boolean;
   /** The config file the input came from (`--config`, or the run folder's config.json on resume): named in config errors. */
@@ -106,13 +102,53 @@ function limitTraining(samples: Sample[], limit: number | undefined, seed: numbe
   return limitSamples(samples, limit, { seed, classOf }) as Sample[];
 }
 
-function pluginsFor(c: { console: boolean; jsonl: boolean; plugins: Array<{ name: string; options: Record<string, unknown> }>; out: string }, o: RunOptions): DfdPlugin[] {
-  const registry = o.pluginRegistry ?? createDefaultPluginRegistry();
-  const list: DfdPlugin[] = [];
-  if (c.console) list.push(new ConsolePlugin({ stream: o.stream }));
-  if (c.jsonl) list.push(new JsonlLoggerPlugin({ path: join(c.out, 'metrics.jsonl') }));
-  for (const p of c.plugins) list.push(registry.create(p.name, p.name === 'jsonl-logger' ? { path: join(c.out, 'metrics.jsonl'), ...p.options } : p.options));
-  return [...list, ...(o.plugins ?? [])];
+/**
+ * The caller's plugins for the validated `config` ({@link RunPlugins}). A fixed list cannot honour
+ * config `plugins: [{name}]` entries (they need a registry: the composition root's), so those
+ * with a list are refused rather than ignored.
+ */
+function pluginsFor(config: TrainConfig | EifeConfig, o: RunOptions): DfdPlugin[] {
+  if (typeof o.plugins === 'function') return o.plugins(config);
+  if (config.plugins.length) {
+    throw new ConfigError(
+      'plugins',
+      `the config names plugin(s) ${config.plugins.map((p) => p.name).join(', ')}, but the caller passed a fixed plugin list; pass plugins: (config) => createDefaultPlugins(config) from @dfd/cli/plugins (or your own function of the config) so that they are built from a registry.`,
+    );
+  }
+  return o.plugins ?? [];
+}
+
+/**
+ * What the config asks for that none of the run's plugins delivers, by the names of the plugins
+ * that would (`console`, `jsonl-logger`, `lr-scheduler`): said as `warning` events when the run
+ * starts, never ignored silently (a caller's fixed plugin list does not read the config).
+ */
+function unhonoured(config: TrainConfig | EifeConfig, plugins: readonly DfdPlugin[]): string[] {
+  const names = new Set(plugins.map((p) => p.name));
+  const wanted: Array<[boolean, string, string]> = [
+    [config.console, 'console', 'console: true (progress on stderr)'],
+    [config.jsonl, 'jsonl-logger', 'jsonl: true (metrics.jsonl in the run folder)'],
+    [Boolean(config.schedule.cosine), 'lr-scheduler', 'schedule.cosine (cosine-annealed learning rates; without it they stay at their base values)'],
+  ];
+  return wanted
+    .filter(([on, name]) => on && !names.has(name))
+    .map(([, name, what]) => `the config asks for ${what}, but no plugin named '${name}' is in this run; pass plugins: (config) => createDefaultPlugins(config) (@dfd/cli/plugins) or a plugin of that name.`);
+}
+
+/**
+ * The loop options of a validated config, the one mapping both stages use: the optimizer section
+ * (learning rates after the pretrained-backbone rule), the epochs and the micro-batch.
+ */
+export function loopOptionsFrom(config: TrainConfig | EifeConfig, lr: { backbone: number; heads: number }): Pick<LoopOptions, 'epochs' | 'lr' | 'weightDecay' | 'beta1' | 'beta2' | 'eps' | 'microBatch'> {
+  return {
+    epochs: config.epochs,
+    lr,
+    weightDecay: config.optimizer.weightDecay,
+    beta1: config.optimizer.beta1,
+    beta2: config.optimizer.beta2,
+    eps: config.optimizer.eps,
+    microBatch: config.data.microBatch,
+  };
 }
 
 function trainingTransform(c: TrainConfig | EifeConfig, size: number) {
@@ -124,11 +160,11 @@ function trainingTransform(c: TrainConfig | EifeConfig, size: number) {
  * Locks the run folder (see run-folder.ts) and adds a plugin that reports what that did (a stale
  * lock taken over, a previous run overwritten) as `warning` events when the run starts.
  */
-function lockRunFolder(out: string, options: RunOptions, skippedImages: Array<{ file: string }> = [], extraNotes: string[] = []): { lock: RunLock; options: RunOptions } {
+function lockRunFolder(out: string, options: RunOptions, skippedImages: Array<{ file: string }> = [], extraNotes: string[] = []): { lock: RunLock; reporter: DfdPlugin } {
   const notes: string[] = [...(skippedImages.length ? [`--bad-images skip: left out ${skippedImages.length} unreadable image file(s), listed in ${join(out, SKIPPED_IMAGES_FILE)}`] : []), ...extraNotes];
   const lock = prepareRunFolder(out, { resume: options.resume, overwrite: options.overwrite, onWarning: (m) => notes.push(m) });
   const reporter: DfdPlugin = { name: 'run-folder', setup: (ctx) => ctx.on('runStart', () => notes.forEach((message) => ctx.bus.emit({ type: 'warning', source: 'run-folder', message }))) };
-  return { lock, options: { ...options, plugins: [...(options.plugins ?? []), reporter] } };
+  return { lock, reporter };
 }
 
 /** Runs `fn`; releases `lock` if it throws. */
@@ -284,8 +320,8 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   }
   const lr = resolveLearningRates(config.optimizer, Boolean(config.backbone));
   const resolvedConfig = { ...config, optimizer: { ...config.optimizer, lr } };
-  const { lock, options: lockedOptions } = lockRunFolder(out, options, skippedImages, ignoredEife(config));
-  options = lockedOptions;
+  const plugins = pluginsFor({ ...config, out }, options);
+  const { lock, reporter } = lockRunFolder(out, options, skippedImages, [...ignoredEife(config), ...unhonoured(config, plugins)]);
   releaseOnThrow(lock, () => writeSkippedImages(out, skippedImages));
   if (!options.resume) releaseOnThrow(lock, () => saveResolvedConfig(out, 'dfd', config));
   const best = config.selection === 'source-val' ? new BestWeights(model, join(out, BEST_DIR)) : null;
@@ -310,23 +346,14 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
     data: loaderBatchSource(loader),
     validation,
     options: {
+      ...loopOptionsFrom(config, lr),
       runId: `${config.variant}@${source.name}`,
-      epochs: config.epochs,
-      lr,
-      weightDecay: config.optimizer.weightDecay,
-      beta1: config.optimizer.beta1,
-      beta2: config.optimizer.beta2,
-      eps: config.optimizer.eps,
-      cosine: config.schedule.cosine || null,
-      gamma: config.schedule.gamma,
-      lambda: config.schedule.lambda,
       resume: options.resume ?? false,
-      microBatch: config.data.microBatch,
       config: resolvedConfig as unknown as Record<string, unknown>,
       beforeEnd: evaluateAtEnd,
     },
     checkpoints: new FsCheckpointStore(out, config.keepCheckpoints),
-    plugins: [...pluginsFor({ ...config, out }, options), ...(best ? [best] : [])],
+    plugins: [...plugins, reporter, ...(best ? [best] : [])],
     seed: config.seed,
     parent: options.parent,
   }));
@@ -457,30 +484,21 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
     dropLast: train.length >= config.data.batchSize,
   });
   const lr = resolveLearningRates(config.optimizer, false);
-  const { lock, options: lockedOptions } = lockRunFolder(out, options, skippedImages);
-  options = lockedOptions;
+  const plugins = pluginsFor({ ...config, out }, options);
+  const { lock, reporter } = lockRunFolder(out, options, skippedImages, unhonoured(config, plugins));
   releaseOnThrow(lock, () => writeSkippedImages(out, skippedImages));
   if (!options.resume) releaseOnThrow(lock, () => saveResolvedConfig(out, 'eife', config));
   const { trainer, container } = releaseOnThrow(lock, () => composeTrainer({
     task: new EifeTask(model, config.factors),
     data: loaderBatchSource(loader),
     options: {
+      ...loopOptionsFrom(config, lr),
       runId: `eife[${config.factors.join(',')}]@${ds.name}`,
-      epochs: config.epochs,
-      lr,
-      weightDecay: config.optimizer.weightDecay,
-      beta1: config.optimizer.beta1,
-      beta2: config.optimizer.beta2,
-      eps: config.optimizer.eps,
-      cosine: config.schedule.cosine || null,
-      gamma: { name: 'constant', value: 0 },
-      lambda: { name: 'constant', value: 1 },
       resume: options.resume ?? false,
-      microBatch: config.data.microBatch,
       config: { ...config, optimizer: { ...config.optimizer, lr } } as unknown as Record<string, unknown>,
     },
     checkpoints: new FsCheckpointStore(out, config.keepCheckpoints),
-    plugins: pluginsFor({ ...config, out }, options),
+    plugins: [...plugins, reporter],
     seed: config.seed,
     parent: options.parent,
   }));

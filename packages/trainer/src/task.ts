@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { crossEntropy, correctCount, smoothL1 } from './losses.js';
+import { eifeLoss, miLoss } from '@dfd/mip';
+import { crossEntropy, correctCount } from './losses.js';
 import type { Batch } from './data.js';
 import { TrainingSetupError } from './errors.js';
 
@@ -23,11 +24,15 @@ export interface EifeLike extends TrainableModule {
   forward(x: tf.Tensor4D, options: { training: boolean }): { embedding: tf.Tensor2D; logits: Record<string, tf.Tensor2D> };
 }
 
-/** Schedule values for the current step; p = optimizer steps done / total steps. */
+/**
+ * The controls of the current step, as the plugins' `beforeStep` hooks set them (see
+ * `StepControls` in @dfd/core); p = optimizer steps done before this step / total steps. A
+ * control no plugin set is undefined: a task that needs it throws a {@link TrainingSetupError}.
+ */
 export interface StepContext {
   p: number;
-  gamma: number;
-  lambda: number;
+  gamma?: number;
+  lambda?: number;
 }
 
 /** Loss of one batch: tensors made inside the gradient tape. */
@@ -53,7 +58,7 @@ export interface TrainingTask {
   prepare?(batch: Batch): tf.Tensor[];
   /** The loss, computed inside the tape. */
   loss(batch: Batch, prepared: tf.Tensor[], ctx: StepContext): TaskLoss;
-  /** Called before each step with the schedule values (sets the GRL lambda). */
+  /** Called before each step with the step's controls (DfdTask sets the GRL lambda). */
   beforeStep?(ctx: StepContext): void;
 }
 
@@ -73,8 +78,11 @@ export interface DfdTaskOptions {
 }
 
 /**
- * Stage 2: L = L_cls + gamma(p) * L_MI (Eq. 10), L_MI = sum_k smoothL1(d^_k, d_k) with d_k from
- * the frozen extractors in inference mode, outside the tape (so no gradient reaches them).
+ * Stage 2: L = L_cls + gamma * L_MI (Eq. 10) with @dfd/mip's `miLoss` (Eq. 8: sum_k smoothL1(d^_k,
+ * d_k)) and d_k from the frozen extractors in inference mode, outside the tape (so no gradient
+ * reaches them). gamma and the GRL lambda are the step's controls, set by scheduler plugins
+ * (`@dfd/plugin-schedulers`: gamma(p) of Eq. 11, lambda 1); a model with MI heads and a step
+ * where no plugin set them is a {@link TrainingSetupError}.
  */
 export class DfdTask implements TrainingTask {
   readonly stage = 'dfd';
@@ -97,6 +105,10 @@ export class DfdTask implements TrainingTask {
   }
 
   beforeStep(ctx: StepContext): void {
+    if (ctx.lambda === undefined) {
+      if (this.extractors.length > 0) throw new TrainingSetupError(missingControl('lambda', 'the GRL coefficient'));
+      return;
+    }
     this.model.setLambda?.(ctx.lambda);
   }
 
@@ -131,14 +143,26 @@ export class DfdTask implements TrainingTask {
     if (targets.length !== preds.length) {
       throw new TrainingSetupError(`the model has ${preds.length} MI head(s) but ${targets.length} EIFE extractor(s) were given; pass one --eife per head.`);
     }
-    let mi = smoothL1(preds[0]!, targets[0]!, this.smoothL1Beta);
-    for (let k = 1; k < preds.length; k++) mi = tf.add(mi, smoothL1(preds[k]!, targets[k]!, this.smoothL1Beta));
+    if (ctx.gamma === undefined) throw new TrainingSetupError(missingControl('gamma', 'the weight of the MI loss'));
+    const mi = miLoss(preds, targets as tf.Tensor2D[], this.smoothL1Beta);
     const total = tf.add(cls, tf.mul(mi, ctx.gamma)) as tf.Scalar;
     return { total, parts: { cls, mi }, correct, count };
   }
 }
 
-/** Stage 1: sum over factors of the cross-entropy of each head (Eq. 1-2); accuracy over all heads. */
+/** The error of a stage-2 step whose control `name` no plugin set. */
+function missingControl(name: 'gamma' | 'lambda', what: string): string {
+  return (
+    `no plugin set ${name} (${what}) for this step, and the model has MI heads. Pass the scheduler plugins: ` +
+    `createDefaultPlugins(config) from @dfd/cli/plugins, schedulerPlugins(config.schedule) from @dfd/plugin-schedulers, ` +
+    `or a plugin of yours whose beforeStep(ctx) sets ctx.controls.${name}.`
+  );
+}
+
+/**
+ * Stage 1 (Eq. 1-2): @dfd/mip's `eifeLoss`, the sum over factors of the cross-entropy of each
+ * head; each factor's term is also reported as `ce_<factor>`; accuracy over all heads.
+ */
 export class EifeTask implements TrainingTask {
   readonly stage = 'eife';
 
@@ -152,24 +176,28 @@ export class EifeTask implements TrainingTask {
   }
 
   loss(batch: Batch): TaskLoss {
+    if (this.factors.length === 0) throw new TrainingSetupError('stage 1 needs at least one factor.');
     const out = this.model.forward(batch.images, { training: true });
+    const logits: Record<string, tf.Tensor2D> = {};
+    const labels: Record<string, tf.Tensor1D> = {};
+    for (const f of this.factors) {
+      const l = batch.factors?.[f];
+      if (!l) throw new TrainingSetupError(`batch has no labels for factor '${f}'; the dataset's factors are ${Object.keys(batch.factors ?? {}).join(', ') || '(none)'}.`);
+      if (!out.logits[f]) throw new TrainingSetupError(`the EIFE has no head '${f}'.`);
+      logits[f] = out.logits[f];
+      labels[f] = l;
+    }
+    const total = eifeLoss(logits, labels);
+    // The per-factor terms again, for the logs only (outside `total`'s graph: no gradient).
     const parts: Record<string, tf.Scalar> = {};
-    let total: tf.Scalar | undefined;
+    for (const f of this.factors) parts[`ce_${f}`] = crossEntropy(logits[f]!, labels[f]!);
     let correct: tf.Scalar | undefined;
     let count = 0;
     for (const f of this.factors) {
-      const labels = batch.factors?.[f];
-      const logits = out.logits[f];
-      if (!labels) throw new TrainingSetupError(`batch has no labels for factor '${f}'; the dataset's factors are ${Object.keys(batch.factors ?? {}).join(', ') || '(none)'}.`);
-      if (!logits) throw new TrainingSetupError(`the EIFE has no head '${f}'.`);
-      const ce = crossEntropy(logits, labels);
-      parts[`ce_${f}`] = ce;
-      total = total ? (tf.add(total, ce) as tf.Scalar) : ce;
-      const c = correctCount(logits, labels);
+      const c = correctCount(logits[f]!, labels[f]!);
       correct = correct ? (tf.add(correct, c) as tf.Scalar) : c;
-      count += labels.shape[0];
+      count += labels[f]!.shape[0];
     }
-    if (!total) throw new TrainingSetupError('stage 1 needs at least one factor.');
     return { total, parts, correct, count };
   }
 }

@@ -4,10 +4,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DfdEvent, DfdPlugin } from '@dfd/core';
+import { mergePlugins, type DfdEvent, type DfdPlugin, type StepHookContext } from '@dfd/core';
 import { noteWasmOutput, WasmKernelFailure } from '@dfd/backends';
 import { EarlyStoppingPlugin } from '@dfd/plugin-early-stopping';
-import { paperGamma } from '@dfd/plugin-schedulers';
+import { paperGamma, ScheduleMonitorPlugin, schedulerPlugins } from '@dfd/plugin-schedulers';
 import { FsCheckpointStore } from './checkpoint.js';
 import { composeTrainer } from './compose.js';
 import { loaderBatchSource, tensorBatchSource } from './data.js';
@@ -35,13 +35,17 @@ class Recorder implements DfdPlugin {
 }
 
 const samples = toySamples(24, 8, 7);
-const opts = { epochs: 3, lr: { backbone: 0.01, heads: 0.05 }, cosine: { tMax: 4, etaMin: 0 }, runId: 't' };
+const opts = { epochs: 3, lr: { backbone: 0.01, heads: 0.05 }, runId: 't' };
+/** The scheduler plugins a CLI run gets by default (paper gamma, lambda 1), with cosine T_max 4. */
+const schedules = () => schedulerPlugins({ cosine: { tMax: 4, etaMin: 0 }, gamma: { name: 'paper' }, lambda: { name: 'constant', value: 1 } });
+/** composeTrainer with the default scheduler plugins first, as the composition root (the CLI) adds them. */
+const compose = (c: Parameters<typeof composeTrainer>[0]) => composeTrainer({ ...c, plugins: [...schedules(), ...(c.plugins ?? [])] });
 
 function setup(runDir?: string, plugins: DfdPlugin[] = [], resume = false) {
   const model = new TinyDfdNet({ miDims: [4, 4] });
   const eifes = [new TinyEife([{ name: 'a', classes: 2 }], 4, 3), new TinyEife([{ name: 'b', classes: 3 }], 4, 4)];
   const data = tensorBatchSource(samples, { batchSize: 8, seed: 5, shuffle: true, augment: (x, rng) => tf.mul(x, rng.uniform(0.8, 1.2)) });
-  const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: { ...opts, resume }, checkpoints: runDir ? new FsCheckpointStore(runDir) : null, plugins, seed: 9 });
+  const { trainer } = compose({ task: new DfdTask(model, eifes), data, options: { ...opts, resume }, checkpoints: runDir ? new FsCheckpointStore(runDir) : null, plugins, seed: 9 });
   return { trainer, model, eifes };
 }
 
@@ -67,6 +71,69 @@ describe('Trainer (stage 2 loop)', () => {
     expect(rec.of('runEnd')[0]).toMatchObject({ status: 'completed', epochsDone: 3 });
     expect(result.history).toHaveLength(3);
     expect(result.history[2]!.loss).toBeLessThan(result.history[0]!.loss!);
+    model.dispose();
+  });
+
+  it("a user's gamma scheduler plugin replaces the default by name: the MI term's weight of every step is the value it set", async () => {
+    // gamma = 0.1 * (step + 1): a schedule no built-in has, so nothing else can produce it.
+    const set: number[] = [];
+    const mine: DfdPlugin = {
+      name: 'gamma-scheduler',
+      setup() {},
+      beforeStep(ctx: StepHookContext) {
+        ctx.controls.gamma = 0.1 * (ctx.globalStep + 1);
+        set.push(ctx.controls.gamma);
+      },
+    };
+    const plugins = mergePlugins(schedules(), [mine]);
+    expect(plugins.map((p) => p.name)).toEqual(['lr-scheduler', 'gamma-scheduler', 'lambda-scheduler']);
+    expect(plugins[1]).toBe(mine);
+    const model = new TinyDfdNet({ miDims: [4, 4] });
+    const eifes = [new TinyEife([{ name: 'a', classes: 2 }], 4, 3), new TinyEife([{ name: 'b', classes: 3 }], 4, 4)];
+    const task = new DfdTask(model, eifes);
+    // What the task multiplied L_MI by, read inside its loss (where Eq. 10 is formed).
+    const used: number[] = [];
+    const loss = task.loss.bind(task);
+    task.loss = (batch, prepared, ctx) => {
+      used.push(ctx.gamma!);
+      return loss(batch, prepared, ctx);
+    };
+    const rec = new Recorder();
+    const data = tensorBatchSource(samples, { batchSize: 8, seed: 5, shuffle: true });
+    const { trainer } = composeTrainer({ task, data, options: opts, plugins: [...plugins, rec], seed: 9 });
+    expect((await trainer.run()).status).toBe('completed');
+    const batches = rec.of('batchEnd');
+    expect(set).toEqual([0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6000000000000001, 0.7000000000000001, 0.8, 0.9]);
+    expect(used).toEqual(set);
+    batches.forEach((b, i) => {
+      expect(b.gamma).toBe(set[i]);
+      expect(b.p).toBe(i / 9);
+      expect(b.loss.mi).toBeGreaterThan(0);
+      expect(b.loss.total).toBeCloseTo(b.loss.cls! + set[i]! * b.loss.mi!, 5);
+    });
+    model.dispose();
+  });
+
+  it('the schedule monitor agrees with the default schedulers at every step (p of the step, not after it)', async () => {
+    const monitor = new ScheduleMonitorPlugin({ gamma: { name: 'paper' }, lambda: { name: 'constant', value: 1 } });
+    const rec = new Recorder();
+    const { model, trainer } = setup(undefined, [monitor, rec]);
+    await trainer.run();
+    expect(rec.of('batchEnd')).toHaveLength(9);
+    expect(monitor.mismatchCount).toBe(0);
+    expect(rec.of('warning')).toEqual([]);
+    model.dispose();
+  });
+
+  it('a model with MI heads and no gamma scheduler fails at the first step, saying which plugin is missing', async () => {
+    const model = new TinyDfdNet({ miDims: [4] });
+    const rec = new Recorder();
+    const data = tensorBatchSource(samples, { batchSize: 8 });
+    const withoutGamma = schedules().filter((p) => p.name !== 'gamma-scheduler');
+    const { trainer } = composeTrainer({ task: new DfdTask(model, [new TinyEife([{ name: 'a', classes: 2 }], 4)]), data, options: opts, plugins: [...withoutGamma, rec] });
+    await expect(trainer.run()).rejects.toThrow(/no plugin set gamma \(the weight of the MI loss\) for this step, and the model has MI heads\. Pass the scheduler plugins/);
+    expect(rec.of('batchEnd')).toEqual([]);
+    expect(rec.of('runEnd')[0]).toMatchObject({ status: 'failed' });
     model.dispose();
   });
 
@@ -111,7 +178,7 @@ describe('Trainer (stage 2 loop)', () => {
     const rec = new Recorder();
     const model = new TinyDfdNet();
     const good = tensorBatchSource(bad, { batchSize: 8, shuffle: false });
-    const { trainer } = composeTrainer({ task: new DfdTask(model), data: good, options: { ...opts, epochs: 2 }, checkpoints: new FsCheckpointStore(dir), plugins: [rec] });
+    const { trainer } = compose({ task: new DfdTask(model), data: good, options: { ...opts, epochs: 2 }, checkpoints: new FsCheckpointStore(dir), plugins: [rec] });
     const before = weights(model);
     const result = await trainer.run();
     expect(result.status).toBe('failed');
@@ -133,7 +200,7 @@ describe('Trainer (stage 2 loop)', () => {
     const counts: number[] = [];
     const probe: DfdPlugin = { name: 'probe', setup: (ctx) => ctx.on('batchEnd', () => void counts.push(tf.memory().numTensors)) };
     const data = tensorBatchSource(small, { batchSize: 2, augment: (x, rng) => tf.add(x, rng.normal(0, 0.1)) });
-    const { trainer } = composeTrainer({ task: new DfdTask(model, [eife]), data, options: { ...opts, epochs: 10 }, plugins: [probe] });
+    const { trainer } = compose({ task: new DfdTask(model, [eife]), data, options: { ...opts, epochs: 10 }, plugins: [probe] });
     await trainer.run();
     expect(counts).toHaveLength(50);
     expect(counts[49]).toBe(counts[1]);
@@ -147,7 +214,7 @@ describe('Trainer (stage 2 loop)', () => {
       const rec = new Recorder();
       const counts: number[] = [];
       const probe: DfdPlugin = { name: 'probe', setup: (ctx) => ctx.on('batchEnd', () => void counts.push(tf.memory().numTensors)) };
-      const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: { ...opts, epochs: 2, microBatch }, plugins: [rec, probe], seed: 9 });
+      const { trainer } = compose({ task: new DfdTask(model, eifes), data, options: { ...opts, epochs: 2, microBatch }, plugins: [rec, probe], seed: 9 });
       await trainer.run();
       const params = Object.fromEntries(model.namedParameters().map(([n, v]) => [n, Array.from(v.dataSync())]));
       return { params, batches: rec.of('batchEnd'), counts };
@@ -213,7 +280,7 @@ describe('Trainer (stage 2 loop)', () => {
       return forward(x, o);
     };
     const data = tensorBatchSource(samples, { batchSize: 8, seed: 5, shuffle: true });
-    const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: opts, plugins: [rec], seed: 9 });
+    const { trainer } = compose({ task: new DfdTask(model, eifes), data, options: opts, plugins: [rec], seed: 9 });
     const numTensors = tf.memory().numTensors;
     const result = await trainer.run();
     expect(result.status).toBe('failed');
@@ -228,7 +295,7 @@ describe('Trainer (stage 2 loop)', () => {
     const rec = new Recorder();
     const model = new TinyEife([{ name: 'a', classes: 2 }, { name: 'b', classes: 3 }]);
     const data = tensorBatchSource(samples, { batchSize: 12 });
-    const { trainer } = composeTrainer({ task: new EifeTask(model, ['a', 'b']), data, options: { ...opts, epochs: 1 }, plugins: [rec] });
+    const { trainer } = compose({ task: new EifeTask(model, ['a', 'b']), data, options: { ...opts, epochs: 1 }, plugins: [rec] });
     await trainer.run();
     for (const b of rec.of('batchEnd')) expect(b.loss.total).toBeCloseTo(b.loss.ce_a! + b.loss.ce_b!, 5);
   });
@@ -238,7 +305,7 @@ describe('Trainer (stage 2 loop)', () => {
     const make = (runDir: string, plugins: DfdPlugin[], resume: boolean) => {
       const model = new TinyDfdNet({ miDims: [3] });
       const loader = createLoader(train, { batchSize: 4, transform: trainTransform({ size: 8 }), seed: 3, prefetch: 1 });
-      const { trainer } = composeTrainer({ task: new DfdTask(model, [new TinyEife([{ name: 'a', classes: 2 }], 3)]), data: loaderBatchSource(loader), options: { ...opts, epochs: 2, resume }, checkpoints: new FsCheckpointStore(runDir), plugins });
+      const { trainer } = compose({ task: new DfdTask(model, [new TinyEife([{ name: 'a', classes: 2 }], 3)]), data: loaderBatchSource(loader), options: { ...opts, epochs: 2, resume }, checkpoints: new FsCheckpointStore(runDir), plugins });
       return { trainer, model };
     };
     const full = make(mkdtempSync(join(tmpdir(), 'dfd-lf-')), [], false);

@@ -1,10 +1,9 @@
 import 'reflect-metadata';
 import * as tf from '@tensorflow/tfjs-core';
 import { inject, injectable } from 'tsyringe';
-import { TOKENS, type EventBus, type PluginHost, type Rng } from '@dfd/core';
+import { TOKENS, type EventBus, type PluginHost, type Rng, type StepHookContext } from '@dfd/core';
 import { registerGradients, takeWasmFailures, WasmKernelFailure } from '@dfd/backends';
 import { findNonFinite } from '@dfd/model';
-import { cosineAnnealingLr, createGammaSchedule, createLambdaSchedule, type GammaScheduleSpec, type LambdaScheduleSpec, type Schedule } from '@dfd/plugin-schedulers';
 import { AdamW, type ParamGroup } from './adamw.js';
 import type { CheckpointStore, StoredTensor } from './checkpoint-store.js';
 import { disposeBatch, sliceBatch, type Batch, type BatchSource } from './data.js';
@@ -25,10 +24,6 @@ export interface LoopOptions {
   beta1: number;
   beta2: number;
   eps: number;
-  /** Cosine annealing stepped once per epoch; `null` keeps the rates constant. */
-  cosine: { tMax: number; etaMin: number } | null;
-  gamma: GammaScheduleSpec;
-  lambda: LambdaScheduleSpec;
   /** Continue from the store's latest checkpoint. */
   resume: boolean;
   /** Configuration echoed in `runStart` (plain JSON). */
@@ -78,15 +73,15 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 /**
- * The training loop shared by both stages: AdamW with parameter groups, cosine learning rates
- * per epoch, gamma/lambda schedules per step, bus events, plugin stop requests, atomic
- * checkpoints every epoch (and on stop), exact resume. Collaborators come from the DI container.
+ * The training loop shared by both stages: AdamW with parameter groups, the step's controls
+ * (gamma, lambda, learning rates) from the plugins' `beforeStep` hooks, bus events, plugin stop
+ * requests, atomic checkpoints every epoch (and on stop), exact resume. The trainer builds no
+ * schedule itself: without a scheduler plugin the rates stay at their base values and gamma and
+ * lambda are unset. Collaborators come from the DI container.
  */
 @injectable()
 export class Trainer {
   private readonly optimizer: AdamW;
-  private readonly gamma: Schedule;
-  private readonly lambda: Schedule;
   private readonly baseLr: Record<string, number>;
   private signalReason: string | undefined;
   private readonly validation: BatchSource | null;
@@ -116,8 +111,6 @@ export class Trainer {
     }
     this.baseLr = { ...options.lr };
     this.optimizer = new AdamW([...groups.values()], { beta1: options.beta1, beta2: options.beta2, eps: options.eps });
-    this.gamma = createGammaSchedule(options.gamma);
-    this.lambda = createLambdaSchedule(options.lambda);
   }
 
   /**
@@ -244,13 +237,11 @@ export class Trainer {
       this.bus.emit({ type: 'runStart', runId, stage: this.task.stage, epochs, stepsPerEpoch, startEpoch: epoch, config: this.options.config });
       const vars = this.optimizer.variables();
       while (epoch < epochs) {
-        this.setEpochLearningRates(epoch);
         this.bus.emit({ type: 'epochStart', epoch, totalEpochs: epochs });
         const tEpoch = Date.now();
         let stoppedMidEpoch = false;
         for await (const batch of this.data.batches(epoch, stepInEpoch)) {
-          const p = globalStep / totalSteps;
-          const ctx: StepContext = { p, gamma: this.gamma(p), lambda: this.lambda(p) };
+          const ctx = this.steer(epoch, stepInEpoch, globalStep, totalSteps);
           const t0 = Date.now();
           this.task.beforeStep?.(ctx);
           // The forward pass updates BN running statistics; keep copies so a diverged step can be undone.
@@ -304,6 +295,7 @@ export class Trainer {
             stepsPerEpoch,
             globalStep,
             totalSteps,
+            p: ctx.p,
             loss: { total, ...numbers },
             accuracy: count > 0 ? correct / count : undefined,
             learningRates: this.optimizer.learningRates(),
@@ -370,12 +362,29 @@ export class Trainer {
     return result;
   }
 
-  private setEpochLearningRates(epoch: number): void {
-    for (const group of this.optimizer.groups) {
-      const base = this.baseLr[group.name]!;
-      const c = this.options.cosine;
-      this.optimizer.setLearningRate(group.name, c ? cosineAnnealingLr(epoch, base, c.tMax, c.etaMin) : base);
-    }
+  /**
+   * The controls of the coming step: reset (base learning rates, gamma and lambda unset), then
+   * set by the plugins' `beforeStep` hooks in order; the learning rates go into the optimizer.
+   * p = optimizer steps done before this step / total steps.
+   */
+  private steer(epoch: number, stepInEpoch: number, globalStep: number, totalSteps: number): StepContext {
+    const baseLearningRates: Record<string, number> = {};
+    for (const group of this.optimizer.groups) baseLearningRates[group.name] = this.baseLr[group.name]!;
+    const hook: StepHookContext = {
+      stage: this.task.stage,
+      epoch,
+      totalEpochs: this.options.epochs,
+      stepInEpoch,
+      stepsPerEpoch: this.data.stepsPerEpoch,
+      globalStep,
+      totalSteps,
+      p: globalStep / totalSteps,
+      baseLearningRates: Object.freeze({ ...baseLearningRates }),
+      controls: { learningRates: { ...baseLearningRates } },
+    };
+    this.host.beforeStep(hook);
+    for (const [group, lr] of Object.entries(hook.controls.learningRates)) this.optimizer.setLearningRate(group, lr);
+    return { p: hook.p, gamma: hook.controls.gamma, lambda: hook.controls.lambda };
   }
 
   /** A run whose weights became NaN or infinite: no checkpoint is written, the run fails naming them. */

@@ -3,6 +3,7 @@ import { TOKENS, type EventBus } from '@dfd/core';
 import { SYNTHETIC_DOMAINS, createSyntheticDataset, decodeImage, evalTransform, syntheticFactors } from '@dfd/datasets';
 import { createDfdNet, createEife } from '@dfd/model';
 import { DfdTask, composeTrainer, tensorBatchSource, type TrainResult } from '@dfd/trainer';
+import { schedulerPlugins } from '@dfd/plugin-schedulers';
 
 /** Settings of the in-browser training demo; all small, because the point is the code path. */
 export interface TrainDemoOptions {
@@ -99,7 +100,9 @@ export async function runTrainingDemo(opts: TrainDemoOptions, attach: (bus: Even
     task,
     data,
     seed: opts.seed,
-    options: { epochs: 1, runId: 'browser-demo', lr: { backbone: opts.lr, heads: opts.lr }, cosine: null, config: { ...opts, backend: tf.getBackend() } },
+    options: { epochs: 1, runId: 'browser-demo', lr: { backbone: opts.lr, heads: opts.lr }, config: { ...opts, backend: tf.getBackend() } },
+    // The step's controls come from scheduler plugins: constant learning rates, the paper's gamma(p), lambda 1.
+    plugins: schedulerPlugins({ cosine: false, gamma: { name: 'paper' }, lambda: { name: 'constant', value: 1 } }),
   });
   attach(container.resolve<EventBus>(TOKENS.Bus));
   try {

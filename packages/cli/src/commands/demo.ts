@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { createDefaultPlugins } from '../plugins.js';
 import { loadTrainer, parseThreads, THREADS_HELP } from './train.js';
 
 /** `dfd demo`: both stages and the three variants on the built-in synthetic domains, nothing to download. */
@@ -13,7 +14,7 @@ export function registerDemo(program: Command): void {
     .option('--no-console', 'no progress output')
     .action(async (opts: { out: string; quick?: boolean; backend?: string; threads?: number; console?: boolean }) => {
       const t = await loadTrainer(opts.backend ?? 'auto', opts.threads);
-      const r = await t.runDemo({ out: opts.out, quick: opts.quick, stream: opts.console === false ? null : undefined });
+      const r = await t.runDemo({ out: opts.out, quick: opts.quick, console: opts.console !== false, plugins: (c) => createDefaultPlugins(c) });
       process.stdout.write(`\n${r.table}\n\n(accuracy %, source studio, last epoch; ${r.seconds.toFixed(0)} s; details in ${opts.out}/demo.md)\n`);
     });
 }

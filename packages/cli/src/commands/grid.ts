@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
+import { createDefaultPlugins } from '../plugins.js';
 import { loadTrainer, parseThreads, THREADS_HELP } from './train.js';
 
 /** @dfd/grid imports @dfd/trainer: load it after the gradient hook, like loadTrainer. */
@@ -102,7 +103,7 @@ export function registerGrid(program: Command): void {
           if (opts.jobs) execute = g.childExecutor({ onSpawn: (_dir, child) => (children.add(child), child.on('exit', () => children.delete(child))) });
           else {
             await loadTrainer(backend, opts.threads);
-            execute = (dir) => g.runCellInProcess(dir, { onStart: (stop) => (stopCurrent = stop) });
+            execute = (dir) => g.runCellInProcess(dir, { onStart: (stop) => (stopCurrent = stop), plugins: (c) => createDefaultPlugins(c) });
           }
           const sum = await g.runGridLocal(plan, {
             execute,
@@ -279,7 +280,7 @@ async function runCellCommand(dir: string, opts: { backend?: string; threads?: n
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   try {
-    const end = await g.runCellInProcess(dir, { onStart: (s) => (stop = s) });
+    const end = await g.runCellInProcess(dir, { onStart: (s) => (stop = s), plugins: (c) => createDefaultPlugins(c) });
     process.stderr.write(`dfd grid cell: ${dir}: ${end}\n`);
     if (end === 'stopped') process.exit(g.STOPPED_EXIT);
   } finally {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
+import { createDefaultPlugins } from '../plugins.js';
 import { collect, loadTrainer, parsePluginOption, stopOnSigint, parseThreads, THREADS_HELP } from './train.js';
 
 interface EifeOpts {
@@ -74,7 +75,7 @@ export function registerTrainEife(program: Command): void {
         console: opts.console === false ? false : undefined,
         backend: opts.backend,
       });
-      const run = await t.createEifeTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite), configFile: opts.resume ? `${opts.resume}/config.json` : opts.config });
+      const run = await t.createEifeTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite), configFile: opts.resume ? `${opts.resume}/config.json` : opts.config, plugins: (c) => createDefaultPlugins(c) });
       const release = stopOnSigint((r) => run.trainer.requestStop(r));
       try {
         const { result, modelDir, factorAccuracy } = await run.run();

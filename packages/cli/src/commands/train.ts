@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
 import { parseThreadCount } from '@dfd/backends';
+import { createDefaultPlugins } from '../plugins.js';
 
 /** What the CLI uses of @dfd/trainer: its browser-safe main entry and its Node entry together. */
 export type TrainerModule = typeof import('@dfd/trainer') & typeof import('@dfd/trainer/node');
@@ -179,7 +180,8 @@ export function registerTrain(program: Command): void {
         backend: opts.backend,
       };
       const config = t.mergeConfig(base, over);
-      const run = await t.createTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite), configFile: opts.resume ? `${opts.resume}/config.json` : opts.config });
+      // The composition root: the run's plugins (schedulers, console, metrics log, --plugin) come from here.
+      const run = await t.createTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite), configFile: opts.resume ? `${opts.resume}/config.json` : opts.config, plugins: (c) => createDefaultPlugins(c) });
       const release = stopOnSigint((r) => run.trainer.requestStop(r));
       try {
         const { result, report } = await run.run();
