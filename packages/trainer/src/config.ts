@@ -1,21 +1,28 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '@dfd/core';
+import { COSINE_LR_PARAMS, ConfigError, GAMMA_SCHEDULE_PARAMS, LAMBDA_SCHEDULE_PARAMS, type GammaScheduleSpec, type LambdaScheduleSpec, type ScheduleParam } from '@dfd/core';
 
 const positive = z.number().positive();
 const nonNegative = z.number().nonnegative();
 
-const gammaSchema = z.discriminatedUnion('name', [
-  z.object({ name: z.literal('paper'), alpha: positive.optional(), scale: nonNegative.optional() }).strict(),
-  z.object({ name: z.literal('constant'), value: nonNegative }).strict(),
-  z.object({ name: z.literal('linear'), start: nonNegative.optional(), end: nonNegative.optional() }).strict(),
-]);
+/** The zod schema of one parameter rule of @dfd/core's schedule vocabulary. */
+function ruleSchema(p: ScheduleParam) {
+  const base = p.rule === 'positive' ? positive : p.rule === 'nonNegative' ? nonNegative : z.number();
+  return p.default === undefined ? base : base.optional();
+}
 
-const lambdaSchema = z.discriminatedUnion('name', [
-  z.object({ name: z.literal('constant'), value: z.number().optional() }).strict(),
-  z.object({ name: z.literal('dann'), alpha: positive.optional(), max: z.number().optional() }).strict(),
-  z.object({ name: z.literal('linear'), start: z.number().optional(), end: z.number().optional() }).strict(),
-]);
+/** A discriminated union over a schedule table of @dfd/core (names, parameters, rules: written once, there). */
+function scheduleSpecSchema<S>(table: Record<string, Record<string, ScheduleParam>>): z.ZodType<S, S> {
+  const options = Object.entries(table).map(([name, params]) =>
+    z.object({ name: z.literal(name), ...Object.fromEntries(Object.entries(params).map(([k, p]) => [k, ruleSchema(p)])) }).strict(),
+  );
+  return z.discriminatedUnion('name', options as unknown as [z.ZodObject, ...z.ZodObject[]]) as unknown as z.ZodType<S, S>;
+}
+
+const gammaSchema = scheduleSpecSchema<GammaScheduleSpec>(GAMMA_SCHEDULE_PARAMS);
+const lambdaSchema = scheduleSpecSchema<LambdaScheduleSpec>(LAMBDA_SCHEDULE_PARAMS);
+const cosineDefaults = { tMax: COSINE_LR_PARAMS.tMax.default, etaMin: COSINE_LR_PARAMS.etaMin.default };
+const cosineSchema = z.object({ tMax: positive.default(cosineDefaults.tMax), etaMin: nonNegative.default(cosineDefaults.etaMin) }).strict();
 
 const dataSchema = z
   .object({
@@ -64,9 +71,16 @@ const optimizerSchema = z
 
 const scheduleSchema = z
   .object({
-    /** CosineAnnealingLR stepped per epoch; false = constant rates. */
-    cosine: z.union([z.object({ tMax: positive.default(100), etaMin: nonNegative.default(0) }).strict(), z.literal(false)]).default({ tMax: 100, etaMin: 0 }),
+    /**
+     * CosineAnnealingLR stepped per epoch; false = constant rates. This section configures the
+     * scheduler plugins of `@dfd/plugin-schedulers` (`lr-scheduler`, `gamma-scheduler`,
+     * `lambda-scheduler`) that the composition root adds (`createDefaultPlugins`); the trainer
+     * itself builds no schedule.
+     */
+    cosine: z.union([cosineSchema, z.literal(false)]).default(cosineDefaults),
+    /** Weight of L_MI (Eq. 10-11); the paper's gamma(p) = 2/(1+exp(-10p)) - 1. */
     gamma: gammaSchema.default({ name: 'paper' }),
+    /** GRL coefficient; the paper's is 1. */
     lambda: lambdaSchema.default({ name: 'constant', value: 1 }),
   })
   .strict();
@@ -91,6 +105,9 @@ const targetsSchema = z
     });
   })
   .default([]);
+
+/** The optimizer section with every default: the paper's AdamW recipe (METHOD.md). */
+export const PAPER_OPTIMIZER = optimizerSchema.parse({});
 
 /** `dfd train` configuration (stage 2). Every number of the paper's recipe is a default here. */
 export const trainConfigSchema = z
@@ -164,7 +181,7 @@ export const eifeConfigSchema = z
       .default({ width: 1, inputSize: 90, layout: 'ddl', embedDim: 256 }),
     data: dataSchema.default(dataSchema.parse({})),
     optimizer: optimizerSchema.default(optimizerSchema.parse({})),
-    schedule: scheduleSchema.pick({ cosine: true }).default({ cosine: { tMax: 100, etaMin: 0 } }),
+    schedule: scheduleSchema.pick({ cosine: true }).default({ cosine: cosineDefaults }),
     plugins: z.array(pluginSchema).default([]),
     console: z.boolean().default(true),
     jsonl: z.boolean().default(true),

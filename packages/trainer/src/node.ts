@@ -10,7 +10,6 @@ export { SKIPPED_IMAGES_FILE, imageCheckCacheFile, screenImages, writeSkippedIma
 export { LOCK_FILE, LOCK_HEARTBEAT_MS, LOCK_STALE_MS, RUN_OUTPUTS, acquireRunLock, describeFsError, ensureWritableDir, pidAlive, prepareRunFolder, previousRunEntries, type RunLock, type RunLockInfo } from './run-folder.js';
 export { confusionSvg, lineChartSvg, resultsTable, writeRunReport, type RunReport } from './report.js';
 export {
-  createDefaultPluginRegistry,
   createEifeTrainer,
   createTrainer,
   defaultDatasetRegistry,
@@ -18,6 +17,7 @@ export {
   evaluateModelDir,
   evaluateTargets,
   loadPretrainedBackbone,
+  loopOptionsFrom,
   modelDirOf,
   readRunConfig,
   type ComposedRun,
@@ -25,6 +25,7 @@ export {
   type EifeRunResult,
   type EvaluateModelDirOptions,
   type RunOptions,
+  type RunPlugins,
 } from './run.js';
 export { DEMO_SETTINGS, runDemo, type DemoOptions, type DemoResult } from './demo.js';
 export { applyZooBackbone, evaluateBaselines, evaluateZooModel, loadExtractors, loadZooBackbone, type BaselineResult } from './zoo.js';
