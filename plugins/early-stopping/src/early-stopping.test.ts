@@ -42,7 +42,7 @@ describe('EarlyStoppingPlugin', () => {
     expect(other.getState()).toEqual({ best: 2, wait: 0, stoppedEpoch: 1 });
   });
 
-  it('asks the host to stop through the bus (epochEnd and a NaN batch loss)', async () => {
+  it('asks the host to stop through the bus (epochEnd, also for a non-finite monitored value)', async () => {
     const container = createContainer();
     const host = container.resolve(TOKENS.PluginHost);
     const bus = container.resolve(TOKENS.Bus);
@@ -58,9 +58,22 @@ describe('EarlyStoppingPlugin', () => {
     const host2 = c2.resolve(TOKENS.PluginHost);
     host2.use(new EarlyStoppingPlugin());
     await host2.setupAll();
-    c2.resolve(TOKENS.Bus).emit({ type: 'batchEnd', epoch: 0, step: 3, stepsPerEpoch: 5, globalStep: 3, totalSteps: 10, p: 0.2, loss: { total: Number.NaN }, learningRates: {} });
-    await c2.resolve(TOKENS.Bus).drain();
-    expect(host2.stopRequested?.reason).toMatch(/non-finite loss \(NaN\) at step 3/);
+    // A loss part a task reports outside its total can be NaN while training goes on; its epoch mean is then NaN.
+    const bus2 = c2.resolve(TOKENS.Bus);
+    bus2.emit({ type: 'epochEnd', epoch: 1, totalEpochs: 5, metrics: { loss: 0.5, aux: 0.2 } });
+    await bus2.drain();
+    expect(host2.stopRequested).toBeUndefined();
+    const es2 = new EarlyStoppingPlugin({ monitor: 'aux' }, 'es-aux');
+    const c3 = createContainer();
+    const host3 = c3.resolve(TOKENS.PluginHost);
+    host3.use(es2);
+    await host3.setupAll();
+    c3.resolve(TOKENS.Bus).emit({ type: 'epochEnd', epoch: 2, totalEpochs: 5, metrics: { loss: 0.5, aux: Number.NaN } });
+    await c3.resolve(TOKENS.Bus).drain();
+    expect(host3.stopRequested).toEqual({ by: 'es-aux', reason: 'es-aux: aux is NaN at epoch 2' });
+    expect(es2.getState().stoppedEpoch).toBe(2);
+    const lenient = new EarlyStoppingPlugin({ monitor: 'aux', stopOnNonFinite: false });
+    expect(lenient.observe(2, Number.NaN)).toBe(false);
   });
 
   it('rejects bad options with the field name', () => {

@@ -12,7 +12,10 @@ export interface EarlyStoppingOptions {
   mode?: 'min' | 'max' | 'auto';
   /** The monitored value must beat this to count as an improvement at all. */
   baseline?: number;
-  /** Stop when a batch loss or the monitored value is NaN or infinite (default true). */
+  /**
+   * Stop when the monitored value of an epoch is NaN or infinite (default true). A non-finite
+   * batch loss needs no plugin: the trainer itself fails the run at that step, before `batchEnd`.
+   */
   stopOnNonFinite?: boolean;
 }
 
@@ -25,8 +28,8 @@ export interface EarlyStoppingState {
 
 /**
  * Stops training when the monitored metric has not improved by `minDelta` for `patience`
- * epochs, or at once on a non-finite loss. Asks the trainer to stop through
- * `context.requestStop`; never touches the trainer.
+ * epochs, or at once when it is not finite (e.g. a loss part a custom task reports outside the
+ * total). Asks the trainer to stop through `context.requestStop`; never touches the trainer.
  */
 export class EarlyStoppingPlugin implements DfdPlugin<EarlyStoppingState> {
   readonly name: string;
@@ -53,14 +56,8 @@ export class EarlyStoppingPlugin implements DfdPlugin<EarlyStoppingState> {
     this.stopOnNonFinite = options.stopOnNonFinite ?? true;
   }
 
-  /** Watches `batchEnd` (non-finite loss), `epochEnd` and source-validation `evaluation` events. */
+  /** Watches `epochEnd` (its metrics include `val_accuracy` with selection source-val). */
   setup(context: PluginContext): void {
-    context.on('batchEnd', (e) => {
-      if (this.stopOnNonFinite && !Number.isFinite(e.loss.total)) {
-        this.stoppedEpoch = e.epoch;
-        context.requestStop(`${this.name}: non-finite loss (${e.loss.total}) at step ${e.globalStep}`);
-      }
-    });
     context.on('epochEnd', (e) => {
       const value = e.metrics[this.monitor];
       if (value !== undefined) this.observe(e.epoch, value, context);
