@@ -2,6 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DfdEvent, DfdPlugin } from '@dfd/core';
+import { schedulerPlugins } from '@dfd/plugin-schedulers';
 import { MemoryCheckpointStore, checkpointName, type CheckpointSaveMeta, type StoredTensor } from './checkpoint-store.js';
 import { composeTrainer } from './compose.js';
 import { tensorBatchSource } from './data.js';
@@ -77,12 +78,14 @@ describe('MemoryCheckpointStore', () => {
 
 describe('Trainer with a MemoryCheckpointStore (no file system)', () => {
   const samples = toySamples(24, 8, 7);
-  const opts = { epochs: 3, lr: { backbone: 0.01, heads: 0.05 }, cosine: { tMax: 4, etaMin: 0 }, runId: 'mem' };
+  const opts = { epochs: 3, lr: { backbone: 0.01, heads: 0.05 }, runId: 'mem' };
+  // The scheduler plugins the composition root adds by default (paper gamma, lambda 1), cosine T_max 4.
+  const schedules = () => schedulerPlugins({ cosine: { tMax: 4, etaMin: 0 }, gamma: { name: 'paper' }, lambda: { name: 'constant', value: 1 } });
   const setup = (checkpoints: MemoryCheckpointStore | null, plugins: DfdPlugin[] = [], resume = false) => {
     const model = new TinyDfdNet({ miDims: [4, 4] });
     const eifes = [new TinyEife([{ name: 'a', classes: 2 }], 4, 3), new TinyEife([{ name: 'b', classes: 3 }], 4, 4)];
     const data = tensorBatchSource(samples, { batchSize: 8, seed: 5, shuffle: true, augment: (x, rng) => tf.mul(x, rng.uniform(0.8, 1.2)) });
-    const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: { ...opts, resume }, checkpoints, plugins, seed: 9 });
+    const { trainer } = composeTrainer({ task: new DfdTask(model, eifes), data, options: { ...opts, resume }, checkpoints, plugins: [...schedules(), ...plugins], seed: 9 });
     return { trainer, model };
   };
   const weights = (m: TinyDfdNet) => Object.fromEntries([...m.namedParameters(), ...m.namedBuffers()].map(([n, v]) => [n, Array.from(v.dataSync())]));
