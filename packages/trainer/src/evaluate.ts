@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EvaluationResult } from '@dfd/core';
-import type { BatchSource } from './data.js';
+import type { Batch, BatchSource } from './data.js';
 import { disposeBatch } from './data.js';
 
 /** Anything with a classifier output. */
@@ -28,22 +28,50 @@ export function summarise(target: string, labels: ArrayLike<number>, predictions
   return { target, accuracy: count > 0 ? correct / count : Number.NaN, count, perClassAccuracy, confusion };
 }
 
-/** Evaluate `model` (inference mode) on every batch of `source` (epoch 0, in order). */
-export async function evaluate(model: Classifier, source: BatchSource, target: string, numClasses = 7): Promise<EvaluationResult> {
-  const labels: number[] = [];
-  const predictions: number[] = [];
+/** One classifier head to evaluate: its logits in the model's output, its labels in a batch. */
+export interface EvaluationHead<O> {
+  /** Name of the result (a target, a factor). */
+  target: string;
+  numClasses: number;
+  logits(output: O): tf.Tensor2D;
+  /** The head's labels in `batch`; a batch without them does not count for this head. */
+  labels(batch: Batch): tf.Tensor1D | undefined;
+}
+
+/**
+ * Evaluate several heads of `model` (inference mode) on every batch of `source` (epoch 0, in
+ * order): one forward pass per batch, one {@link EvaluationResult} per head (stage 1 evaluates
+ * every factor head of an EIFE in one pass).
+ */
+export async function evaluateHeads<O>(model: { forward(x: tf.Tensor4D, options: { training: boolean }): O }, source: BatchSource, heads: ReadonlyArray<EvaluationHead<O>>): Promise<EvaluationResult[]> {
+  const labels = heads.map(() => [] as number[]);
+  const predictions = heads.map(() => [] as number[]);
   for await (const batch of source.batches(0)) {
     try {
-      if (!batch.expression) continue;
-      const pred = tf.tidy(() => tf.argMax(model.forward(batch.images, { training: false }).logits, 1));
-      predictions.push(...(await pred.data()));
-      pred.dispose();
-      labels.push(...(await batch.expression.data()));
+      const present = heads.map((h) => h.labels(batch));
+      if (present.every((l) => !l)) continue;
+      const used = heads.flatMap((h, i) => (present[i] ? [i] : []));
+      const preds = tf.tidy(() => {
+        const out = model.forward(batch.images, { training: false });
+        return used.map((i) => tf.argMax(heads[i]!.logits(out), 1));
+      });
+      for (const [k, pred] of preds.entries()) {
+        const i = used[k]!;
+        predictions[i]!.push(...(await pred.data()));
+        pred.dispose();
+        labels[i]!.push(...(await present[i]!.data()));
+      }
     } finally {
       disposeBatch(batch);
     }
   }
-  return summarise(target, labels, predictions, numClasses);
+  return heads.map((h, i) => summarise(h.target, labels[i]!, predictions[i]!, h.numClasses));
+}
+
+/** Evaluate a classifier's expression logits (inference mode) on every batch of `source` (epoch 0, in order). */
+export async function evaluate(model: Classifier, source: BatchSource, target: string, numClasses = 7): Promise<EvaluationResult> {
+  const [result] = await evaluateHeads(model, source, [{ target, numClasses, logits: (o) => o.logits, labels: (b) => b.expression }]);
+  return result!;
 }
 
 /** Mean accuracy over targets (the paper's "mean" column). */

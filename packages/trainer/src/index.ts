@@ -8,7 +8,7 @@ export { PAPER_LOOP_DEFAULTS, composeTrainer, type ComposeOptions } from './comp
 export { microBatches, sumMicroBatchGradients, type MicroBatch } from './micro-batch.js';
 export { disposeBatch, tensorBatchSource, type ArraySamples, type Batch, type BatchSource, type TensorBatchSourceOptions } from './data.js';
 export { CheckpointError, NonFiniteLossError, RunFolderError, TrainingFailedError, TrainingSetupError } from './errors.js';
-export { evaluate, meanAccuracy, summarise, type Classifier } from './evaluate.js';
+export { evaluate, evaluateHeads, meanAccuracy, summarise, type Classifier, type EvaluationHead } from './evaluate.js';
 export { correctCount, crossEntropy, smoothL1 } from './losses.js';
 export { DfdTask, EifeTask, defaultGroupOf, type DfdNetLike, type EifeLike, type StepContext, type TaskLoss, type TrainableModule, type TrainingTask } from './task.js';
 export { TRAINER_TOKENS, type Optional } from './tokens.js';

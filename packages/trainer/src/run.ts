@@ -11,9 +11,9 @@ import { loadModelDir, saveModelDir } from '@dfd/model/node';
 import { FsCheckpointStore } from './checkpoint.js';
 import { composeTrainer } from './compose.js';
 import { eifeConfigSchema, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';
-import { loaderBatchSource, type BatchSource } from './data.js';
+import { loaderBatchSource, type Batch, type BatchSource } from './data.js';
 import { TrainingFailedError, TrainingSetupError } from './errors.js';
-import { evaluate, meanAccuracy, summarise } from './evaluate.js';
+import { evaluate, evaluateHeads, meanAccuracy } from './evaluate.js';
 import { writeRunReport, type RunReport } from './report.js';
 import { prepareRunFolder, type RunLock } from './run-folder.js';
 import { SKIPPED_IMAGES_FILE, screenImages, writeSkippedImages } from './images.js';
@@ -232,9 +232,9 @@ export async function loadPretrainedBackbone(model: DfdNet | Eife, dir: string):
   return n;
 }
 
-/** Evaluation batches of `samples` (resize + normalise, in order). */
-export function evalSource(samples: Sample[], size: number, batchSize: number): BatchSource {
-  const make = () => createLoader(samples, { batchSize, transform: evalTransform({ size }), shuffle: false, prefetch: 1 });
+/** Evaluation batches of `samples` (resize + normalise, in order); with `factors`, their attribute labels too. */
+export function evalSource(samples: Sample[], size: number, batchSize: number, factors?: string[]): BatchSource {
+  const make = () => createLoader(samples, { batchSize, transform: evalTransform({ size }), shuffle: false, prefetch: 1, ...(factors ? { factors } : {}) });
   const first = make();
   return {
     stepsPerEpoch: first.length,
@@ -514,21 +514,8 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
         const factorAccuracy: Record<string, number> = {};
         const test = ds.splits.test;
         if (test?.length) {
-          const labels: Record<string, number[]> = {};
-          const preds: Record<string, number[]> = {};
-          const l = createLoader(test, { batchSize: config.data.evalBatchSize, transform: evalTransform({ size: config.model.inputSize }), shuffle: false, factors: config.factors, prefetch: 1 });
-          for await (const b of l) {
-            for (const f of config.factors) {
-              const p = tf.tidy(() => tf.argMax(model.forward(b.images, { training: false }).logits[f]!, 1));
-              (preds[f] ??= []).push(...(await p.data()));
-              p.dispose();
-              (labels[f] ??= []).push(...(await b.factors[f]!.data()));
-            }
-            b.images.dispose();
-            b.expression.dispose();
-            for (const t of Object.values(b.factors)) t.dispose();
-          }
-          for (const f of factors) factorAccuracy[f.name] = summarise(f.name, labels[f.name] ?? [], preds[f.name] ?? [], f.classes).accuracy;
+          const heads = factors.map((f) => ({ target: f.name, numClasses: f.classes, logits: (o: ReturnType<Eife['forward']>) => o.logits[f.name]!, labels: (b: Batch) => b.factors?.[f.name] }));
+          for (const r of await evaluateHeads(model, evalSource(test, config.model.inputSize, config.data.evalBatchSize, config.factors), heads)) factorAccuracy[r.target] = r.accuracy;
         }
         writeFileSync(join(out, 'report.json'), JSON.stringify({ stage: 'eife', dataset: ds.name, factors, status: result.status, epochsDone: result.epochsDone, factorAccuracy, history: result.history, ...(skippedImages.length ? { skippedImages: { count: skippedImages.length, list: SKIPPED_IMAGES_FILE } } : {}) }, null, 2) + '\n');
         return { result, modelDir, factorAccuracy };
