@@ -38,7 +38,10 @@ describe('lambda schedules', () => {
     const cases: Array<[LambdaSchedule, number, number]> = [
       [{ kind: 'constant', value: 0.7 }, 0.9, 0.7],
       [{ kind: 'dann' }, 0.5, Math.tanh(2.5)],
+      [{ kind: 'dann', alpha: 20, max: 2 }, 0.1, 2 * Math.tanh(1)],
+      // The old name of the slope is still read (saved layers); alpha wins when both are there.
       [{ kind: 'dann', gamma: 20, max: 2 }, 0.1, 2 * Math.tanh(1)],
+      [{ kind: 'dann', alpha: 20, gamma: 4, max: 2 }, 0.1, 2 * Math.tanh(1)],
       [{ kind: 'linear', from: 1, to: 0 }, 0.75, 0.25],
       [{ kind: 'step', boundaries: [0.5], values: [0.1, 1] }, 0.5, 1],
     ];
@@ -51,6 +54,7 @@ describe('lambda schedules', () => {
       [{ kind: 'cosine' }, /kind must be 'constant', 'dann', 'linear' or 'step', got "cosine"/],
       [{ kind: 'constant' }, /value must be a finite number, got undefined/],
       [{ kind: 'dann', gamma: Number.NaN }, /gamma must be a finite number, got NaN/],
+      [{ kind: 'dann', alpha: 'steep' }, /alpha must be a finite number, got steep/],
       [{ kind: 'linear', from: 0 }, /to must be a finite number/],
       [{ kind: 'step', boundaries: [0.5, 0.2], values: [0, 1, 2] }, /boundaries must be strictly ascending, got \[0.5, 0.2\]/],
       [{ kind: 'step', boundaries: [0.5], values: [0] }, /values must have boundaries.length \+ 1 = 2 entries, got 1/],

@@ -2,11 +2,20 @@ import { GrlError } from './errors.js';
 
 /**
  * A serialisable lambda schedule: plain JSON, so a GradientReversal layer can store it in its
- * config and a trainer can log it. `p` below is training progress in [0, 1].
+ * config. `p` below is training progress in [0, 1]. The DANN slope is `alpha`, as in dfd's
+ * schedule vocabulary (`@dfd/core`), where gamma is the MI-loss weight; `gamma` is still read as
+ * its old name (layers saved before the rename), and `alpha` wins when both are given. (The
+ * trainer does not use these: its GRL lambda comes from `@dfd/plugin-schedulers`.)
  */
 export type LambdaSchedule =
   | { kind: 'constant'; value: number }
-  | { kind: 'dann'; gamma?: number; max?: number }
+  | {
+      kind: 'dann';
+      alpha?: number;
+      max?: number;
+      /** @deprecated the old name of `alpha`. */
+      gamma?: number;
+    }
   | { kind: 'linear'; from: number; to: number }
   | { kind: 'step'; boundaries: number[]; values: number[] };
 
@@ -16,12 +25,12 @@ export function constantLambda(_p: number, value = 1): number {
 }
 
 /**
- * The DANN schedule (Ganin & Lempitsky 2015): `max * (2 / (1 + exp(-gamma * p)) - 1)`, rising
+ * The DANN schedule (Ganin & Lempitsky 2015): `max * (2 / (1 + exp(-alpha * p)) - 1)`, rising
  * smoothly from 0 at p = 0 towards `max`, so the adversarial signal starts weak while the
- * features are still noise. gamma = 10 as in DANN.
+ * features are still noise. alpha = 10 as in DANN.
  */
-export function dannLambda(p: number, gamma = 10, max = 1): number {
-  return max * (2 / (1 + Math.exp(-gamma * clampProgress(p))) - 1);
+export function dannLambda(p: number, alpha = 10, max = 1): number {
+  return max * (2 / (1 + Math.exp(-alpha * clampProgress(p))) - 1);
 }
 
 /** Linear ramp from `from` at p = 0 to `to` at p = 1. */
@@ -53,7 +62,7 @@ export function lambdaAt(schedule: LambdaSchedule, p: number): number {
     case 'constant':
       return constantLambda(p, schedule.value);
     case 'dann':
-      return dannLambda(p, schedule.gamma ?? 10, schedule.max ?? 1);
+      return dannLambda(p, schedule.alpha ?? schedule.gamma ?? 10, schedule.max ?? 1);
     case 'linear':
       return linearLambda(p, schedule.from, schedule.to);
     case 'step':
@@ -78,6 +87,7 @@ export function validateSchedule(schedule: unknown): asserts schedule is LambdaS
       finite('value');
       return;
     case 'dann':
+      finite('alpha', true);
       finite('gamma', true);
       finite('max', true);
       return;
