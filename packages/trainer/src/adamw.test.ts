@@ -75,13 +75,15 @@ describe('AdamW', () => {
     lrs.forEach((lr, epoch) => expect(cosineAnnealingLr(epoch, base, tMax, etaMin)).toBeCloseTo(lr, 12));
   });
 
+  // Two parameters in two groups, and the gradients of step k.
+  const make = () => {
+    const a = tf.variable(tf.tensor1d([0.5, -0.25, 1]));
+    const b = tf.variable(tf.tensor2d([[1, 2]]));
+    return { a, b, opt: new AdamW([{ name: 'x', params: [['a', a]], lr: 0.01, weightDecay: 0.01 }, { name: 'y', params: [['b', b]], lr: 0.1, weightDecay: 0 }], { beta1: 0.5 }) };
+  };
+  const grads = (s: { a: tf.Variable; b: tf.Variable }, k: number) => ({ [s.a.name]: tf.tensor1d([k, -k, 0.5 * k]), [s.b.name]: tf.tensor2d([[k * k, 1]]) });
+
   it('state round-trips by parameter name and continues identically', () => {
-    const make = () => {
-      const a = tf.variable(tf.tensor1d([0.5, -0.25, 1]));
-      const b = tf.variable(tf.tensor2d([[1, 2]]));
-      return { a, b, opt: new AdamW([{ name: 'x', params: [['a', a]], lr: 0.01, weightDecay: 0.01 }, { name: 'y', params: [['b', b]], lr: 0.1, weightDecay: 0 }], { beta1: 0.5 }) };
-    };
-    const grads = (s: { a: tf.Variable; b: tf.Variable }, k: number) => ({ [s.a.name]: tf.tensor1d([k, -k, 0.5 * k]), [s.b.name]: tf.tensor2d([[k * k, 1]]) });
     const one = make();
     for (let k = 1; k <= 4; k++) one.opt.applyGradients(grads(one, k));
     const two = make();
@@ -96,6 +98,26 @@ describe('AdamW', () => {
     expect(Array.from(three.a.dataSync())).toEqual(Array.from(one.a.dataSync()));
     expect(Array.from(three.b.dataSync())).toEqual(Array.from(one.b.dataSync()));
     expect(() => three.opt.setState({ groups: [], params: {} })).toThrow(/no entry for parameter 'a'/);
+  });
+
+  it('serialises itself into checkpoint form (JSON + optim/<name>/m|v tensors) and continues identically from it', () => {
+    const one = make();
+    for (let k = 1; k <= 4; k++) one.opt.applyGradients(grads(one, k));
+    const two = make();
+    for (let k = 1; k <= 2; k++) two.opt.applyGradients(grads(two, k));
+    const { meta, tensors } = two.opt.toCheckpoint();
+    expect(meta.steps).toEqual({ a: 2, b: 2 });
+    expect([...tensors.keys()].sort()).toEqual(['optim/a/m', 'optim/a/v', 'optim/b/m', 'optim/b/v']);
+    expect(tensors.get('optim/a/m')).toMatchObject({ shape: [two.a.size], dtype: 'float32' });
+    const three = make();
+    three.a.assign(two.a);
+    three.b.assign(two.b);
+    three.opt.fromCheckpoint(meta, tensors, 'ckpt-2');
+    for (let k = 3; k <= 4; k++) three.opt.applyGradients(grads(three, k));
+    expect(Array.from(three.a.dataSync())).toEqual(Array.from(one.a.dataSync()));
+    expect(Array.from(three.b.dataSync())).toEqual(Array.from(one.b.dataSync()));
+    tensors.delete('optim/b/v');
+    expect(() => three.opt.fromCheckpoint(meta, tensors, 'ckpt-2')).toThrow("checkpoint ckpt-2 lacks optimizer moments of 'b'.");
   });
 
   it('does not leak tensors across steps', () => {

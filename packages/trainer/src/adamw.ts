@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '@dfd/core';
+import type { StoredTensor } from './checkpoint-store.js';
 import { CheckpointError } from './errors.js';
 
 /** One parameter group: its own learning rate and weight decay (PyTorch param_groups). */
@@ -29,6 +30,13 @@ export interface AdamWParamState {
 export interface AdamWState {
   groups: Array<{ name: string; lr: number; weightDecay: number }>;
   params: Record<string, AdamWParamState>;
+}
+
+/** The JSON part of the optimizer's checkpoint ({@link AdamW.toCheckpoint}). */
+export interface AdamWCheckpointMeta {
+  groups: Array<{ name: string; lr: number; weightDecay: number }>;
+  /** Steps taken per parameter (its bias correction). */
+  steps: Record<string, number>;
 }
 
 interface Slot {
@@ -152,6 +160,38 @@ export class AdamW {
         group.weightDecay = g.weightDecay;
       }
     }
+  }
+
+  /**
+   * The optimizer's part of a checkpoint: JSON (each group's rate and decay, each parameter's step
+   * count) and the moments as tensors `optim/<parameter>/m` and `optim/<parameter>/v`.
+   */
+  toCheckpoint(): { meta: AdamWCheckpointMeta; tensors: Map<string, StoredTensor> } {
+    const state = this.getState();
+    const steps: Record<string, number> = {};
+    const tensors = new Map<string, StoredTensor>();
+    for (const [name, s] of Object.entries(state.params)) {
+      steps[name] = s.step;
+      tensors.set(`optim/${name}/m`, { shape: [s.m.length], dtype: 'float32', data: s.m });
+      tensors.set(`optim/${name}/v`, { shape: [s.v.length], dtype: 'float32', data: s.v });
+    }
+    return { meta: { groups: state.groups, steps }, tensors };
+  }
+
+  /**
+   * Restore {@link toCheckpoint} from a checkpoint's JSON and tensors (`where` names the
+   * checkpoint in errors). A parameter without a step count starts at 0; one without moments is a
+   * CheckpointError.
+   */
+  fromCheckpoint(meta: AdamWCheckpointMeta, tensors: ReadonlyMap<string, StoredTensor>, where: string): void {
+    const params: Record<string, AdamWParamState> = {};
+    for (const name of this.slots.keys()) {
+      const m = tensors.get(`optim/${name}/m`);
+      const v = tensors.get(`optim/${name}/v`);
+      if (!m || !v) throw new CheckpointError(`checkpoint ${where} lacks optimizer moments of '${name}'.`);
+      params[name] = { step: meta.steps[name] ?? 0, m: m.data as Float32Array, v: v.data as Float32Array };
+    }
+    this.setState({ groups: meta.groups, params });
   }
 
   /** Free the moment variables. */

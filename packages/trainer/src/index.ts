@@ -2,7 +2,7 @@
 // sources, config schemas and the CheckpointStore interface. Nothing here imports `node:`, sharp
 // or the file system (entry.test.ts bundles it for the browser to prove it); the Node parts (file
 // checkpoints, run folders, reports, createTrainer, the demo, zoo loading) are `@dfd/trainer/node`.
-export { AdamW, type AdamWOptions, type AdamWParamState, type AdamWState, type ParamGroup } from './adamw.js';
+export { AdamW, type AdamWCheckpointMeta, type AdamWOptions, type AdamWParamState, type AdamWState, type ParamGroup } from './adamw.js';
 export { MemoryCheckpointStore, checkpointName, type Checkpoint, type CheckpointMeta, type CheckpointSaveMeta, type CheckpointStore, type LoadedCheckpoint, type StoredTensor } from './checkpoint-store.js';
 export { PAPER_LOOP_DEFAULTS, composeTrainer, type ComposeOptions } from './compose.js';
 export { microBatches, sumMicroBatchGradients, type MicroBatch } from './micro-batch.js';
@@ -12,6 +12,6 @@ export { evaluate, evaluateHeads, meanAccuracy, summarise, type Classifier, type
 export { correctCount, crossEntropy, smoothL1 } from './losses.js';
 export { DfdTask, EifeTask, defaultGroupOf, type DfdNetLike, type EifeLike, type StepContext, type TaskLoss, type TrainableModule, type TrainingTask } from './task.js';
 export { TRAINER_TOKENS, type Optional } from './tokens.js';
-export { Trainer, type LoopOptions, type TrainResult } from './trainer.js';
+export { Trainer, type LoopOptions, type StepOutcome, type TrainResult } from './trainer.js';
 export { eifeConfigSchema, mergeConfig, parseConfigText, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';
 export { loaderBatchSource, type StatefulLoader } from './data.js';

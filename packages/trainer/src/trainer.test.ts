@@ -160,6 +160,18 @@ describe('Trainer (stage 2 loop)', () => {
     expect(second.trainer.adamw.getState().params['classifier.weight']!.step).toBe(9);
   });
 
+  it('a mid-epoch stop without a checkpoint store ends the run stopped (nothing to write)', async () => {
+    const stopper = new Recorder();
+    stopper.onBatch = (e, stop) => {
+      if (e.globalStep === 4) stop('no store');
+    };
+    const { trainer, model } = setup(undefined, [stopper]);
+    const r = await trainer.run();
+    expect(r).toMatchObject({ status: 'stopped', reason: 'no store', globalStep: 4, epochsDone: 1 });
+    expect(r.checkpoint).toBeUndefined();
+    model.dispose();
+  });
+
   it('early stopping ends the run with status stopped', async () => {
     const rec = new Recorder();
     const { trainer } = setup(undefined, [rec, new EarlyStoppingPlugin({ monitor: 'accuracy', baseline: 2, patience: 1 })]);

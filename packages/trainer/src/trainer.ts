@@ -5,7 +5,7 @@ import { TOKENS, type EventBus, type PluginHost, type Rng, type StepHookContext 
 import { registerGradients, takeWasmFailures, WasmKernelFailure } from '@dfd/backends';
 import { findNonFinite } from '@dfd/model';
 import { AdamW, type ParamGroup } from './adamw.js';
-import type { CheckpointStore, StoredTensor } from './checkpoint-store.js';
+import type { Checkpoint, CheckpointStore, StoredTensor } from './checkpoint-store.js';
 import { disposeBatch, sliceBatch, type Batch, type BatchSource } from './data.js';
 import { sumMicroBatchGradients } from './micro-batch.js';
 import { CheckpointError } from './errors.js';
@@ -56,6 +56,38 @@ export interface TrainResult {
 
 type Accumulator = Record<string, number>;
 
+/** Prefix of the model's tensors in a checkpoint (`model/<parameter or buffer name>`). */
+const MODEL_PREFIX = 'model/';
+
+/**
+ * Where the loop is: what a checkpoint holds besides weights, optimizer, RNG, loader and plugin
+ * state, and what a resume continues from.
+ */
+interface LoopState {
+  /** Epochs fully done. */
+  epoch: number;
+  /** Steps done inside the running epoch. */
+  stepInEpoch: number;
+  globalStep: number;
+  /** Metrics of every epoch done. */
+  history: Array<Record<string, number>>;
+  /** Running sums of the current epoch (loss parts, correct, count, steps). */
+  acc: Accumulator;
+  /** The newest checkpoint written or resumed from. */
+  lastCheckpoint?: string;
+}
+
+/** What one optimizer step did: applied, or not (the weights then stay as they were). */
+export type StepOutcome =
+  | { kind: 'applied'; loss: { total: number; [part: string]: number }; accuracy?: number }
+  | { kind: 'nonFinite'; reason: string }
+  | { kind: 'backendFailure'; reason: string };
+
+/** The result of a run that ends with `state` as it is. */
+function resultOf(state: LoopState, status: TrainResult['status'], reason?: string): TrainResult {
+  return { status, ...(reason !== undefined ? { reason } : {}), epochsDone: state.epoch, globalStep: state.globalStep, history: state.history, checkpoint: state.lastCheckpoint };
+}
+
 /** The run's failure message when XNNPACK (wasm) failed during a step. */
 function backendFailureMessage(failures: string[], epoch: number, stepInEpoch: number, lastCheckpoint: string | undefined): string {
   const oom = failures.some((f) => f.includes('out of memory'));
@@ -66,6 +98,18 @@ function backendFailureMessage(failures: string[], epoch: number, stepInEpoch: n
       ? 'The 4 GB wasm heap is full: lower the batch size, or keep it and set a micro-batch (--micro-batch 32 / data.microBatch: 32); DFD-Net at 90x90 trains about 32 images per pass on wasm.'
       : 'Please report this with the command line.')
   );
+}
+
+/**
+ * When the forward pass inside `tf.variableGrads` throws, tfjs (4.22) leaves the tensors its tape
+ * saved for the backward pass allocated (they are `kept`, so no tidy frees them) and forgets the
+ * tape at the next gradient call. No public API reaches them, so this reads the engine's tape,
+ * the one place dfd touches tfjs internals; the WasmKernelFailure test in trainer.test.ts checks
+ * that tf.memory().numTensors stays flat over such a failure.
+ */
+function releaseTapeOfFailedForward(): void {
+  const tape = (tf.engine() as unknown as { state: { activeTape?: Array<{ saved?: tf.Tensor[] }> | null } }).state.activeTape;
+  for (const node of tape ?? []) tf.dispose(node.saved ?? []);
 }
 
 function yieldToEventLoop(): Promise<void> {
@@ -166,9 +210,7 @@ export class Trainer {
       }
       return { value, grads, parts, correctT, count };
     } catch (e) {
-      // tfjs keeps the tensors its tape saved for the backward pass when the forward pass throws.
-      const tape = (tf.engine() as unknown as { state: { activeTape?: Array<{ saved?: tf.Tensor[] }> | null } }).state.activeTape;
-      for (const node of tape ?? []) tf.dispose(node.saved ?? []);
+      releaseTapeOfFailedForward();
       tf.dispose([...parts.values(), ...(correctT ? [correctT] : [])]);
       throw e;
     }
@@ -185,173 +227,202 @@ export class Trainer {
     return this.optimizer;
   }
 
-  /** Train until the configured epoch count, a stop request, or a non-finite loss. */
+  /**
+   * Train until the configured epoch count, a stop request, or a failure. The parts: {@link start}
+   * (resume, or the checkpoint before the first step), {@link runEpoch} (its steps, each a
+   * {@link step} with a typed {@link StepOutcome}, then {@link endEpoch}), and {@link finish}
+   * (`beforeEnd`, `runEnd`, plugin teardown), which every way out goes through once.
+   */
   async run(): Promise<TrainResult> {
-    const { epochs, runId } = this.options;
-    const stepsPerEpoch = this.data.stepsPerEpoch;
-    const totalSteps = epochs * stepsPerEpoch;
-    let epoch = 0;
-    let stepInEpoch = 0;
-    let globalStep = 0;
-    let history: Array<Record<string, number>> = [];
-    let acc: Accumulator = {};
-    let lastCheckpoint: string | undefined;
     // tfjs-core alone registers no gradient functions; @dfd/backends loads them (Node-safe).
     await registerGradients();
     await this.host.setupAll();
+    const state: LoopState = { epoch: 0, stepInEpoch: 0, globalStep: 0, history: [], acc: {} };
     try {
-      if (this.options.resume) {
-        if (!this.store?.exists()) throw new CheckpointError(`cannot resume: no checkpoint in ${this.store?.location ?? '(no checkpoint store)'}.`);
-        const stale = this.store.removeStaleTemp();
-        if (stale.length) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `removed ${stale.length} unfinished checkpoint write(s) left by a killed run: ${stale.join(', ')}` });
-        const loaded = this.store.loadNewestIntact();
-        for (const s of loaded.skipped) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `skipped checkpoint ${s.path}: ${s.reason}` });
-        if (loaded.skipped.length) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `resuming from ${loaded.path}, the newest intact checkpoint (${loaded.skipped.length} newer one(s) unreadable)` });
-        const ckpt = loaded.checkpoint;
-        this.restore(ckpt.meta.stage, ckpt.tensors);
-        this.rng.setState(ckpt.meta.rng);
-        this.host.setState(ckpt.meta.plugins);
-        const loaderState = (ckpt.meta.loader as { source?: unknown } | null)?.source;
-        if (loaderState !== undefined && loaderState !== null) this.data.setState?.(loaderState);
-        ({ epoch, stepInEpoch, globalStep, history } = ckpt.meta);
-        acc = { ...ckpt.meta.epochAccumulator };
-        const steps = ckpt.meta.optimizer.steps;
-        const state = this.optimizer.getState();
-        for (const [name, s] of Object.entries(state.params)) s.step = steps[name] ?? 0;
-        for (const [name, s] of Object.entries(state.params)) {
-          const m = ckpt.tensors.get(`optim/${name}/m`);
-          const v = ckpt.tensors.get(`optim/${name}/v`);
-          if (!m || !v) throw new CheckpointError(`checkpoint ${loaded.path} lacks optimizer moments of '${name}'.`);
-          s.m = m.data as Float32Array;
-          s.v = v.data as Float32Array;
-        }
-        this.optimizer.setState({ groups: ckpt.meta.optimizer.groups, params: state.params });
-        lastCheckpoint = loaded.path;
-      } else if (this.store) {
-        // A checkpoint before the first step, so that even a run that fails at once leaves a usable one.
-        const saved = this.checkpoint(0, 0, 0, history, {});
-        if (typeof saved !== 'string') return await this.diverged(saved, 0, 0, 0, history, undefined);
-        lastCheckpoint = saved;
+      const failed = this.start(state);
+      if (failed) return await this.finish(failed);
+      const { epochs, runId } = this.options;
+      this.bus.emit({ type: 'runStart', runId, stage: this.task.stage, epochs, stepsPerEpoch: this.data.stepsPerEpoch, startEpoch: state.epoch, config: this.options.config });
+      while (state.epoch < epochs) {
+        const ended = await this.runEpoch(state);
+        if (ended) return await this.finish(ended);
       }
-
-      this.bus.emit({ type: 'runStart', runId, stage: this.task.stage, epochs, stepsPerEpoch, startEpoch: epoch, config: this.options.config });
-      const vars = this.optimizer.variables();
-      while (epoch < epochs) {
-        this.bus.emit({ type: 'epochStart', epoch, totalEpochs: epochs });
-        const tEpoch = Date.now();
-        let stoppedMidEpoch = false;
-        for await (const batch of this.data.batches(epoch, stepInEpoch)) {
-          const ctx = this.steer(epoch, stepInEpoch, globalStep, totalSteps);
-          const t0 = Date.now();
-          this.task.beforeStep?.(ctx);
-          // The forward pass updates BN running statistics; keep copies so a diverged step can be undone.
-          const bufferCopies = this.task.model.namedBuffers().map(([, v]) => [v, tf.clone(v)] as const);
-          let prepared: tf.Tensor[] = [];
-          let step: ReturnType<Trainer['gradients']>;
-          try {
-            prepared = this.task.prepare?.(batch) ?? [];
-            step = this.gradients(batch, prepared, ctx, vars);
-          } catch (e) {
-            // XNNPACK failed inside a wasm kernel (e.g. the heap is full): its outputs are garbage.
-            if (!(e instanceof WasmKernelFailure)) throw e;
-            for (const [v, copy] of bufferCopies) v.assign(copy);
-            tf.dispose([...bufferCopies.map(([, copy]) => copy), ...prepared]);
-            disposeBatch(batch);
-            const message = backendFailureMessage(e.failures, epoch, stepInEpoch, lastCheckpoint);
-            this.bus.emit({ type: 'error', source: 'trainer', message });
-            return await this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
-          }
-          const { value, grads, parts, correctT, count } = step;
-          const total = (await value.data())[0]!;
-          const numbers: Record<string, number> = {};
-          for (const [k, t] of parts) numbers[k] = (await t.data())[0]!;
-          const correct = correctT ? (await correctT.data())[0]! : Number.NaN;
-          const finite = Number.isFinite(total);
-          if (finite) this.optimizer.applyGradients(grads);
-          else for (const [v, copy] of bufferCopies) v.assign(copy);
-          tf.dispose(bufferCopies.map(([, copy]) => copy));
-          tf.dispose([value, ...Object.values(grads), ...parts.values(), ...(correctT ? [correctT] : []), ...prepared]);
-          const batchSize = batch.images.shape[0];
-          disposeBatch(batch);
-          if (!finite) {
-            const message = `non-finite loss ${total} (${Object.entries(numbers).map(([k, v]) => `${k} ${v}`).join(', ')}) at epoch ${epoch + 1}, step ${stepInEpoch + 1}; the weights were not updated, the last checkpoint is ${lastCheckpoint ?? '(none)'}. Lower the learning rate or check the inputs.`;
-            this.bus.emit({ type: 'error', source: 'trainer', message });
-            return await this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
-          }
-          globalStep++;
-          stepInEpoch++;
-          acc.steps = (acc.steps ?? 0) + 1;
-          acc.loss = (acc.loss ?? 0) + total;
-          for (const [k, v] of Object.entries(numbers)) acc[k] = (acc[k] ?? 0) + v;
-          if (count > 0 && Number.isFinite(correct)) {
-            acc.correct = (acc.correct ?? 0) + correct;
-            acc.count = (acc.count ?? 0) + count;
-          }
-          const seconds = (Date.now() - t0) / 1000;
-          this.bus.emit({
-            type: 'batchEnd',
-            epoch,
-            step: stepInEpoch - 1,
-            stepsPerEpoch,
-            globalStep,
-            totalSteps,
-            p: ctx.p,
-            loss: { total, ...numbers },
-            accuracy: count > 0 ? correct / count : undefined,
-            learningRates: this.optimizer.learningRates(),
-            gamma: ctx.gamma,
-            lambda: ctx.lambda,
-            imagesPerSecond: seconds > 0 ? batchSize / seconds : undefined,
-          });
-          await this.bus.drain();
-          // Compute and bus delivery are all microtasks; give signals (Ctrl-C), timers and I/O a turn.
-          await yieldToEventLoop();
-          if (this.host.stopRequested && stepInEpoch < stepsPerEpoch) {
-            stoppedMidEpoch = true;
-            break;
-          }
-        }
-        if (stoppedMidEpoch) {
-          const saved = this.checkpoint(epoch, stepInEpoch, globalStep, history, acc);
-          if (typeof saved !== 'string') return await this.diverged(saved, epoch, stepInEpoch, globalStep, history, lastCheckpoint);
-          lastCheckpoint = saved;
-          const reason = this.host.stopRequested?.reason ?? 'stopped';
-          return await this.finish({ status: 'stopped', reason, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
-        }
-        const metrics: Record<string, number> = { epoch: epoch + 1, seconds: (Date.now() - tEpoch) / 1000 };
-        const steps = acc.steps ?? 1;
-        for (const [k, v] of Object.entries(acc)) if (!['steps', 'correct', 'count'].includes(k)) metrics[k] = v / steps;
-        if (acc.count) metrics.accuracy = (acc.correct ?? 0) / acc.count;
-        for (const [g, lr] of Object.entries(this.optimizer.learningRates())) metrics[`lr_${g}`] = lr;
-        if (this.validation) {
-          const model = this.task.model as unknown as Parameters<typeof evaluate>[0];
-          const r = await evaluate(model, this.validation, 'source-val', this.options.numClasses ?? 7);
-          metrics.val_accuracy = r.accuracy;
-          this.bus.emit({ type: 'evaluation', epoch: epoch + 1, split: 'val', results: [r], mean: r.accuracy });
-        }
-        history = [...history, metrics];
-        acc = {};
-        epoch++;
-        stepInEpoch = 0;
-        this.bus.emit({ type: 'epochEnd', epoch, totalEpochs: epochs, metrics });
-        await this.bus.drain();
-        if (this.store) {
-          const saved = this.checkpoint(epoch, 0, globalStep, history, acc);
-          if (typeof saved !== 'string') return await this.diverged(saved, epoch - 1, stepsPerEpoch, globalStep, history.slice(0, -1), lastCheckpoint);
-          lastCheckpoint = saved;
-          this.bus.emit({ type: 'checkpoint', path: lastCheckpoint, epoch, globalStep });
-        }
-        if (this.host.stopRequested && epoch < epochs) {
-          return await this.finish({ status: 'stopped', reason: this.host.stopRequested.reason, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
-        }
-      }
-      return await this.finish({ status: 'completed', epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+      return await this.finish(resultOf(state, 'completed'));
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.bus.emit({ type: 'error', source: 'trainer', message, stack: err instanceof Error ? err.stack : undefined });
-      await this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+      await this.finish(resultOf(state, 'failed', message));
       throw err;
     }
+  }
+
+  /**
+   * Before the first step: on `resume`, the loop continues from the store's newest intact
+   * checkpoint ({@link loadState}); otherwise a checkpoint is written at once (when there is a
+   * store), so that even a run that fails at its first step leaves a usable one. Returns the
+   * failed result when the weights are already non-finite.
+   */
+  private start(state: LoopState): TrainResult | undefined {
+    if (this.options.resume) {
+      if (!this.store?.exists()) throw new CheckpointError(`cannot resume: no checkpoint in ${this.store?.location ?? '(no checkpoint store)'}.`);
+      const stale = this.store.removeStaleTemp();
+      if (stale.length) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `removed ${stale.length} unfinished checkpoint write(s) left by a killed run: ${stale.join(', ')}` });
+      const loaded = this.store.loadNewestIntact();
+      for (const s of loaded.skipped) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `skipped checkpoint ${s.path}: ${s.reason}` });
+      if (loaded.skipped.length) this.bus.emit({ type: 'warning', source: 'checkpoint', message: `resuming from ${loaded.path}, the newest intact checkpoint (${loaded.skipped.length} newer one(s) unreadable)` });
+      Object.assign(state, this.loadState(loaded.checkpoint, loaded.path));
+      return undefined;
+    }
+    return this.store ? this.checkpointAt(state) : undefined;
+  }
+
+  /**
+   * One epoch from `state.stepInEpoch` (0 unless resumed mid-epoch): its steps, then
+   * {@link endEpoch}. Returns the run's result when it ends here (a failed step, a stop).
+   */
+  private async runEpoch(state: LoopState): Promise<TrainResult | undefined> {
+    const stepsPerEpoch = this.data.stepsPerEpoch;
+    this.bus.emit({ type: 'epochStart', epoch: state.epoch, totalEpochs: this.options.epochs });
+    const tEpoch = Date.now();
+    let ended: Exclude<StepOutcome, { kind: 'applied' }> | 'stopped' | undefined;
+    for await (const batch of this.data.batches(state.epoch, state.stepInEpoch)) {
+      const outcome = await this.step(batch, state);
+      if (outcome.kind !== 'applied') {
+        ended = outcome;
+        break;
+      }
+      // Step boundary (docs/architecture.md, "The event bus"): every subscriber has handled this
+      // step's batchEnd before the next step, so a stop request made in reply takes effect here.
+      await this.bus.drain();
+      // Compute and bus delivery are all microtasks; give signals (Ctrl-C), timers and I/O a turn.
+      await yieldToEventLoop();
+      if (this.host.stopRequested && state.stepInEpoch < stepsPerEpoch) {
+        ended = 'stopped';
+        break;
+      }
+    }
+    if (ended === 'stopped') {
+      const failed = this.store ? this.checkpointAt(state) : undefined;
+      return failed ?? resultOf(state, 'stopped', this.host.stopRequested?.reason ?? 'stopped');
+    }
+    if (ended) {
+      this.bus.emit({ type: 'error', source: 'trainer', message: ended.reason });
+      return resultOf(state, 'failed', ended.reason);
+    }
+    return this.endEpoch(state, tEpoch);
+  }
+
+  /**
+   * One optimizer step on `batch` (which it disposes): the plugins set the step's controls, the
+   * task's loss and gradients (micro-batched if asked), and AdamW applies them unless the loss is
+   * not finite or a wasm kernel failed, in which case batch-norm statistics are put back and the
+   * weights stay as they were. Advances `state` and emits `batchEnd` when applied.
+   */
+  private async step(batch: Batch, state: LoopState): Promise<StepOutcome> {
+    const ctx = this.steer(state.epoch, state.stepInEpoch, state.globalStep);
+    const t0 = Date.now();
+    this.task.beforeStep?.(ctx);
+    // The forward pass updates BN running statistics; keep copies so a failed step can be undone.
+    const bufferCopies = this.task.model.namedBuffers().map(([, v]) => [v, tf.clone(v)] as const);
+    const undoBuffers = () => {
+      for (const [v, copy] of bufferCopies) v.assign(copy);
+    };
+    let prepared: tf.Tensor[] = [];
+    let step: ReturnType<Trainer['gradients']>;
+    try {
+      prepared = this.task.prepare?.(batch) ?? [];
+      step = this.gradients(batch, prepared, ctx, this.optimizer.variables());
+    } catch (e) {
+      // XNNPACK failed inside a wasm kernel (e.g. the heap is full): its outputs are garbage.
+      if (!(e instanceof WasmKernelFailure)) throw e;
+      undoBuffers();
+      tf.dispose([...bufferCopies.map(([, copy]) => copy), ...prepared]);
+      disposeBatch(batch);
+      return { kind: 'backendFailure', reason: backendFailureMessage(e.failures, state.epoch, state.stepInEpoch, state.lastCheckpoint) };
+    }
+    const { value, grads, parts, correctT, count } = step;
+    const total = (await value.data())[0]!;
+    const numbers: Record<string, number> = {};
+    for (const [k, t] of parts) numbers[k] = (await t.data())[0]!;
+    const correct = correctT ? (await correctT.data())[0]! : Number.NaN;
+    const finite = Number.isFinite(total);
+    if (finite) this.optimizer.applyGradients(grads);
+    else undoBuffers();
+    tf.dispose(bufferCopies.map(([, copy]) => copy));
+    tf.dispose([value, ...Object.values(grads), ...parts.values(), ...(correctT ? [correctT] : []), ...prepared]);
+    const batchSize = batch.images.shape[0];
+    disposeBatch(batch);
+    if (!finite) {
+      return {
+        kind: 'nonFinite',
+        reason: `non-finite loss ${total} (${Object.entries(numbers).map(([k, v]) => `${k} ${v}`).join(', ')}) at epoch ${state.epoch + 1}, step ${state.stepInEpoch + 1}; the weights were not updated, the last checkpoint is ${state.lastCheckpoint ?? '(none)'}. Lower the learning rate or check the inputs.`,
+      };
+    }
+    state.globalStep++;
+    state.stepInEpoch++;
+    const acc = state.acc;
+    acc.steps = (acc.steps ?? 0) + 1;
+    acc.loss = (acc.loss ?? 0) + total;
+    for (const [k, v] of Object.entries(numbers)) acc[k] = (acc[k] ?? 0) + v;
+    if (count > 0 && Number.isFinite(correct)) {
+      acc.correct = (acc.correct ?? 0) + correct;
+      acc.count = (acc.count ?? 0) + count;
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    const loss = { total, ...numbers };
+    const accuracy = count > 0 ? correct / count : undefined;
+    this.bus.emit({
+      type: 'batchEnd',
+      epoch: state.epoch,
+      step: state.stepInEpoch - 1,
+      stepsPerEpoch: this.data.stepsPerEpoch,
+      globalStep: state.globalStep,
+      totalSteps: this.totalSteps,
+      p: ctx.p,
+      loss,
+      accuracy,
+      learningRates: this.optimizer.learningRates(),
+      gamma: ctx.gamma,
+      lambda: ctx.lambda,
+      imagesPerSecond: seconds > 0 ? batchSize / seconds : undefined,
+    });
+    return { kind: 'applied', loss, accuracy };
+  }
+
+  /**
+   * The end of a completed epoch: its metrics (means over its steps, rates, source-val accuracy),
+   * `epochEnd`, then (after every subscriber handled it: the best-weights plugin saves this
+   * epoch's weights there) the epoch's checkpoint. Returns the result when the run ends here.
+   */
+  private async endEpoch(state: LoopState, tEpoch: number): Promise<TrainResult | undefined> {
+    const { epochs } = this.options;
+    const metrics: Record<string, number> = { epoch: state.epoch + 1, seconds: (Date.now() - tEpoch) / 1000 };
+    const acc = state.acc;
+    const steps = acc.steps ?? 1;
+    for (const [k, v] of Object.entries(acc)) if (!['steps', 'correct', 'count'].includes(k)) metrics[k] = v / steps;
+    if (acc.count) metrics.accuracy = (acc.correct ?? 0) / acc.count;
+    for (const [g, lr] of Object.entries(this.optimizer.learningRates())) metrics[`lr_${g}`] = lr;
+    if (this.validation) {
+      const model = this.task.model as unknown as Parameters<typeof evaluate>[0];
+      const r = await evaluate(model, this.validation, 'source-val', this.options.numClasses ?? 7);
+      metrics.val_accuracy = r.accuracy;
+      this.bus.emit({ type: 'evaluation', epoch: state.epoch + 1, split: 'val', results: [r], mean: r.accuracy });
+    }
+    const before = { history: state.history };
+    state.history = [...state.history, metrics];
+    state.acc = {};
+    state.epoch++;
+    state.stepInEpoch = 0;
+    this.bus.emit({ type: 'epochEnd', epoch: state.epoch, totalEpochs: epochs, metrics });
+    // Epoch boundary: the epochEnd handlers (and their plugin state) are done before the checkpoint.
+    await this.bus.drain();
+    if (this.store) {
+      const failed = this.checkpointAt(state, { ...before, epoch: state.epoch - 1, stepInEpoch: this.data.stepsPerEpoch });
+      if (failed) return failed;
+      this.bus.emit({ type: 'checkpoint', path: state.lastCheckpoint!, epoch: state.epoch, globalStep: state.globalStep });
+    }
+    if (this.host.stopRequested && state.epoch < epochs) return resultOf(state, 'stopped', this.host.stopRequested.reason);
+    return undefined;
   }
 
   private async finish(result: TrainResult): Promise<TrainResult> {
@@ -362,12 +433,17 @@ export class Trainer {
     return result;
   }
 
+  /** Optimizer steps of the whole run. */
+  private get totalSteps(): number {
+    return this.options.epochs * this.data.stepsPerEpoch;
+  }
+
   /**
    * The controls of the coming step: reset (base learning rates, gamma and lambda unset), then
    * set by the plugins' `beforeStep` hooks in order; the learning rates go into the optimizer.
    * p = optimizer steps done before this step / total steps.
    */
-  private steer(epoch: number, stepInEpoch: number, globalStep: number, totalSteps: number): StepContext {
+  private steer(epoch: number, stepInEpoch: number, globalStep: number): StepContext {
     const baseLearningRates: Record<string, number> = {};
     for (const group of this.optimizer.groups) baseLearningRates[group.name] = this.baseLr[group.name]!;
     const hook: StepHookContext = {
@@ -377,8 +453,8 @@ export class Trainer {
       stepInEpoch,
       stepsPerEpoch: this.data.stepsPerEpoch,
       globalStep,
-      totalSteps,
-      p: globalStep / totalSteps,
+      totalSteps: this.totalSteps,
+      p: globalStep / this.totalSteps,
       baseLearningRates: Object.freeze({ ...baseLearningRates }),
       controls: { learningRates: { ...baseLearningRates } },
     };
@@ -387,31 +463,44 @@ export class Trainer {
     return { p: hook.p, gamma: hook.controls.gamma, lambda: hook.controls.lambda };
   }
 
-  /** A run whose weights became NaN or infinite: no checkpoint is written, the run fails naming them. */
-  private async diverged(bad: { names: string[]; count: number }, epoch: number, stepInEpoch: number, globalStep: number, history: Array<Record<string, number>>, lastCheckpoint: string | undefined): Promise<TrainResult> {
+  /**
+   * Writes the checkpoint of `state` ({@link saveState}) and records it as the last one. When the
+   * weights are not finite nothing is written and the failed result is returned, naming them; it
+   * reports `failedAt` (where the run was before the epoch end being saved) when given.
+   */
+  private checkpointAt(state: LoopState, failedAt?: Pick<LoopState, 'epoch' | 'stepInEpoch' | 'history'>): TrainResult | undefined {
+    const saved = this.saveState(state);
+    if (typeof saved === 'string') {
+      state.lastCheckpoint = saved;
+      return undefined;
+    }
+    const at = failedAt ?? state;
     const message =
-      `the weights became non-finite (${bad.count} NaN or infinite values in ${bad.names.slice(0, 3).join(', ')}${bad.names.length > 3 ? ` and ${bad.names.length - 3} more` : ''}) ` +
-      `by epoch ${epoch + 1}, step ${stepInEpoch}; no checkpoint was written with them, the last checkpoint is ${lastCheckpoint ?? '(none)'}. Lower the learning rate or check the inputs.`;
+      `the weights became non-finite (${saved.count} NaN or infinite values in ${saved.names.slice(0, 3).join(', ')}${saved.names.length > 3 ? ` and ${saved.names.length - 3} more` : ''}) ` +
+      `by epoch ${at.epoch + 1}, step ${at.stepInEpoch}; no checkpoint was written with them, the last checkpoint is ${state.lastCheckpoint ?? '(none)'}. Lower the learning rate or check the inputs.`;
     this.bus.emit({ type: 'error', source: 'trainer', message });
-    return this.finish({ status: 'failed', reason: message, epochsDone: epoch, globalStep, history, checkpoint: lastCheckpoint });
+    return { status: 'failed', reason: message, epochsDone: at.epoch, globalStep: state.globalStep, history: at.history, checkpoint: state.lastCheckpoint };
   }
 
-  /** Writes a checkpoint and returns its folder; returns the non-finite weights instead when there are any (nothing is written). */
-  private checkpoint(epoch: number, stepInEpoch: number, globalStep: number, history: Array<Record<string, number>>, acc: Accumulator): string | { names: string[]; count: number } {
+  // The trainer's state in a checkpoint: saveState writes it, loadState (just below) reads it back.
+
+  /**
+   * Saves the whole run state: model parameters and buffers (`model/<name>`), the optimizer
+   * ({@link AdamW.toCheckpoint}), the RNG, the loader, every plugin's state and the loop state
+   * (epoch, step, history, the epoch's running sums). Returns where, or the non-finite weights
+   * instead (nothing is written then).
+   */
+  private saveState(state: LoopState): string | { names: string[]; count: number } {
     const tensors = new Map<string, StoredTensor>();
     const m = this.task.model;
     for (const [name, v] of [...m.namedParameters(), ...m.namedBuffers()]) {
-      tensors.set(`model/${name}`, { shape: v.shape, dtype: v.dtype === 'int32' ? 'int32' : 'float32', data: v.dataSync() as Float32Array });
+      tensors.set(`${MODEL_PREFIX}${name}`, { shape: v.shape, dtype: v.dtype === 'int32' ? 'int32' : 'float32', data: v.dataSync() as Float32Array });
     }
-    const bad = findNonFinite([...tensors].map(([name, t]) => [name.slice('model/'.length), t.data] as const));
+    const bad = findNonFinite([...tensors].map(([name, t]) => [name.slice(MODEL_PREFIX.length), t.data] as const));
     if (bad.count) return bad;
-    const opt = this.optimizer.getState();
-    const steps: Record<string, number> = {};
-    for (const [name, s] of Object.entries(opt.params)) {
-      steps[name] = s.step;
-      tensors.set(`optim/${name}/m`, { shape: [s.m.length], dtype: 'float32', data: s.m });
-      tensors.set(`optim/${name}/v`, { shape: [s.v.length], dtype: 'float32', data: s.v });
-    }
+    const optimizer = this.optimizer.toCheckpoint();
+    for (const [name, t] of optimizer.tensors) tensors.set(name, t);
+    const { epoch, stepInEpoch, globalStep, history, acc } = state;
     return this.store!.save(
       {
         stage: this.task.stage,
@@ -422,7 +511,7 @@ export class Trainer {
         rng: this.rng.getState(),
         loader: { epoch, step: stepInEpoch, source: this.data.getState?.() ?? null },
         plugins: this.host.getState(),
-        optimizer: { groups: opt.groups, steps },
+        optimizer: optimizer.meta,
         epochAccumulator: acc,
         history,
       },
@@ -430,14 +519,22 @@ export class Trainer {
     );
   }
 
-  private restore(stage: string, tensors: Map<string, StoredTensor>): void {
-    if (stage !== this.task.stage) throw new CheckpointError(`the checkpoint is from stage '${stage}', this run is stage '${this.task.stage}'.`);
+  /** Restores what {@link saveState} saved (from the checkpoint at `where`) and returns the loop state to continue from. */
+  private loadState(ckpt: Checkpoint, where: string): LoopState {
+    const { meta, tensors } = ckpt;
+    if (meta.stage !== this.task.stage) throw new CheckpointError(`the checkpoint is from stage '${meta.stage}', this run is stage '${this.task.stage}'.`);
     const m = this.task.model;
     for (const [name, v] of [...m.namedParameters(), ...m.namedBuffers()]) {
-      const t = tensors.get(`model/${name}`);
+      const t = tensors.get(`${MODEL_PREFIX}${name}`);
       if (!t) throw new CheckpointError(`checkpoint has no tensor for '${name}'; it is from a different model configuration.`);
       if (t.data.length !== v.size) throw new CheckpointError(`checkpoint tensor '${name}' has ${t.data.length} values, the model expects ${v.size} (${v.shape.join('x')}).`);
       tf.tidy(() => v.assign(tf.tensor(t.data, v.shape, v.dtype)));
     }
+    this.rng.setState(meta.rng);
+    this.host.setState(meta.plugins);
+    const loaderState = (meta.loader as { source?: unknown } | null)?.source;
+    if (loaderState !== undefined && loaderState !== null) this.data.setState?.(loaderState);
+    this.optimizer.fromCheckpoint(meta.optimizer, tensors, where);
+    return { epoch: meta.epoch, stepInEpoch: meta.stepInEpoch, globalStep: meta.globalStep, history: meta.history, acc: { ...meta.epochAccumulator }, lastCheckpoint: where };
   }
 }
