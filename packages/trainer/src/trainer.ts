@@ -63,7 +63,7 @@ const MODEL_PREFIX = 'model/';
  * Where the loop is: what a checkpoint holds besides weights, optimizer, RNG, loader and plugin
  * state, and what a resume continues from.
  */
-interface LoopState {
+interface TrainerState {
   /** Epochs fully done. */
   epoch: number;
   /** Steps done inside the running epoch. */
@@ -84,7 +84,7 @@ export type StepOutcome =
   | { kind: 'backendFailure'; reason: string };
 
 /** The result of a run that ends with `state` as it is. */
-function resultOf(state: LoopState, status: TrainResult['status'], reason?: string): TrainResult {
+function resultOf(state: TrainerState, status: TrainResult['status'], reason?: string): TrainResult {
   return { status, ...(reason !== undefined ? { reason } : {}), epochsDone: state.epoch, globalStep: state.globalStep, history: state.history, checkpoint: state.lastCheckpoint };
 }
 
@@ -237,7 +237,7 @@ export class Trainer {
     // tfjs-core alone registers no gradient functions; @dfd/backends loads them (Node-safe).
     await registerGradients();
     await this.host.setupAll();
-    const state: LoopState = { epoch: 0, stepInEpoch: 0, globalStep: 0, history: [], acc: {} };
+    const state: TrainerState = { epoch: 0, stepInEpoch: 0, globalStep: 0, history: [], acc: {} };
     try {
       const failed = this.start(state);
       if (failed) return await this.finish(failed);
@@ -262,7 +262,7 @@ export class Trainer {
    * store), so that even a run that fails at its first step leaves a usable one. Returns the
    * failed result when the weights are already non-finite.
    */
-  private start(state: LoopState): TrainResult | undefined {
+  private start(state: TrainerState): TrainResult | undefined {
     if (this.options.resume) {
       if (!this.store?.exists()) throw new CheckpointError(`cannot resume: no checkpoint in ${this.store?.location ?? '(no checkpoint store)'}.`);
       const stale = this.store.removeStaleTemp();
@@ -280,7 +280,7 @@ export class Trainer {
    * One epoch from `state.stepInEpoch` (0 unless resumed mid-epoch): its steps, then
    * {@link endEpoch}. Returns the run's result when it ends here (a failed step, a stop).
    */
-  private async runEpoch(state: LoopState): Promise<TrainResult | undefined> {
+  private async runEpoch(state: TrainerState): Promise<TrainResult | undefined> {
     const stepsPerEpoch = this.data.stepsPerEpoch;
     this.bus.emit({ type: 'epochStart', epoch: state.epoch, totalEpochs: this.options.epochs });
     const tEpoch = Date.now();
@@ -318,7 +318,7 @@ export class Trainer {
    * not finite or a wasm kernel failed, in which case batch-norm statistics are put back and the
    * weights stay as they were. Advances `state` and emits `batchEnd` when applied.
    */
-  private async step(batch: Batch, state: LoopState): Promise<StepOutcome> {
+  private async step(batch: Batch, state: TrainerState): Promise<StepOutcome> {
     const ctx = this.steer(state.epoch, state.stepInEpoch, state.globalStep);
     const t0 = Date.now();
     this.task.beforeStep?.(ctx);
@@ -394,7 +394,7 @@ export class Trainer {
    * `epochEnd`, then (after every subscriber handled it: the best-weights plugin saves this
    * epoch's weights there) the epoch's checkpoint. Returns the result when the run ends here.
    */
-  private async endEpoch(state: LoopState, tEpoch: number): Promise<TrainResult | undefined> {
+  private async endEpoch(state: TrainerState, tEpoch: number): Promise<TrainResult | undefined> {
     const { epochs } = this.options;
     const metrics: Record<string, number> = { epoch: state.epoch + 1, seconds: (Date.now() - tEpoch) / 1000 };
     const acc = state.acc;
@@ -468,7 +468,7 @@ export class Trainer {
    * weights are not finite nothing is written and the failed result is returned, naming them; it
    * reports `failedAt` (where the run was before the epoch end being saved) when given.
    */
-  private checkpointAt(state: LoopState, failedAt?: Pick<LoopState, 'epoch' | 'stepInEpoch' | 'history'>): TrainResult | undefined {
+  private checkpointAt(state: TrainerState, failedAt?: Pick<TrainerState, 'epoch' | 'stepInEpoch' | 'history'>): TrainResult | undefined {
     const saved = this.saveState(state);
     if (typeof saved === 'string') {
       state.lastCheckpoint = saved;
@@ -490,7 +490,7 @@ export class Trainer {
    * (epoch, step, history, the epoch's running sums). Returns where, or the non-finite weights
    * instead (nothing is written then).
    */
-  private saveState(state: LoopState): string | { names: string[]; count: number } {
+  private saveState(state: TrainerState): string | { names: string[]; count: number } {
     const tensors = new Map<string, StoredTensor>();
     const m = this.task.model;
     for (const [name, v] of [...m.namedParameters(), ...m.namedBuffers()]) {
@@ -520,7 +520,7 @@ export class Trainer {
   }
 
   /** Restores what {@link saveState} saved (from the checkpoint at `where`) and returns the loop state to continue from. */
-  private loadState(ckpt: Checkpoint, where: string): LoopState {
+  private loadState(ckpt: Checkpoint, where: string): TrainerState {
     const { meta, tensors } = ckpt;
     if (meta.stage !== this.task.stage) throw new CheckpointError(`the checkpoint is from stage '${meta.stage}', this run is stage '${this.task.stage}'.`);
     const m = this.task.model;
