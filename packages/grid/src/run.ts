@@ -21,7 +21,8 @@ export class CellFailedError extends DfdError {
  * Run one cell in this process (the tfjs backend must already be set). A folder with a finished
  * run is skipped; a folder with a checkpoint resumes from it (`dfd train --resume`), so a cell
  * killed mid-run continues where its last checkpoint left it; a folder without one starts over. `onStart` receives the trainer's
- * `requestStop` (Ctrl-C).
+ * `requestStop` (Ctrl-C). `options.plugins` are the cell's plugins (the trainer imports none): the CLI passes
+ * `(config) => createDefaultPlugins(config)` from `@dfd/cli/plugins`, so the cell gets the scheduler plugins of its config.
  */
 export async function runCellInProcess(dir: string, options: RunOptions & { onStart?: (stop: (reason: string) => void) => void } = {}): Promise<CellEnd> {
   if (isDone(dir)) return 'skipped';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packAndInstall, REPO_ROOT, type InstalledProject } from '../../../tools/testing/pack-install.js';
 import { checkExampleOutput, EXAMPLE_ARGS } from './test-utils/example.js';
 
-// What a stranger gets from the README's `npm install @dfd/trainer @tensorflow/tfjs-core`: the packed
+// What a stranger gets from the README's `npm install @dfd/trainer @dfd/plugin-schedulers @dfd/plugin-jsonl-logger @tensorflow/tfjs-core`: the packed
 // @dfd/trainer and the workspace packages it depends on (transitively; from the registry once
 // published), tfjs-core and the rest from the registry, in an empty project; then the example the
 // package ships, run with plain Node as its header says.
@@ -33,7 +33,8 @@ function closure(name: string, seen = new Set<string>(), order: string[] = []): 
 
 describe('@dfd/trainer installed from its npm pack tarball, with its example', () => {
   let project: InstalledProject;
-  const packages = closure('@dfd/trainer');
+  // The example composes its plugins itself (the trainer imports none): the README's install line names them.
+  const packages = ['@dfd/trainer', '@dfd/plugin-schedulers', '@dfd/plugin-jsonl-logger'].reduce<string[]>((order, name) => closure(name, new Set(order), order), []);
 
   beforeAll(async () => {
     project = await packAndInstall({ packageDirs: packages.map((n) => workspace.get(n)!.dir), deps: ['@tensorflow/tfjs-core'], timeoutMs: 240_000 });
