@@ -32,6 +32,13 @@ describe('createDefaultPlugins (the composition root)', () => {
     expect(plugins[1]).toBe(mine);
   });
 
+  it('a config entry (--plugin gamma-scheduler:{...}) replaces the default scheduler of that name', () => {
+    const c = validateConfig(trainConfigSchema, { source: 'synthetic:studio', out: 'runs/x', console: false, plugins: [{ name: 'gamma-scheduler', options: { name: 'constant', value: 0.25 } }] });
+    const plugins = createDefaultPlugins(c);
+    expect(plugins.map((p) => p.name)).toEqual(['lr-scheduler', 'gamma-scheduler', 'lambda-scheduler', 'jsonl-logger']);
+    expect((plugins[1] as GammaSchedulerPlugin).spec).toEqual({ name: 'constant', value: 0.25 });
+  });
+
   it('the registry knows every plugin of the repository', () => {
     expect(createDefaultPluginRegistry().list().map((e) => e.name)).toEqual(['console', 'early-stopping', 'gamma-scheduler', 'jsonl-logger', 'lambda-scheduler', 'lr-scheduler', 'schedule-monitor']);
   });

@@ -49,7 +49,8 @@ export interface DefaultPluginsOptions {
  * plugins of `schedule` (`lr-scheduler`: cosine annealing unless `cosine: false`;
  * `gamma-scheduler`: the paper's gamma(p) by default; `lambda-scheduler`: 1 by default), the
  * console progress (`console`), the metrics log `<out>/metrics.jsonl` (`jsonl`), every config
- * `plugins` entry built from the registry, then `options.plugins` (replacing defaults by name).
+ * `plugins` entry built from the registry, then `options.plugins`; a config entry or one of
+ * `options.plugins` with the name of a plugin before it replaces that one in place.
  *
  * ```ts
  * const run = await createTrainer(config, { plugins: (c) => createDefaultPlugins(c, { plugins: [myGammaScheduler] }) });
@@ -61,6 +62,7 @@ export function createDefaultPlugins(config: DefaultPluginsConfig, options: Defa
   const defaults: DfdPlugin[] = [...schedulerPlugins(config.schedule)];
   if (config.console) defaults.push(new ConsolePlugin({ stream: options.stream }));
   if (config.jsonl) defaults.push(new JsonlLoggerPlugin({ path: metrics }));
-  for (const p of config.plugins) defaults.push(registry.create(p.name, p.name === 'jsonl-logger' ? { path: metrics, ...p.options } : p.options));
-  return mergePlugins(defaults, options.plugins ?? []);
+  // A config entry (`--plugin gamma-scheduler:{...}`) replaces the default of its name too.
+  const fromConfig = config.plugins.map((p) => registry.create(p.name, p.name === 'jsonl-logger' ? { path: metrics, ...p.options } : p.options));
+  return mergePlugins(mergePlugins(defaults, fromConfig), options.plugins ?? []);
 }
