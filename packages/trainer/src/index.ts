@@ -10,6 +10,7 @@ export { disposeBatch, tensorBatchSource, type ArraySamples, type Batch, type Ba
 export { CheckpointError, NonFiniteLossError, RunFolderError, TrainingFailedError, TrainingSetupError } from './errors.js';
 export { evaluate, evaluateHeads, meanAccuracy, summarise, type Classifier, type EvaluationHead } from './evaluate.js';
 export { correctCount, crossEntropy, smoothL1 } from './losses.js';
+export { measureEmbeddingStats, StandardizedEife, standardizeExtractors, statsSample, STD_FLOOR, type EmbeddingStats } from './eife-standardize.js';
 export { DfdTask, EifeTask, defaultGroupOf, type DfdNetLike, type EifeLike, type StepContext, type TaskLoss, type TrainableModule, type TrainingTask } from './task.js';
 export { TRAINER_TOKENS, type Optional } from './tokens.js';
 export { Trainer, type LoopOptions, type StepOutcome, type TrainResult } from './trainer.js';

@@ -54,6 +54,31 @@ describe('dfd with the zoo (face-api from the installed npm package)', () => {
     tf.dispose(Object.values(zoo));
   });
 
+  it('--eife-standardize: the MI term is computed on unit-scale targets (the raw face-api descriptor spreads 0.04 per dimension)', async () => {
+    const runMi = async (standardize: boolean): Promise<number> => {
+      const out = mkdtempSync(join(tmpdir(), 'dfd-zoo-std-'));
+      const { code, stderr } = await runCli([
+        'train',
+        '--source', 'synthetic:studio?train=14&test=0&size=48',
+        '--variant', 'att+eifp', '--backbone', 'faceapi:expression', '--freeze-backbone',
+        '--eife', 'faceapi:recognition', ...(standardize ? ['--eife-standardize'] : []),
+        '--epochs', '1', '--batch-size', '7', '--no-augment', '--no-console', '--backend', 'wasm', '--seed', '3',
+        '--out', out,
+      ]);
+      expect(code, stderr).toBe(0);
+      expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'))).toMatchObject({ eifeStandardize: standardize });
+      const first = readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; loss?: { mi: number } }).find((e) => e.type === 'batchEnd')!;
+      return first.loss!.mi;
+    };
+    // Same seed, same MI head, same first batch: only the targets' scale differs. Unit-spread
+    // targets cost about 0.42 under smooth-L1 even when predicted by their mean; the raw
+    // descriptor (values near 0) costs only what the untrained head's own output does (measured 0.28 vs 0.58).
+    const raw = await runMi(false);
+    const std = await runMi(true);
+    expect(std).toBeGreaterThan(0.42);
+    expect(std - raw).toBeGreaterThan(0.2);
+  });
+
   it('dfd eval --model faceapi:expression evaluates the zoo classifier as it ships', async () => {
     const { code, stdout, stderr } = await runCli(['eval', '--model', 'faceapi:expression', '--target', 'wild=synthetic:wild?train=0&test=7&size=48', '--backend', 'wasm', '--json']);
     expect(code, stderr).toBe(0);
