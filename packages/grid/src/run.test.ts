@@ -3,6 +3,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DfdPlugin } from '@dfd/core';
+import { JsonlLoggerPlugin } from '@dfd/plugin-jsonl-logger';
+import { schedulerPlugins } from '@dfd/plugin-schedulers';
+import type { EifeConfig, TrainConfig } from '@dfd/trainer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gridReport, reportMarkdown } from './report.js';
 import { STOPPED_EXIT, childExecutor, runCellInProcess, runGridLocal } from './run.js';
@@ -17,6 +21,9 @@ const base = {
   data: { batchSize: 16, augment: false },
   backend: 'cpu',
 };
+// A cell's plugins come from its caller (the CLI passes createDefaultPlugins): here the schedules
+// and the metrics log that grid progress reads, as `dfd grid` gives them.
+const plugins = (c: TrainConfig | EifeConfig): DfdPlugin[] => [...schedulerPlugins(c.schedule), new JsonlLoggerPlugin({ path: join(c.out, 'metrics.jsonl') })];
 const GOOD = 'synthetic:studio?train=32&test=0&size=16';
 const BAD = 'folder:/nonexistent/dfd-grid-local';
 
@@ -29,7 +36,7 @@ describe('runGridLocal (in process)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-run-'));
     const plan = expandGrid({ base, axes: { source: [BAD, GOOD], seed: [0] } }, dir);
     const events: string[] = [];
-    const execute = (d: string) => runCellInProcess(d, {});
+    const execute = (d: string) => runCellInProcess(d, { plugins });
     const first = await runGridLocal(plan, { execute, attempts: 3, onEvent: (e) => events.push(`${e.type} ${e.label} ${e.attempt ?? ''}`.trim()) });
     expect(first).toEqual({ completed: 1, skipped: 0, failed: 1, stopped: 0 });
     const badCell = plan.cells[0]!;
@@ -58,6 +65,7 @@ describe('runGridLocal (in process)', () => {
     // Ctrl-C during the first cell's second epoch: the cell stops at a checkpoint, no new cell starts.
     const execute = (d: string) =>
       runCellInProcess(d, {
+        plugins,
         onStart: (stop) => {
           const poll = setInterval(() => {
             if (readMetrics(d).some((e) => e.type === 'checkpoint' && e.epoch === 1)) {
@@ -71,7 +79,7 @@ describe('runGridLocal (in process)', () => {
     const first = await runGridLocal(plan, { execute, stopping: () => stopping });
     expect(first).toEqual({ completed: 0, skipped: 0, failed: 0, stopped: 1 });
     expect(cellProgress({ ...plan.cells[1]!, kind: 'dfd' }).state).toBe('waiting');
-    const resumed = await runGridLocal(plan, { execute: (d) => runCellInProcess(d, {}) });
+    const resumed = await runGridLocal(plan, { execute: (d) => runCellInProcess(d, { plugins }) });
     expect(resumed).toEqual({ completed: 2, skipped: 0, failed: 0, stopped: 0 });
     const ev = readMetrics(plan.cells[0]!.dir);
     expect(ev.filter((e) => e.type === 'runStart').map((e) => e.startEpoch)).toEqual([0, 1]);
