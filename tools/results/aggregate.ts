@@ -38,7 +38,7 @@ const targetNames = [...new Set([...rows.values()].flatMap((l) => l.flatMap((x) 
 const head = ['row', 'seeds', 'source test (in-domain)', ...targetNames.map((t) => `${t} (unseen)`), 'per seed (unseen)', 'minutes / run'];
 const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
 // Table 1 order: from scratch, on the frozen expression trunk, on the frozen age/gender trunk; anything else after.
-const ORDER = ['base-scratch', 'att-scratch', 'attE-scratch', 'base-frozen', 'att-frozen', 'attE-frozen', 'attEs-frozen', 'base-xc', 'att-xc', 'attEs-xc'];
+const ORDER = ['base-scratch', 'att-scratch', 'attE-scratch', 'base-frozen', 'att-frozen', 'attE-frozen', 'attEs-frozen', 'attEh-frozen', 'base-xc', 'att-xc', 'attEs-xc'];
 const rank = (r: string) => (ORDER.includes(r) ? ORDER.indexOf(r) : ORDER.length);
 for (const [row, list] of [...rows].sort((a, b) => rank(a[0]) - rank(b[0]) || a[0].localeCompare(b[0]))) {
   list.sort((a, b) => a.seed - b.seed);
@@ -55,6 +55,8 @@ const pairs: Array<[string, string]> = [
   ['attE-frozen', 'base-frozen'],
   ['attEs-frozen', 'att-frozen'],
   ['attEs-frozen', 'base-frozen'],
+  ['attEh-frozen', 'att-frozen'],
+  ['attEh-frozen', 'attEs-frozen'],
   ['att-xc', 'base-xc'],
   ['attEs-xc', 'att-xc'],
 ];
