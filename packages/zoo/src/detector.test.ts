@@ -3,12 +3,11 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '@dfd/core';
-import { SYNTHETIC_DOMAINS, renderFace, sampleFaceParams } from '@dfd/datasets';
 import { ZooDetectOptionsError, nonMaxSuppression, type FaceBox, type TinyFaceDetector, type ZooImage } from './detector.js';
 import { ZooCropError, cropFace } from './crop.js';
 import { findZooPackage, loadZooDetector } from './node.js';
 import { ZooRoleError, zooEntry, zooEntryFor } from './registry.js';
+import { boxIou, faceCanvas } from '../../../tools/testing/face-canvas.js';
 
 /**
  * The reference is face-api's own TinyFaceDetector (@vladmandic/face-api's Node build, a dev
@@ -23,24 +22,6 @@ interface FaceapiLib {
 const require = createRequire(import.meta.url);
 let faceapi: FaceapiLib;
 let detector: TinyFaceDetector;
-
-/** A canvas of the face's own background colour with `renderFace` faces pasted at (x, y), `size` px. */
-function canvas(width: number, height: number, faces: Array<{ x: number; y: number; size: number; seed: number }>): ZooImage {
-  const data = new Uint8Array(width * height * 3);
-  faces.forEach((f, k) => {
-    const d = SYNTHETIC_DOMAINS.studio!;
-    const face = renderFace(d, sampleFaceParams(d, new Rng(f.seed)), f.size);
-    if (k === 0) for (let i = 0; i < width * height; i++) data.set(face.data.subarray(0, 3), i * 3);
-    for (let y = 0; y < f.size; y++) data.set(face.data.subarray(y * f.size * 3, (y + 1) * f.size * 3), ((f.y + y) * width + f.x) * 3);
-  });
-  return { width, height, data };
-}
-
-function iou(a: { x: number; y: number; width: number; height: number }, b: { x: number; y: number; width: number; height: number }): number {
-  const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
-  const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
-  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
-}
 
 async function reference(img: ZooImage, inputSize: number): Promise<FaceBox[]> {
   const x = tf.tensor3d(img.data, [img.height, img.width, 3], 'int32');
@@ -65,11 +46,11 @@ describe('faceapi:tiny-detector', () => {
   });
 
   it("gives face-api's boxes (0.5 px) and scores (1e-4) on wide and tall images, 416 and 224 px input", async () => {
-    const wide = canvas(480, 330, [
+    const wide = faceCanvas(480, 330, [
       { x: 290, y: 30, size: 160, seed: 1 },
       { x: 20, y: 150, size: 120, seed: 5 },
     ]);
-    const tall = canvas(260, 400, [{ x: 40, y: 220, size: 150, seed: 3 }]);
+    const tall = faceCanvas(260, 400, [{ x: 40, y: 220, size: 150, seed: 3 }]);
     const cases: Array<[ZooImage, number]> = [
       [wide, 416],
       [tall, 416],
@@ -96,14 +77,14 @@ describe('faceapi:tiny-detector', () => {
 
   it('finds an off-centre face and crops it with a margin', async () => {
     const face = { x: 300, y: 40, size: 160, seed: 1 };
-    const img = canvas(520, 360, [face]);
+    const img = faceCanvas(520, 360, [face]);
     const boxes = await detector.detect(img, { inputSize: 320 });
     expect(boxes).toHaveLength(1);
     const box = boxes[0]!;
     // The drawn face (oval and hair) fills about the central 3/4 of the pasted square.
     const inner = { x: face.x + face.size / 8, y: face.y + face.size / 8, width: (face.size * 3) / 4, height: (face.size * 3) / 4 };
-    expect(iou(box, inner)).toBeGreaterThan(0.5);
-    expect(iou(box, { x: 0, y: 0, width: img.width, height: img.height })).toBeLessThan(0.15);
+    expect(boxIou(box, inner)).toBeGreaterThan(0.5);
+    expect(boxIou(box, { x: 0, y: 0, width: img.width, height: img.height })).toBeLessThan(0.15);
     const crop = cropFace(img, box, { margin: 0.2 });
     expect(crop.width).toBe(Math.round(Math.max(box.width, box.height) * 1.4));
     expect(crop.height).toBe(crop.width);
@@ -119,7 +100,7 @@ describe('faceapi:tiny-detector', () => {
     expect(region.y).toBeLessThanOrEqual(inner.y);
     expect(region.x + region.width).toBeGreaterThanOrEqual(inner.x + inner.width);
     expect(region.y + region.height).toBeGreaterThanOrEqual(inner.y + inner.height);
-    expect(iou(region, { x: face.x, y: face.y, width: face.size, height: face.size })).toBeGreaterThan(0.6);
+    expect(boxIou(region, { x: face.x, y: face.y, width: face.size, height: face.size })).toBeGreaterThan(0.6);
   });
 
   it('finds nothing on a blank image', async () => {
@@ -128,7 +109,7 @@ describe('faceapi:tiny-detector', () => {
   });
 
   it('rejects bad options with typed errors', async () => {
-    const img = canvas(64, 64, []);
+    const img = faceCanvas(64, 64, []);
     await expect(detector.detect(img, { inputSize: 300 })).rejects.toThrow(ZooDetectOptionsError);
     await expect(detector.detect(img, { scoreThreshold: 1 })).rejects.toThrow(/between 0 and 1/);
     await expect(detector.detect({ width: 10, height: 10, data: new Uint8Array(5) })).rejects.toThrow(/expected width \* height \* 3/);

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '@dfd/core';
-import { DatasetSpecError, SYNTHETIC_DOMAINS, renderFace, sampleFaceParams, type RgbImage } from '@dfd/datasets';
+import { DatasetSpecError } from '@dfd/datasets';
 import { createNodeDatasetRegistry, decodeImageFile, loadDatasetPluginModule } from '@dfd/datasets/node';
 import { cropFace } from './crop.js';
 import { encodePng, facesDatasetPlugin, type FacesCacheEntry } from './faces.js';
 import { loadZooDetector, loadZooLandmarker } from './node.js';
+import { boxIou, faceCanvas } from '../../../tools/testing/face-canvas.js';
 
 // faces:<spec> on a folder dataset made here: synthetic faces pasted off-centre on larger
 // canvases (PNG), and one blank image without a face.
@@ -17,21 +17,6 @@ const work = mkdtempSync(join(tmpdir(), 'dfd-faces-'));
 const root = join(work, 'data');
 const cache = join(work, 'cache');
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function canvas(width: number, height: number, f: { x: number; y: number; size: number; seed: number }): RgbImage {
-  const d = SYNTHETIC_DOMAINS.studio!;
-  const face = renderFace(d, sampleFaceParams(d, new Rng(f.seed)), f.size);
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) data.set(face.data.subarray(0, 3), i * 3);
-  for (let y = 0; y < f.size; y++) data.set(face.data.subarray(y * f.size * 3, (y + 1) * f.size * 3), ((f.y + y) * width + f.x) * 3);
-  return { width, height, data };
-}
-
-function iou(a: { x: number; y: number; width: number; height: number }, b: { x: number; y: number; width: number; height: number }): number {
-  const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
-  const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
-  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
-}
 
 const faces = {
   'train/happy/a.png': { x: 200, y: 30, size: 160, seed: 1 },
@@ -49,7 +34,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   for (const [rel, f] of Object.entries(faces)) {
     mkdirSync(join(root, rel, '..'), { recursive: true });
-    writeFileSync(join(root, rel), encodePng(canvas(380, 300, f)));
+    writeFileSync(join(root, rel), encodePng(faceCanvas(380, 300, f)));
   }
   mkdirSync(join(root, 'test/happy'), { recursive: true });
   writeFileSync(join(root, 'test/happy/c.png'), encodePng({ width: 200, height: 150, data: new Uint8Array(200 * 150 * 3).fill(128) }));
@@ -75,7 +60,7 @@ describe('faces: dataset plugin', () => {
       const rel = Object.keys(faces).find((k) => s.id.endsWith(k.split('/').slice(-2).join('/'))) as keyof typeof faces;
       const f = faces[rel];
       expect(f).toBeDefined();
-      expect(iou(entry.box!, { x: f.x + f.size / 8, y: f.y + f.size / 8, width: (f.size * 3) / 4, height: (f.size * 3) / 4 })).toBeGreaterThan(0.5);
+      expect(boxIou(entry.box!, { x: f.x + f.size / 8, y: f.y + f.size / 8, width: (f.size * 3) / 4, height: (f.size * 3) / 4 })).toBeGreaterThan(0.5);
       expect(entry.eyes!.left[0]).toBeLessThan(entry.eyes!.right[0]);
       const original = await decodeImageFile(join(root, rel));
       const expected = cropFace(original, entry.box!, { margin: 0.2, size: 128, eyes: entry.eyes! });

@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng } from '@dfd/core';
-import { SYNTHETIC_DOMAINS, renderFace, sampleFaceParams } from '@dfd/datasets';
-import type { TinyFaceDetector, ZooImage } from './detector.js';
+import type { TinyFaceDetector } from './detector.js';
 import { cropFace } from './crop.js';
 import { eyeCentres, type FaceLandmarker } from './landmarks.js';
 import { findZooPackage, loadZooDetector, loadZooLandmarker } from './node.js';
 import { ZooRoleError, zooEntry, zooEntryFor } from './registry.js';
+import { faceCanvas } from '../../../tools/testing/face-canvas.js';
 
 /** Reference: face-api's own FaceLandmark68TinyNet (its Node build) on the same engine and CPU backend. */
 interface FaceapiLib {
@@ -19,16 +18,6 @@ const require = createRequire(import.meta.url);
 let faceapi: FaceapiLib;
 let landmarker: FaceLandmarker;
 let detector: TinyFaceDetector;
-
-/** A synthetic face (renderFace, studio domain) pasted at (x, y) on a canvas of its background colour. */
-function canvas(width: number, height: number, f: { x: number; y: number; size: number; seed: number }): ZooImage {
-  const d = SYNTHETIC_DOMAINS.studio!;
-  const face = renderFace(d, sampleFaceParams(d, new Rng(f.seed)), f.size);
-  const data = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) data.set(face.data.subarray(0, 3), i * 3);
-  for (let y = 0; y < f.size; y++) data.set(face.data.subarray(y * f.size * 3, (y + 1) * f.size * 3), ((f.y + y) * width + f.x) * 3);
-  return { width, height, data };
-}
 
 const degrees = (e: { left: [number, number]; right: [number, number] }) => (Math.atan2(e.right[1] - e.left[1], e.right[0] - e.left[0]) * 180) / Math.PI;
 
@@ -49,7 +38,7 @@ describe('faceapi:landmarks-tiny', () => {
   });
 
   it("gives face-api's 68 points (0.01 px) on wide, tall and square face crops", async () => {
-    const img = canvas(200, 200, { x: 20, y: 20, size: 160, seed: 2 });
+    const img = faceCanvas(200, 200, { x: 20, y: 20, size: 160, seed: 2 });
     const before = tf.memory().numTensors;
     for (const [w, h] of [
       [150, 120],
@@ -78,7 +67,7 @@ describe('faceapi:landmarks-tiny', () => {
   });
 
   it('measures a tilted face and levels its eyes in the crop', async () => {
-    const upright = canvas(360, 300, { x: 170, y: 60, size: 160, seed: 2 });
+    const upright = faceCanvas(360, 300, { x: 170, y: 60, size: 160, seed: 2 });
     // The whole image turned by 20 degrees about the face centre (cropFace samples along the eye line).
     const tilt = (20 * Math.PI) / 180;
     const turned = cropFace(upright, { x: 250 - 150, y: 140 - 150, width: 300, height: 300 }, { margin: 0, eyes: { left: [0, 0], right: [Math.cos(-tilt), Math.sin(-tilt)] } });

@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../test-utils/run-cli.js';
-import { Rng } from '@dfd/core';
-import { SYNTHETIC_DOMAINS, renderFace, sampleFaceParams, type RgbImage } from '@dfd/datasets';
+import type { RgbImage } from '@dfd/datasets';
+import { boxIou, faceCanvas } from '../../../../tools/testing/face-canvas.js';
 import { cropFace } from '@dfd/zoo';
 
 // dfd predict --detect end to end: a tiny DFD-Net converted from the committed PyTorch fixture,
@@ -27,24 +27,6 @@ interface DetectJson {
   noFace: string[];
 }
 
-function iou(a: Box, b: Box): number {
-  const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
-  const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
-  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
-}
-
-/** Synthetic faces pasted at (x, y) on a canvas of the first face's background colour. */
-function canvas(width: number, height: number, faces: Array<{ x: number; y: number; size: number; seed: number }>): RgbImage {
-  const data = new Uint8Array(width * height * 3).fill(128);
-  faces.forEach((f, k) => {
-    const d = SYNTHETIC_DOMAINS.studio!;
-    const face = renderFace(d, sampleFaceParams(d, new Rng(f.seed)), f.size);
-    if (k === 0) for (let i = 0; i < width * height; i++) data.set(face.data.subarray(0, 3), i * 3);
-    for (let y = 0; y < f.size; y++) data.set(face.data.subarray(y * f.size * 3, (y + 1) * f.size * 3), ((f.y + y) * width + f.x) * 3);
-  });
-  return { width, height, data };
-}
-
 async function png(path: string, img: RgbImage): Promise<string> {
   await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(path);
   return path;
@@ -63,7 +45,7 @@ let blankFile: string;
 beforeAll(async () => {
   const c = await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', modelDir, '--json');
   expect(c.code, c.stderr).toBe(0);
-  group = canvas(480, 330, faces);
+  group = faceCanvas(480, 330, faces);
   groupFile = await png(join(work, 'group.png'), group);
   blankFile = await png(join(work, 'blank.png'), { width: 200, height: 150, data: new Uint8Array(200 * 150 * 3).fill(128) });
 });
@@ -81,7 +63,7 @@ describe('dfd predict --detect', () => {
     ]);
     expect(out.predictions[0]!.box.score).toBeGreaterThanOrEqual(out.predictions[1]!.box.score);
     // Each pasted face is found (IoU > 0.5 with its drawn region), by exactly one box.
-    for (const f of faces) expect(out.predictions.filter((p) => iou(p.box, inner(f)) > 0.5)).toHaveLength(1);
+    for (const f of faces) expect(out.predictions.filter((p) => boxIou(p.box, inner(f)) > 0.5)).toHaveLength(1);
     // The prediction of a face is the model's on its 20%-margin crop levelled by its eyes, written
     // out and predicted without --detect. The eyes lie inside the box, left of image left.
     for (const p of out.predictions) {
