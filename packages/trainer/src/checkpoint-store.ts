@@ -38,11 +38,13 @@ export interface CheckpointMeta {
   /** sha256 (hex) and size of tensors.bin, verified when the checkpoint is read (absent in older checkpoints and in memory). */
   sha256?: string;
   bytes?: number;
+  /** sha256 (hex) of the canonical JSON of every other field (manifest included), verified when read (absent in checkpoints written before it was added, and in memory). */
+  metaSha256?: string;
   manifest: Array<{ name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number }>;
 }
 
 /** What the trainer hands to {@link CheckpointStore.save}: the store adds the format, manifest and checksum. */
-export type CheckpointSaveMeta = Omit<CheckpointMeta, 'manifest' | 'format' | 'formatVersion' | 'sha256' | 'bytes'>;
+export type CheckpointSaveMeta = Omit<CheckpointMeta, 'manifest' | 'format' | 'formatVersion' | 'sha256' | 'bytes' | 'metaSha256'>;
 
 /** A checkpoint read by {@link CheckpointStore.loadNewestIntact}, with what was skipped to get to it. */
 export interface LoadedCheckpoint {

@@ -138,3 +138,70 @@ describe('checkpoint writes on a full disk (issue 17)', () => {
     expect(describeFsError(err)).toBe('cannot write /dev/full: no space left on the device (ENOSPC)');
   });
 });
+
+describe('checkpoint metadata is input (issue 24, cases 5 and 10)', () => {
+  const tensors = () => new Map([
+    ['model/a', { shape: [2], dtype: 'float32' as const, data: Float32Array.from([1, 2]) }],
+    ['model/b', { shape: [2], dtype: 'float32' as const, data: Float32Array.from([3, 4]) }],
+  ]);
+  const edit = (folder: string, f: (j: Record<string, unknown>) => void) => {
+    const file = join(folder, 'checkpoint.json');
+    const j = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    f(j);
+    writeFileSync(file, JSON.stringify(j));
+  };
+
+  it('writes a checksum over the metadata and refuses swapped manifest offsets, naming the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-'));
+    const folder = new FsCheckpointStore(dir).save(meta(3), tensors());
+    expect(JSON.parse(readFileSync(join(folder, 'checkpoint.json'), 'utf8')).metaSha256).toMatch(/^[0-9a-f]{64}$/);
+    const swap = (j: Record<string, unknown>) => {
+      const m = j.manifest as Array<{ offset: number }>;
+      [m[0]!.offset, m[1]!.offset] = [m[1]!.offset, m[0]!.offset];
+    };
+    edit(folder, swap);
+    expect(() => readCheckpoint(folder)).toThrow(CheckpointError);
+    expect(() => readCheckpoint(folder)).toThrow(/checkpoint\.json: field metaSha256 does not match/);
+    // Without the checksum (a checkpoint written before it existed) the layout check still refuses it.
+    edit(folder, (j) => delete j.metaSha256);
+    expect(() => readCheckpoint(folder)).toThrow(/field manifest\.0\.offset is 8 for tensor 'model\/a'/);
+  });
+
+  it('validates every field: "epoch": "x" and an epoch of 1e9 are refused, naming the file and the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-'));
+    const folder = new FsCheckpointStore(dir).save(meta(3), tensors());
+    edit(folder, (j) => (j.epoch = 'x'));
+    expect(() => readCheckpoint(folder)).toThrow(/checkpoint\.json is not a valid dfd checkpoint: epoch: /);
+    edit(folder, (j) => {
+      j.epoch = 1e9;
+      delete j.metaSha256;
+    });
+    expect(() => readCheckpoint(folder)).toThrow(/field epoch is 1000000000 but history holds 1 epoch/);
+    edit(folder, (j) => (j.rng = 'abc'));
+    expect(() => readCheckpoint(folder)).toThrow(/rng: /);
+    // A store falls back to the older intact checkpoint and says why it skipped the edited one.
+    const store = new FsCheckpointStore(mkdtempSync(join(tmpdir(), 'dfd-ckpt-')));
+    store.save(meta(3), tensors());
+    const newest = store.save({ ...meta(6), epoch: 2, history: [{ loss: 1 }, { loss: 0.5 }] }, tensors());
+    edit(newest, (j) => (j.globalStep = 7));
+    const loaded = store.loadNewestIntact();
+    expect(loaded.checkpoint.meta.globalStep).toBe(3);
+    expect(loaded.skipped[0]!.reason).toMatch(/metaSha256/);
+  });
+
+  it('the latest pointer may only name a checkpoint folder of its own run', () => {
+    const other = mkdtempSync(join(tmpdir(), 'dfd-ckpt-other-'));
+    new FsCheckpointStore(other).save({ ...meta(2), runId: 'other' }, tensors());
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-'));
+    const store = new FsCheckpointStore(dir);
+    store.save(meta(3), tensors());
+    const pointer = join(dir, 'checkpoints', 'latest');
+    writeFileSync(pointer, `../../${other.split('/').pop()}/checkpoints/step-00000002\n`);
+    expect(() => store.latestPath()).toThrow(CheckpointError);
+    expect(() => store.latestPath()).toThrow(/latest names ".*step-00000002", not a checkpoint of this run/);
+    const loaded = store.loadNewestIntact();
+    expect(loaded.checkpoint.meta.runId).toBe('r');
+    expect(loaded.path).toBe(join(dir, 'checkpoints', 'step-00000003'));
+    expect(loaded.skipped[0]).toMatchObject({ path: pointer, reason: expect.stringMatching(/not a checkpoint of this run/) });
+  });
+});

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { CheckpointError } from './errors.js';
 import { pidAlive } from './run-folder.js';
 import { checkpointName, type Checkpoint, type CheckpointMeta, type CheckpointSaveMeta, type CheckpointStore, type LoadedCheckpoint, type StoredTensor } from './checkpoint-store.js';
@@ -79,7 +80,8 @@ export class FsCheckpointStore implements CheckpointStore {
       hash.update(bytes);
       offset += bytes.byteLength;
     }
-    const full: CheckpointMeta = { format: 'dfd-checkpoint', formatVersion: 1, ...meta, sha256: hash.digest('hex'), bytes: offset, manifest };
+    const body: CheckpointMeta = { format: 'dfd-checkpoint', formatVersion: 1, ...meta, sha256: hash.digest('hex'), bytes: offset, manifest };
+    const full: CheckpointMeta = { ...body, metaSha256: metaChecksum(body) };
     writeFileDurable(join(tmp, 'tensors.bin'), chunks);
     writeFileDurable(join(tmp, 'checkpoint.json'), [Buffer.from(JSON.stringify(full))]);
     fsyncDir(tmp);
@@ -137,7 +139,7 @@ export class FsCheckpointStore implements CheckpointStore {
   latestPath(): string {
     const pointer = join(this.dir, LATEST);
     if (!existsSync(pointer)) throw new CheckpointError(`no checkpoint in ${this.dir} (missing '${LATEST}'); was this run started with --out pointing here?`);
-    return join(this.dir, readFileSync(pointer, 'utf8').trim());
+    return join(this.dir, readPointer(pointer));
   }
 
   /** Read the latest checkpoint. */
@@ -156,9 +158,9 @@ export class FsCheckpointStore implements CheckpointStore {
     const skipped: LoadedCheckpoint['skipped'] = [];
     if (existsSync(pointer)) {
       try {
-        first = readFileSync(pointer, 'utf8').trim();
+        first = readPointer(pointer);
       } catch (err) {
-        skipped.push({ path: pointer, reason: (err as Error).message });
+        skipped.push({ path: pointer, reason: err instanceof Error ? err.message : String(err) });
       }
     }
     const order = [...(first ? [first] : []), ...this.folders().filter((n) => n !== first)];
@@ -175,17 +177,112 @@ export class FsCheckpointStore implements CheckpointStore {
   }
 }
 
-/** Read one checkpoint folder. */
+/**
+ * Reads the `latest` pointer file: one plain checkpoint name (`step-<n>`, `step-<n>-e<e>s<s>`)
+ * inside its own checkpoints folder. Anything else (a path, `..`, another run's folder) is a
+ * {@link CheckpointError}: a run never resumes from weights outside its folder.
+ */
+export function readPointer(pointer: string): string {
+  const name = readFileSync(pointer, 'utf8').trim();
+  if (!STEP.test(name)) {
+    throw new CheckpointError(
+      `${pointer} names ${JSON.stringify(name.slice(0, 200))}, not a checkpoint of this run (a plain name such as step-00000012); it may only name a folder next to it. Delete ${pointer} to resume from the newest checkpoint folder there.`,
+    );
+  }
+  return name;
+}
+
+/** JSON with object keys sorted at every level: the bytes {@link metaChecksum} hashes. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * sha256 (hex) of a checkpoint's metadata (every field but `metaSha256`, canonical JSON): the
+ * epoch, steps, RNG, plugin and optimizer state and the tensor manifest (names, shapes, offsets)
+ * are under a checksum as tensors.bin is under `sha256`.
+ */
+export function metaChecksum(meta: Omit<CheckpointMeta, 'metaSha256'> & { metaSha256?: string }): string {
+  const { metaSha256: _omit, ...rest } = meta;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+}
+
+const count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const finiteRecord = z.record(z.string(), z.number().refine((n) => Number.isFinite(n), 'a finite number'));
+/** The schema of checkpoint.json: every field the trainer reads on resume. */
+const checkpointMetaSchema = z.object({
+  format: z.literal('dfd-checkpoint'),
+  formatVersion: z.literal(1),
+  stage: z.string().min(1),
+  runId: z.string(),
+  epoch: count,
+  stepInEpoch: count,
+  globalStep: count,
+  rng: z.array(z.number().int()).min(1),
+  loader: z.unknown(),
+  plugins: z.record(z.string(), z.unknown()),
+  optimizer: z.object({
+    groups: z.array(z.object({ name: z.string(), lr: z.number().refine((n) => Number.isFinite(n), 'a finite number'), weightDecay: z.number().refine((n) => Number.isFinite(n), 'a finite number') })),
+    steps: z.record(z.string(), count),
+  }),
+  epochAccumulator: finiteRecord,
+  history: z.array(z.record(z.string(), z.number().nullable())),
+  extra: z.record(z.string(), z.unknown()).optional(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  bytes: count.optional(),
+  metaSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  manifest: z.array(z.object({ name: z.string().min(1), shape: z.array(count), dtype: z.enum(['float32', 'int32']), offset: count, length: count })),
+});
+
+/**
+ * Validates checkpoint.json's parsed content: the schema, its own checksum (`metaSha256`, written
+ * by every save since it was added; checkpoints without one are read with the other checks), and
+ * what must hold between fields (one history entry per epoch done, the manifest laid out back to
+ * back in order, each tensor's length its shape's product). Errors name the file and the field.
+ */
+function validateMeta(raw: unknown, file: string): CheckpointMeta {
+  const parsed = checkpointMetaSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+    throw new CheckpointError(`${file} is not a valid dfd checkpoint: ${issues.join('; ')}. It was edited or damaged; resume falls back to an older checkpoint if there is one, else start the run again (--overwrite).`);
+  }
+  const meta = parsed.data as CheckpointMeta;
+  const bad = (field: string, why: string) => new CheckpointError(`${file}: field ${field} ${why}; the checkpoint was edited or damaged (resume falls back to an older checkpoint if there is one, else start again with --overwrite).`);
+  if (meta.metaSha256 !== undefined) {
+    const actual = metaChecksum(meta);
+    if (actual !== meta.metaSha256) throw bad('metaSha256', `does not match the metadata (sha256 ${actual}, written ${meta.metaSha256})`);
+  }
+  if (meta.history.length !== meta.epoch) throw bad('epoch', `is ${meta.epoch} but history holds ${meta.history.length} epoch(s)`);
+  let offset = 0;
+  for (const [i, e] of meta.manifest.entries()) {
+    if (e.offset !== offset) throw bad(`manifest.${i}.offset`, `is ${e.offset} for tensor '${e.name}', where the tensors laid out in order put it at ${offset}`);
+    const size = e.shape.reduce((a, b) => a * b, 1);
+    if (size !== e.length) throw bad(`manifest.${i}.length`, `is ${e.length} for tensor '${e.name}' of shape [${e.shape.join(', ')}] (${size} values)`);
+    offset += e.length * 4;
+  }
+  if (meta.bytes !== undefined && meta.bytes !== offset) throw bad('bytes', `is ${meta.bytes} but the manifest's tensors take ${offset}`);
+  return meta;
+}
+
+/** Read one checkpoint folder; its checkpoint.json is validated ({@link validateMeta}) and tensors.bin checked against it. */
 export function readCheckpoint(path: string): Checkpoint {
-  let meta: CheckpointMeta;
+  const file = join(path, 'checkpoint.json');
+  let raw: unknown;
   try {
-    meta = JSON.parse(readFileSync(join(path, 'checkpoint.json'), 'utf8')) as CheckpointMeta;
+    raw = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new CheckpointError(`cannot read ${join(path, 'checkpoint.json')}: ${(err as Error).message}`, { cause: err });
+    throw new CheckpointError(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
-  if (meta === null || typeof meta !== 'object' || meta.format !== 'dfd-checkpoint' || meta.formatVersion !== 1 || !Array.isArray(meta.manifest)) {
-    throw new CheckpointError(`${path} is not a dfd checkpoint (format ${String(meta?.format)} v${String(meta?.formatVersion)}, ${Array.isArray(meta?.manifest) ? 'with' : 'no'} tensor manifest).`);
+  const m = raw as Partial<CheckpointMeta> | null;
+  if (m === null || typeof m !== 'object' || m.format !== 'dfd-checkpoint' || m.formatVersion !== 1 || !Array.isArray(m.manifest)) {
+    throw new CheckpointError(`${path} is not a dfd checkpoint (format ${String(m?.format)} v${String(m?.formatVersion)}, ${Array.isArray(m?.manifest) ? 'with' : 'no'} tensor manifest).`);
   }
+  const meta = validateMeta(raw, file);
   const binPath = join(path, 'tensors.bin');
   let bin: Buffer;
   try {
