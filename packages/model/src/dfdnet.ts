@@ -4,6 +4,7 @@ import { AttentionBlock, ClassifierHead } from '@dfd/attention';
 import {
   Module,
   ModuleOptionError,
+  ShapeError,
   createBackbone,
   fuseStages,
   globalAvgPool,
@@ -163,23 +164,67 @@ export class DfdNet extends Module {
     return this.backboneFrozen ? all.filter(([name]) => !name.startsWith('efe.')) : all;
   }
 
+  /**
+   * What the heads read from the trunk, in a fixed order: `[GAP(f_L)]` for `base`, `[f_fused, f_L]`
+   * (Eq. 3 fusion and the last stage) for the attention variants. With a frozen backbone these
+   * depend on the image only, so a trainer may compute them once per image and feed them to
+   * {@link forwardFromTrunk} (bit-identical to {@link forward}). The backbone runs in inference
+   * mode when frozen, else with `options`.
+   */
+  trunkFeatures(x: tf.Tensor4D, options: ForwardOptions): tf.Tensor[] {
+    return tf.tidy(() => this.trunkOf(this.efe.forward(x, this.backboneFrozen ? { training: false } : options)));
+  }
+
+  /** Names of the tensors {@link trunkFeatures} returns, in order. */
+  get trunkFeatureNames(): readonly string[] {
+    return this.attention ? ['fused', 'last'] : ['pooled'];
+  }
+
+  private trunkOf(stages: StageOutputs): tf.Tensor[] {
+    return this.attention ? [fuseStages(stages), stages[3]] : [globalAvgPool(stages[3])];
+  }
+
+  /**
+   * The heads (attention block, classifier, EIFP) on precomputed {@link trunkFeatures}: with a
+   * frozen backbone, `forwardFromTrunk(trunkFeatures(x), o)` equals `forward(x, o)` exactly.
+   * Throws a ShapeError when `trunk` does not match this variant (one tensor for `base`, two else).
+   */
+  forwardFromTrunk(trunk: readonly tf.Tensor[], options: ForwardOptions): DfdNetOutputs {
+    const names = this.trunkFeatureNames;
+    if (trunk.length !== names.length) {
+      throw new ShapeError('DfdNet.forwardFromTrunk', `variant '${this.config.variant}' reads ${names.length} trunk tensor(s) (${names.join(', ')}), got ${trunk.length}`);
+    }
+    return tf.tidy(() => {
+      const d = this.headsFrom(trunk, options);
+      const out: DfdNetOutputs = { logits: d.logits! };
+      if (d.attOut) out.attOut = d.attOut;
+      if (d.miPredictions) out.miPredictions = d.miPredictions;
+      return out as unknown as tf.TensorContainer;
+    }) as unknown as DfdNetOutputs;
+  }
+
+  private headsFrom(trunk: readonly tf.Tensor[], options: ForwardOptions): Partial<DfdNetDetailedOutputs> {
+    const out: Partial<DfdNetDetailedOutputs> = {};
+    if (this.attention) {
+      const fused = trunk[0] as tf.Tensor4D;
+      const att = this.attention.forwardDetailed(fused, trunk[1] as tf.Tensor4D, options);
+      out.fused = fused;
+      out.mask = att.mask;
+      out.attOut = att.attOut;
+      out.features = att.attOut;
+    } else {
+      out.features = trunk[0] as tf.Tensor2D;
+    }
+    out.logits = this.classifier.forward(out.features);
+    if (this.eifp && out.attOut) out.miPredictions = this.eifp.forward(out.attOut);
+    return out;
+  }
+
   /** Forward pass returning every intermediate. */
   forwardDetailed(x: tf.Tensor4D, options: ForwardOptions): DfdNetDetailedOutputs {
     return tf.tidy(() => {
       const stages = this.efe.forward(x, this.backboneFrozen ? { training: false } : options);
-      const out: Partial<DfdNetDetailedOutputs> = { stages };
-      if (this.attention) {
-        const fused = fuseStages(stages);
-        const att = this.attention.forwardDetailed(fused, stages[3], options);
-        out.fused = fused;
-        out.mask = att.mask;
-        out.attOut = att.attOut;
-        out.features = att.attOut;
-      } else {
-        out.features = globalAvgPool(stages[3]);
-      }
-      out.logits = this.classifier.forward(out.features);
-      if (this.eifp && out.attOut) out.miPredictions = this.eifp.forward(out.attOut);
+      const out = { stages, ...this.headsFrom(this.trunkOf(stages), options) };
       return out as unknown as tf.TensorContainer;
     }) as unknown as DfdNetDetailedOutputs;
   }
