@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configHash, expandGrid } from './spec.js';
+import { GridTooLargeError, configHash, expandGrid } from './spec.js';
 
 const base = {
   source: 'synthetic:studio',
@@ -76,5 +76,35 @@ describe('grid files', () => {
     expect(() => expandGrid({ base, axes: { 'bad path': [1] } }, '/g')).toThrow(/axes\.bad path: an axis is a dotted config path/);
     expect(() => expandGrid({ axes: {} }, '/g')).toThrow(/base: /);
     expect(() => expandGrid({ base, axes: { backend: ['cpu', 'wasm'] } }, '/g')).toThrow(/axes\.backend: every cell/);
+  });
+});
+
+describe('grid size and targets (#24 cases 7, 14)', () => {
+  it('refuses a grid whose axes multiply past the cap before expanding it, naming the axes, their sizes and the cap', () => {
+    // 3 axes of 130 values: 2,197,000 cells; the old code built every config (GBs) before failing or running.
+    const values = Array.from({ length: 130 }, (_, i) => i);
+    const huge = { base, axes: { seed: values, 'optimizer.lr': values.map((v) => (v + 1) / 1e4), 'data.batchSize': values.map((v) => v + 1) } };
+    const started = Date.now();
+    let err: unknown;
+    try {
+      expandGrid(huge, '/g', 'big.yaml');
+    } catch (e) {
+      err = e;
+    }
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(err).toBeInstanceOf(GridTooLargeError);
+    expect((err as GridTooLargeError).code).toBe('E_CONFIG');
+    expect((err as Error).message).toMatch(/invalid big\.yaml:\n {2}axes: seed \(130\) x optimizer\.lr \(130\) x data\.batchSize \(130\) = 2197000 cells, over the cap of 10000/);
+    expect((err as GridTooLargeError).cells).toBe(2_197_000);
+    // The cap is an option: a small grid under a smaller cap fails, and passes under a larger one.
+    expect(() => expandGrid({ base, axes: { seed: [0, 1, 2] } }, '/g', 'g.yaml', { maxCells: 2 })).toThrow(/seed \(3\) = 3 cells, over the cap of 2/);
+    expect(expandGrid({ base, axes: { seed: [0, 1, 2] } }, '/g', 'g.yaml', { maxCells: 3 }).cells).toHaveLength(3);
+  });
+
+  it('refuses a grid whose base has no targets before any cell trains, naming the field', () => {
+    const { targets: _t, ...noTargets } = base as Record<string, unknown>;
+    expect(() => expandGrid({ base: noTargets, axes: { seed: [0, 1] } }, '/g', 'g.yaml')).toThrow(/invalid g\.yaml:\n {2}base\.targets: no targets/);
+    expect(() => expandGrid({ base: { ...base, targets: {} }, axes: { seed: [0] } }, '/g')).toThrow(/base\.targets: no targets/);
+    expect(() => expandGrid({ base: noTargets, axes: { targets: [{ wild: 'synthetic:wild' }, {}] } }, '/g')).toThrow(/axes\.targets\[1\]: no targets/);
   });
 });

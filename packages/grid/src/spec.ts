@@ -45,6 +45,31 @@ export interface GridCell {
   needs: string[];
 }
 
+/** Most cells a grid may expand to unless {@link ExpandOptions.maxCells} says otherwise. */
+export const DEFAULT_MAX_CELLS = 10_000;
+
+/** A grid whose axes multiply to more cells than the cap (checked before anything is expanded). */
+export class GridTooLargeError extends ConfigError {
+  constructor(
+    readonly cells: number,
+    readonly cap: number,
+    readonly sizes: Array<{ path: string; size: number }>,
+    origin: string,
+  ) {
+    const message =
+      `invalid ${origin}:\n  axes: ${sizes.map((a) => `${a.path} (${a.size})`).join(' x ')} = ${cells > Number.MAX_SAFE_INTEGER ? 'more than 2^53' : cells} cells, over the cap of ${cap}; ` +
+      `drop values or split the grid into several grid files (or raise the cap with --max-cells N).`;
+    super('axes', message);
+    Object.defineProperty(this, 'message', { value: message });
+  }
+}
+
+/** Options of {@link expandGrid}. */
+export interface ExpandOptions {
+  /** Most cells the grid may have (default {@link DEFAULT_MAX_CELLS}); more is a {@link GridTooLargeError}. */
+  maxCells?: number;
+}
+
 /** A grid expanded against its output folder. */
 export interface GridPlan {
   dir: string;
@@ -116,7 +141,7 @@ export function cellLabel(axes: Record<string, unknown>): string {
  * Every bad field becomes one line naming its path in the grid file (`base.model.width`,
  * `axes.variant[2]`, `eife.0.factors`).
  */
-export function expandGrid(input: unknown, dir: string, origin = 'grid file'): GridPlan {
+export function expandGrid(input: unknown, dir: string, origin = 'grid file', options: ExpandOptions = {}): GridPlan {
   const lines: string[] = [];
   const fail = (): never => {
     const err = new ConfigError(lines[0]!.split(':')[0]!.trim(), `invalid ${origin}:\n${lines.join('\n')}`);
@@ -139,6 +164,10 @@ export function expandGrid(input: unknown, dir: string, origin = 'grid file'): G
     if (new Set(a.values.map(canonicalJson)).size !== a.values.length) lines.push(`  axes.${a.path}: values repeat; each value must appear once`);
   }
   if (lines.length) fail();
+  // The product first: a few KB of axes can multiply to millions of cells (each a config in memory).
+  const cap = options.maxCells ?? DEFAULT_MAX_CELLS;
+  const total = axes.reduce((n, a) => n * a.values.length, 1);
+  if (total > cap) throw new GridTooLargeError(total, cap, axes.map((a) => ({ path: a.path, size: a.values.length })), origin);
 
   // Stage-1 jobs: each inherits the base's epochs, model size, data settings and backend.
   const base = file.base;
@@ -180,6 +209,12 @@ export function expandGrid(input: unknown, dir: string, origin = 'grid file'): G
       continue;
     }
     const resolved = r.data as Record<string, unknown>;
+    if (!(resolved.targets as unknown[]).length) {
+      // A grid compares its cells on their targets: without one every cell would train and the report would have nothing to show.
+      const axis = axes.find((a) => a.path === 'targets' || a.path.startsWith('targets.'));
+      lines.push(axis ? `  axes.${axis.path}[${axis.values.findIndex((v) => canonicalJson(v) === canonicalJson(assignment[axis.path]))}]: no targets; a grid cell needs at least one target to be evaluated on` : '  base.targets: no targets; a grid compares its cells on their targets: give at least one (e.g. targets: {wild: synthetic:wild})');
+      continue;
+    }
     const needs = resolved.variant === 'att+eifp' && !(resolved.eife as string[]).length ? eifes.map((e) => e.hash) : [];
     if (resolved.variant === 'att+eifp' && !(resolved.eife as string[]).length && !eifes.length) {
       lines.push(`  eife: ${cellLabel(assignment)} is variant att+eifp and needs stage-1 extractors: list them under eife (or give base.eife folders)`);
@@ -216,6 +251,6 @@ export function readGridFile(path: string): unknown {
 }
 
 /** {@link readGridFile} + {@link expandGrid}. */
-export function loadGrid(path: string, dir: string): GridPlan {
-  return expandGrid(readGridFile(path), dir, path);
+export function loadGrid(path: string, dir: string, options: ExpandOptions = {}): GridPlan {
+  return expandGrid(readGridFile(path), dir, path, options);
 }
