@@ -3,6 +3,7 @@ import { eifeLoss, miLoss } from '@dfd/mip';
 import { crossEntropy, correctCount } from './losses.js';
 import type { Batch } from './data.js';
 import { TrainingSetupError } from './errors.js';
+import { TrunkCache, type TrunkCacheOptions } from './trunk-cache.js';
 
 /** What the trainer needs from a model (the shape of @dfd/backbone's `Module`). */
 export interface TrainableModule {
@@ -17,6 +18,12 @@ export interface TrainableModule {
 export interface DfdNetLike extends TrainableModule {
   forward(x: tf.Tensor4D, options: { training: boolean }): { logits: tf.Tensor2D; attOut?: tf.Tensor2D; miPredictions?: tf.Tensor2D[] };
   setLambda?(lambda: number): void;
+  /** Whether the backbone is frozen (`setBackboneFrozen`): only then may trunk features be cached. */
+  readonly isBackboneFrozen?: boolean;
+  /** What the heads read from the trunk (see @dfd/model `DfdNet.trunkFeatures`). */
+  trunkFeatures?(x: tf.Tensor4D, options: { training: boolean }): tf.Tensor[];
+  /** The heads on {@link trunkFeatures}' output; equal to `forward` when the backbone is frozen. */
+  forwardFromTrunk?(trunk: readonly tf.Tensor[], options: { training: boolean }): { logits: tf.Tensor2D; attOut?: tf.Tensor2D; miPredictions?: tf.Tensor2D[] };
 }
 
 /** The EIFE surface the trainer uses (see @dfd/model `createEife`). */
@@ -75,6 +82,13 @@ export interface DfdTaskOptions {
    * then, and it spares the frozen extractors' forward pass in every epoch after the first.
    */
   cacheTargets?: boolean;
+  /**
+   * With a frozen backbone, compute each sample view's trunk features (what fusion and the heads
+   * read) once and reuse them every epoch ({@link TrunkCache}: keyed by sample id and a hash of
+   * the image, so exact under any augmentation; views past `maxViewsPerSample` are recomputed).
+   * `true` = float32, the exact default. Ignored when the backbone is not frozen or batches have no ids.
+   */
+  trunkCache?: boolean | TrunkCacheOptions;
 }
 
 /**
@@ -98,6 +112,17 @@ export class DfdTask implements TrainingTask {
     readonly options: DfdTaskOptions = {},
   ) {
     this.cache = extractors.map(() => new Map());
+    const t = options.trunkCache;
+    this.trunk = t ? new TrunkCache(t === true ? {} : t) : null;
+  }
+
+  /** The frozen-trunk feature cache, when {@link DfdTaskOptions.trunkCache} is on. */
+  readonly trunk: TrunkCache | null;
+
+  /** Whether this batch's trunk features come from {@link trunk}. */
+  private usesTrunkCache(batch: Batch): boolean {
+    const m = this.model;
+    return Boolean(this.trunk && batch.ids && m.isBackboneFrozen && m.trunkFeatures && m.forwardFromTrunk);
   }
 
   groupOf(name: string): string {
@@ -112,7 +137,20 @@ export class DfdTask implements TrainingTask {
     this.model.setLambda?.(ctx.lambda);
   }
 
+  /** The EIFE targets d_k, then (with the trunk cache) the batch's trunk features. */
   prepare(batch: Batch): tf.Tensor[] {
+    const targets = this.targets(batch);
+    if (!this.usesTrunkCache(batch)) return targets;
+    try {
+      const m = this.model;
+      return [...targets, ...this.trunk!.features(batch.images, batch.ids!, (x) => m.trunkFeatures!(x, { training: false }))];
+    } catch (e) {
+      tf.dispose(targets);
+      throw e;
+    }
+  }
+
+  private targets(batch: Batch): tf.Tensor[] {
     const ids = batch.ids;
     if (!this.options.cacheTargets || !ids) return this.extractors.map((e) => tf.tidy(() => e.forward(batch.images, { training: false }).embedding));
     return this.extractors.map((e, k) => {
@@ -132,9 +170,12 @@ export class DfdTask implements TrainingTask {
     });
   }
 
-  loss(batch: Batch, targets: tf.Tensor[], ctx: StepContext): TaskLoss {
+  loss(batch: Batch, prepared: tf.Tensor[], ctx: StepContext): TaskLoss {
     if (!batch.expression) throw new TrainingSetupError('stage 2 needs expression labels; the source dataset has none.');
-    const out = this.model.forward(batch.images, { training: true });
+    const k = this.extractors.length;
+    const targets = prepared.slice(0, k);
+    const trunk = prepared.slice(k);
+    const out = trunk.length ? this.model.forwardFromTrunk!(trunk, { training: true }) : this.model.forward(batch.images, { training: true });
     const cls = crossEntropy(out.logits, batch.expression);
     const correct = correctCount(out.logits, batch.expression);
     const count = batch.expression.shape[0];
