@@ -24,3 +24,20 @@ export class NonFiniteWeightsError extends ModelFormatError {
     this.count = count;
   }
 }
+
+/**
+ * A model-folder write was refused because the path holds something dfd did not write there (a
+ * user's files, a regular file): nothing was changed.
+ */
+export class ModelDirRefusedError extends DfdError {
+  /** The folder (or file) that would have been replaced. */
+  readonly path: string;
+  /** What is there that dfd did not write (entry names), empty for a regular file. */
+  readonly foreign: string[];
+
+  constructor(path: string, message: string, foreign: string[] = []) {
+    super('E_MODEL_OUT', `${path}: ${message}`);
+    this.path = path;
+    this.foreign = foreign;
+  }
+}

@@ -1,22 +1,90 @@
-import { mkdir, mkdtemp, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { ModelFormatError } from './errors.js';
+import { ModelDirRefusedError, ModelFormatError } from './errors.js';
 import { modelFromArtifacts, modelToArtifacts, type DfdModel } from './serialize.js';
+
+/** Options of {@link saveModelDir}. */
+export interface SaveModelDirOptions {
+  labels?: string[];
+  /**
+   * Replace `dir` even when it holds files dfd did not write there (`dfd convert --overwrite`).
+   * Default false: only a missing folder, an empty one or a dfd model folder is replaced.
+   */
+  overwrite?: boolean;
+  /** The flag that sets {@link overwrite}, named in the refusal (default `--overwrite`). */
+  overwriteFlag?: string;
+}
+
+/**
+ * What is in `dir` that a dfd model folder does not hold: entries other than model.json and the
+ * weight files its manifest lists (or weights.bin), and everything when model.json is not a dfd
+ * model.json. Empty for a dfd model folder or an empty folder.
+ */
+export async function foreignModelDirEntries(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  if (entries.length === 0) return [];
+  let json: { format?: unknown; weightsManifest?: Array<{ paths?: unknown }> } | null = null;
+  try {
+    const st = await lstat(join(dir, 'model.json'));
+    // A dfd model.json is small; a huge or special file there is not one we wrote.
+    if (st.isFile() && st.size < 64 * 1024 * 1024) json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as typeof json;
+  } catch {
+    json = null;
+  }
+  if (!json || typeof json !== 'object' || json.format !== 'dfd-model') return entries.map((e) => (e.isDirectory() ? `${e.name}/` : e.name));
+  const ours = new Set(['model.json', 'weights.bin']);
+  for (const g of Array.isArray(json.weightsManifest) ? json.weightsManifest : []) {
+    for (const p of Array.isArray(g?.paths) ? (g.paths as unknown[]) : []) if (typeof p === 'string' && basename(p) === p) ours.add(p);
+  }
+  return entries.filter((e) => !(ours.has(e.name) && e.isFile())).map((e) => (e.isDirectory() ? `${e.name}/` : e.name));
+}
+
+/**
+ * Refuses (ModelDirRefusedError, nothing changed) to replace `target` unless it is missing, an
+ * empty folder, or a model folder dfd wrote (model.json + its weight files, nothing else), or
+ * `overwrite` is set. A regular file (or anything that is not a folder) is always refused.
+ */
+export async function checkModelDirReplaceable(target: string, options: { overwrite?: boolean; overwriteFlag?: string } = {}): Promise<void> {
+  let st;
+  try {
+    st = await lstat(target);
+  } catch {
+    return; // missing: nothing to lose
+  }
+  if (!st.isDirectory()) {
+    const what = st.isSymbolicLink() ? 'a symbolic link' : st.isFile() ? 'a file' : 'not a folder';
+    throw new ModelDirRefusedError(target, `is ${what}, not a model folder; refusing to replace it. Choose another output folder (or move it away yourself).`);
+  }
+  if (options.overwrite) return;
+  const foreign = await foreignModelDirEntries(target);
+  if (foreign.length === 0) return;
+  const list = `${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ` (+${foreign.length - 5} more)` : ''}`;
+  throw new ModelDirRefusedError(
+    target,
+    `holds files dfd did not write (${list}); refusing to replace it, nothing was changed. Choose another output folder, or pass ${options.overwriteFlag ?? '--overwrite'} to replace the folder and everything in it.`,
+    foreign,
+  );
+}
 
 /**
  * Writes model.json + weights.bin into `dir` atomically: everything goes to a temporary sibling
  * folder first, which then replaces `dir` by rename, so a crash never leaves a half-written model.
+ * Only a missing folder, an empty one or a dfd model folder is replaced, unless `overwrite`
+ * ({@link checkModelDirReplaceable}); a regular file at `dir` is never replaced.
  */
-export async function saveModelDir(model: DfdModel, dir: string, options: { labels?: string[] } = {}): Promise<void> {
+export async function saveModelDir(model: DfdModel, dir: string, options: SaveModelDirOptions = {}): Promise<void> {
   const target = resolve(dir);
   const parent = dirname(target);
+  await checkModelDirReplaceable(target, options);
   await mkdir(parent, { recursive: true });
-  const { modelJson, weights } = await modelToArtifacts(model, { ...options, source: target });
+  const { modelJson, weights } = await modelToArtifacts(model, { labels: options.labels, source: target });
   const tmp = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
   try {
     await writeFile(join(tmp, 'weights.bin'), new Uint8Array(weights));
     await writeFile(join(tmp, 'model.json'), `${JSON.stringify(modelJson, null, 1)}\n`);
     let old: string | null = null;
+    // Checked again just before the swap: the folder may have changed while the weights were written.
+    await checkModelDirReplaceable(target, options);
     if (await exists(target)) {
       old = `${tmp}.old`;
       await rename(target, old);

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DfdNet, ModelFormatError, NonFiniteWeightsError, createBackboneModel, createDfdNet, createEife, loadModelFromUrl, modelFromArtifacts, modelToArtifacts, type DfdModel } from './index.js';
+import { DfdNet, ModelDirRefusedError, ModelFormatError, NonFiniteWeightsError, createBackboneModel, createDfdNet, createEife, loadModelFromUrl, modelFromArtifacts, modelToArtifacts, type DfdModel } from './index.js';
 import { loadModelDir, saveModelDir } from './node.js';
 
 let dir = '';
@@ -123,6 +123,49 @@ describe('model directory (node)', () => {
     await expect(loadModelDir(join(dir, 'missing'))).rejects.toThrow(/cannot read model.json/);
     [a, b, loaded, la].forEach((m) => m.dispose());
     x.dispose();
+  });
+});
+
+describe('model folders dfd did not write (issue 24)', () => {
+  it("saveModelDir refuses a folder holding a user's files or a regular file, and replaces a dfd model folder or an empty one", async () => {
+    const m = createDfdNet({ variant: 'base', width: 0.0625, seed: 9 });
+    const users = join(dir, 'i24', 'users');
+    await mkdir(join(users, 'sub'), { recursive: true });
+    await writeFile(join(users, 'sub', 'thesis.tex'), 'a');
+    await writeFile(join(users, 'notes.md'), 'b');
+    const err = await saveModelDir(m, users).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelDirRefusedError);
+    expect((err as ModelDirRefusedError).code).toBe('E_MODEL_OUT');
+    expect((err as ModelDirRefusedError).foreign.sort()).toEqual(['notes.md', 'sub/']);
+    expect((err as Error).message).toMatch(/holds files dfd did not write.*--overwrite/);
+    expect(await readFile(join(users, 'sub', 'thesis.tex'), 'utf8')).toBe('a');
+    expect(await readdir(join(dir, 'i24'))).toEqual(['users']);
+    // A dfd model folder with a stray file beside its weights is not "ours" either.
+    const model = join(dir, 'i24', 'model');
+    await saveModelDir(m, model);
+    await saveModelDir(m, model);
+    await writeFile(join(model, 'README.txt'), 'mine');
+    expect(await saveModelDir(m, model).catch((e: unknown) => e)).toBeInstanceOf(ModelDirRefusedError);
+    await saveModelDir(m, model, { overwrite: true });
+    expect((await readdir(model)).sort()).toEqual(['model.json', 'weights.bin']);
+    // A folder with a model.json that is not dfd's is refused whole.
+    const foreign = join(dir, 'i24', 'tfjs');
+    await mkdir(foreign);
+    await writeFile(join(foreign, 'model.json'), '{"format":"layers-model"}');
+    expect(String(await saveModelDir(m, foreign).catch((e: unknown) => e))).toMatch(/did not write \(model\.json\)/);
+    // An empty folder is replaced; a regular file never is, even with overwrite.
+    const empty = join(dir, 'i24', 'empty');
+    await mkdir(empty);
+    await saveModelDir(m, empty);
+    const file = join(dir, 'i24', 'file');
+    await writeFile(file, 'keep');
+    for (const overwrite of [false, true]) {
+      const e = await saveModelDir(m, file, { overwrite }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(ModelDirRefusedError);
+      expect((e as Error).message).toMatch(/is a file, not a model folder/);
+    }
+    expect(await readFile(file, 'utf8')).toBe('keep');
+    m.dispose();
   });
 });
 

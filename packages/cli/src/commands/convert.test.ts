@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModelDir } from '@dfd/model/node';
@@ -32,6 +32,36 @@ async function stateOf(dir: string): Promise<Map<string, Float32Array>> {
 }
 
 describe('dfd convert', () => {
+  it("never replaces a folder holding a user's files, nor a regular file, without --overwrite (issue 24, case 1)", async () => {
+    // mkdir -p x/sub; echo a > x/sub/thesis.tex; dfd convert --input cli_dfdnet.pth --out x
+    const x = join(work, 'users-folder');
+    mkdirSync(join(x, 'sub'), { recursive: true });
+    writeFileSync(join(x, 'sub', 'thesis.tex'), 'a\n');
+    const r = await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', x);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`dfd: ${x}: holds files dfd did not write (sub/); refusing to replace it, nothing was changed.`);
+    expect(r.stderr).toContain('--overwrite');
+    expect(readFileSync(join(x, 'sub', 'thesis.tex'), 'utf8')).toBe('a\n');
+    expect(readdirSync(work).filter((n) => n.includes('users-folder'))).toEqual(['users-folder']);
+    // A regular file at --out is refused, even with --overwrite.
+    const file = join(work, 'notes.txt');
+    writeFileSync(file, 'keep me');
+    for (const extra of [[], ['--overwrite']]) {
+      const f = await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', file, ...extra);
+      expect(f.code).toBe(1);
+      expect(f.stderr).toMatch(/notes\.txt: is a file, not a model folder; refusing to replace it/);
+      expect(readFileSync(file, 'utf8')).toBe('keep me');
+    }
+    // A dfd model folder is replaced (converting twice), and --overwrite replaces the user's folder when asked.
+    const m = join(work, 'twice');
+    expect((await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', m)).code).toBe(0);
+    expect((await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', m)).code).toBe(0);
+    expect(readdirSync(m).sort()).toEqual(['model.json', 'weights.bin']);
+    const o = await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', x, '--overwrite');
+    expect(o.code).toBe(0);
+    expect(readdirSync(x).sort()).toEqual(['model.json', 'weights.bin']);
+  });
+
   it('names mis-shaped keys when the width is forced wrong, and writes nothing', async () => {
     const out = join(work, 'wrong-width');
     const r = await dfd('convert', '--input', join(FIX, 'cli_dfdnet.pth'), '--out', out, '--width', '0.125');

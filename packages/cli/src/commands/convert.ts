@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import { DfdError } from '@dfd/core';
 import { useBackend } from '@dfd/backends';
 import {
@@ -23,7 +23,7 @@ import {
   type DfdVariant,
   type StateDict,
 } from '@dfd/model';
-import { saveModelDir } from '@dfd/model/node';
+import { checkModelDirReplaceable, saveModelDir } from '@dfd/model/node';
 
 /** Options of {@link convertCheckpoint} (the flags of `dfd convert`). */
 export interface ConvertOptions {
@@ -48,6 +48,11 @@ export interface ConvertOptions {
   backboneOnly?: boolean;
   /** Seed for whatever the checkpoint does not provide. */
   seed?: number;
+  /**
+   * Replace `out` even when it holds files dfd did not write (default false: only a missing or
+   * empty folder or a dfd model folder is replaced; a regular file never is).
+   */
+  overwrite?: boolean;
 }
 
 /** What `dfd convert` did. */
@@ -80,6 +85,8 @@ function readStateDict(bytes: Uint8Array, file: string, entry: string | undefine
 
 /** Reads a PyTorch checkpoint, builds the matching model, loads the weights (checked) and saves a model folder. */
 export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertResult> {
+  // Refuse an --out holding a user's files before any work (saveModelDir checks again).
+  await checkModelDirReplaceable(resolve(opts.out), { overwrite: opts.overwrite === true, overwriteFlag: '--overwrite' });
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(opts.input));
@@ -121,7 +128,7 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
   }
   try {
     const res = loadStateDictInto(model, sd, { backboneOnly, name });
-    await saveModelDir(model, opts.out);
+    await saveModelDir(model, opts.out, { overwrite: opts.overwrite === true, overwriteFlag: '--overwrite' });
     return {
       input: opts.input,
       format,
@@ -169,6 +176,7 @@ export function registerConvert(program: Command): void {
     .option('--entry <path>', 'dotted path of the state dict inside the checkpoint (default: searched: state_dict, model, ...)')
     .option('--backbone-only', 'load only efe.* from the checkpoint; everything else keeps its seeded initialisation')
     .option('--seed <n>', 'initialisation seed for weights the checkpoint does not provide', '0')
+    .option('--overwrite', 'replace --out even when it holds files dfd did not write (default: only an empty folder or a dfd model folder is replaced)')
     .option('--json', 'print a machine-readable summary')
     .action(async (o: Record<string, string | string[] | boolean | undefined>) => {
       const kind = o.kind as string;
@@ -191,6 +199,7 @@ export function registerConvert(program: Command): void {
         entry: o.entry as string | undefined,
         backboneOnly: o.backboneOnly === true,
         seed: Number(o.seed),
+        overwrite: o.overwrite === true,
       });
       if (o.json) {
         process.stdout.write(JSON.stringify(res, null, 2) + '\n');
