@@ -127,6 +127,12 @@ export const trainConfigSchema = z
     backbone: z.string().optional(),
     /** Keep the pretrained backbone fixed: no gradient, no update, inference-mode batch norm. */
     freezeBackbone: z.boolean().default(false),
+    /**
+     * With a frozen backbone and few views per image (no augmentation, or flip only), compute each
+     * view's trunk features once and reuse them every epoch: `true` (float32, exact), `'float16'`
+     * (half the memory, rounded), `false` (the trunk runs on every image every epoch).
+     */
+    trunkCache: z.union([z.boolean(), z.literal('float16')]).default(true),
     /** Zoo classifiers evaluated on the same targets, as rows of the report (`faceapi:expression`). */
     baselines: z.array(z.string().min(1)).default([]),
     out: z.string().min(1),

@@ -151,6 +151,19 @@ export function loopOptionsFrom(config: TrainConfig | EifeConfig, lr: { backbone
   };
 }
 
+/**
+ * The frozen-trunk feature cache of a stage-2 run (DfdTask `trunkCache`): on by default when the
+ * backbone is frozen and a sample has few views (no augmentation: one; `scale: [1, 1]` and
+ * `jitter: 0` leave the flip: two), off with `trunkCache: false` or under the paper's augmentation
+ * (every random crop is a new view; the trunk then runs on every image, as without the cache).
+ */
+export function trunkCacheFor(c: TrainConfig): false | { precision: 'float32' | 'float16'; maxViewsPerSample: number } {
+  const d = c.data;
+  const fewViews = !d.augment || (d.scale[0] === 1 && d.scale[1] === 1 && d.jitter === 0);
+  if (!c.freezeBackbone || c.trunkCache === false || !fewViews) return false;
+  return { precision: c.trunkCache === 'float16' ? 'float16' : 'float32', maxViewsPerSample: d.augment && d.flip > 0 ? 2 : 1 };
+}
+
 function trainingTransform(c: TrainConfig | EifeConfig, size: number) {
   const d = c.data;
   return d.augment ? trainTransform({ size, scale: d.scale, brightness: d.jitter, contrast: d.jitter, saturation: d.jitter, hue: d.jitter, flip: d.flip }) : evalTransform({ size });
@@ -342,7 +355,8 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   };
   const { trainer, container } = releaseOnThrow(lock, () => composeTrainer({
     // Without augmentation a sample's image never changes: its frozen EIFE targets are computed once.
-    task: new DfdTask(model, eifes, 1, { cacheTargets: !config.data.augment }),
+    // A frozen trunk's features depend on the image only: computed once per view (docs/training.md).
+    task: new DfdTask(model, eifes, 1, { cacheTargets: !config.data.augment, trunkCache: trunkCacheFor(config) }),
     data: loaderBatchSource(loader),
     validation,
     options: {

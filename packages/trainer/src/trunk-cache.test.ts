@@ -10,6 +10,8 @@ import { composeTrainer } from './compose.js';
 import { tensorBatchSource } from './data.js';
 import { DfdTask, type DfdTaskOptions } from './task.js';
 import { fromHalf, toHalf, TrunkCache } from './trunk-cache.js';
+import { trainConfigSchema } from './config.js';
+import { trunkCacheFor } from './run.js';
 import { toySamples } from './test-utils/tiny-model.js';
 
 beforeAll(async () => {
@@ -151,5 +153,17 @@ describe('frozen-trunk feature cache (DfdTask trunkCache)', () => {
     expect(fromHalf(toHalf(2 ** -26))).toBe(0);
     expect(Number.isNaN(fromHalf(toHalf(Number.NaN)))).toBe(true);
     expect(fromHalf(toHalf(0.1))).toBeCloseTo(0.1, 4);
+  });
+});
+
+describe('trunkCacheFor (the run config switch)', () => {
+  const config = (over: Record<string, unknown>, data: Record<string, unknown> = {}) => trainConfigSchema.parse({ source: 'synthetic:studio', out: '/tmp/x', ...over, data });
+  it('on by default with a frozen backbone and no augmentation or flip only; off otherwise or with trunkCache: false', () => {
+    expect(trunkCacheFor(config({ freezeBackbone: true }, { augment: false }))).toEqual({ precision: 'float32', maxViewsPerSample: 1 });
+    expect(trunkCacheFor(config({ freezeBackbone: true, trunkCache: 'float16' }, { scale: [1, 1], jitter: 0 }))).toEqual({ precision: 'float16', maxViewsPerSample: 2 });
+    expect(trunkCacheFor(config({ freezeBackbone: true }))).toBe(false); // the paper's random crops
+    expect(trunkCacheFor(config({ freezeBackbone: true, trunkCache: false }, { augment: false }))).toBe(false);
+    expect(trunkCacheFor(config({}, { augment: false }))).toBe(false);
+    expect(() => config({ trunkCache: 'float8' })).toThrow();
   });
 });

@@ -68,6 +68,8 @@ interface TrainOpts {
   eife?: string[];
   backbone?: string;
   freezeBackbone?: boolean;
+  trunkCache?: boolean;
+  trunkCacheFloat16?: boolean;
   eifeStandardize?: boolean;
   baseline?: string[];
   out?: string;
@@ -121,6 +123,8 @@ export function registerTrain(program: Command): void {
     .option('--eife <dir|id>', 'stage-1 extractor, one per MI head: a dfd train-eife folder or a zoo id, e.g. faceapi:recognition (repeatable; dfd models list)', collect)
     .option('--backbone <dir|id>', 'pretrained backbone: a model folder (its efe.* weights) or a zoo id, e.g. faceapi:expression (backbone lr then defaults to 1e-6)')
     .option('--freeze-backbone', 'keep the pretrained backbone fixed: no gradient, no update')
+    .option('--no-trunk-cache', 'with --freeze-backbone, run the trunk on every image every epoch instead of computing each view\'s features once')
+    .option('--trunk-cache-float16', 'store the cached frozen-trunk features as float16 (half the memory, rounded; docs/training.md)')
     .option('--eife-standardize', "standardise each --eife's targets per dimension on the source's training images (not in the paper; for zoo extractors with tiny embeddings)")
     .option('--baseline <id>', 'also evaluate a zoo classifier as it ships on the same targets, as a row of the report, e.g. faceapi:expression (repeatable)', collect)
     .option('-o, --out <dir>', 'run folder (checkpoints, model, metrics.jsonl, report)')
@@ -164,6 +168,7 @@ export function registerTrain(program: Command): void {
         eife: opts.eife,
         backbone: opts.backbone,
         freezeBackbone: opts.freezeBackbone,
+        trunkCache: opts.trunkCache === false ? false : opts.trunkCacheFloat16 ? 'float16' : undefined,
         eifeStandardize: opts.eifeStandardize,
         baselines: opts.baseline,
         out: opts.resume ? undefined : opts.out,
