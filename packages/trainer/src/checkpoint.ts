@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { CheckpointError } from './errors.js';
 import { pidAlive } from './run-folder.js';
@@ -27,6 +27,25 @@ export function writeFileDurable(path: string, chunks: Uint8Array[]): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Replaces `path` atomically: writes `<path>.tmp-<pid>`, fsyncs it, renames it over `path` and
+ * fsyncs the folder. A failure (a full disk) leaves `path` as it was, removes the temp file and
+ * names the file in the error.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileDurable(tmp, [typeof data === 'string' ? Buffer.from(data) : data]);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    const e = err as NodeJS.ErrnoException;
+    if (e && typeof e === 'object' && e.path === tmp) e.path = path;
+    throw err;
+  }
+  fsyncDir(dirname(path));
 }
 
 function fsyncDir(path: string): void {

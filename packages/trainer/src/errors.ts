@@ -42,3 +42,15 @@ export class TrainingFailedError extends DfdError {
     super('E_TRAINING_FAILED', message);
   }
 }
+
+/** Training ended and the model was saved, but evaluating it failed: `--resume` re-runs the evaluation without training again. */
+export class EvaluationFailedError extends DfdError {
+  constructor(
+    message: string,
+    /** The model folder that was written. */
+    readonly modelDir: string,
+    options?: { cause?: unknown },
+  ) {
+    super('E_EVALUATION_FAILED', message, options);
+  }
+}

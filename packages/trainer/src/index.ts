@@ -7,7 +7,7 @@ export { MemoryCheckpointStore, checkpointName, type Checkpoint, type Checkpoint
 export { PAPER_LOOP_DEFAULTS, composeTrainer, type ComposeOptions } from './compose.js';
 export { microBatches, sumMicroBatchGradients, type MicroBatch } from './micro-batch.js';
 export { disposeBatch, tensorBatchSource, type ArraySamples, type Batch, type BatchSource, type TensorBatchSourceOptions } from './data.js';
-export { CheckpointError, NonFiniteLossError, RunFolderError, TrainingFailedError, TrainingSetupError } from './errors.js';
+export { CheckpointError, EvaluationFailedError, NonFiniteLossError, RunFolderError, TrainingFailedError, TrainingSetupError } from './errors.js';
 export { evaluate, evaluateHeads, meanAccuracy, summarise, type Classifier, type EvaluationHead } from './evaluate.js';
 export { correctCount, crossEntropy, smoothL1 } from './losses.js';
 export { measureEmbeddingStats, StandardizedEife, standardizeExtractors, statsSample, STD_FLOOR, type EmbeddingStats } from './eife-standardize.js';

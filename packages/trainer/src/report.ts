@@ -1,4 +1,5 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from './checkpoint.js';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { EXPRESSIONS, type EvaluationResult } from '@dfd/core';
@@ -101,11 +102,8 @@ export function confusionSvg(result: EvaluationResult, classNames: readonly stri
   return parts.join('\n');
 }
 
-function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
+/** temp + fsync + rename (the checkpoint store's helper): a full disk leaves the previous file and no temp file. */
+const writeAtomic = writeFileAtomic;
 
 async function svgAndPng(dir: string, base: string, svg: string): Promise<string[]> {
   writeAtomic(join(dir, `${base}.svg`), svg);

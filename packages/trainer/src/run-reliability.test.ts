@@ -66,7 +66,18 @@ describe('a failed run never replaces a good model or report (issue 17)', () => 
     await (await createTrainer(config(out, { epochs: 3 }), { plugins: [stopAfterEpoch(1)] })).run();
     const model = readFileSync(join(out, 'model', 'weights.bin'));
     const report = readFileSync(join(out, 'report.json'));
-    const err = await (await createTrainer(config(out, { epochs: 3, lr: 1e6 }), { resume: true })).run().catch((e: unknown) => e);
+    // A resume must keep the run's settings (issue 24, case 9): the divergence is injected, infinite weights after the next epoch.
+    const resumed = await createTrainer(config(out, { epochs: 3 }), { resume: true });
+    const poison: DfdPlugin = {
+      name: 'poison',
+      setup: (ctx) =>
+        ctx.on('epochEnd', () => {
+          const [, w] = resumed.trainer.task.model.namedParameters().find(([n]) => n === 'classifier.bias')!;
+          w.assign(tf.tidy(() => tf.fill(w.shape, Number.POSITIVE_INFINITY)));
+        }),
+    };
+    resumed.container.resolve<PluginHost>(TOKENS.PluginHost).use(poison);
+    const err = await resumed.run().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TrainingFailedError);
     expect(readFileSync(join(out, 'model', 'weights.bin')).equals(model)).toBe(true);
     expect(readFileSync(join(out, 'report.json')).equals(report)).toBe(true);

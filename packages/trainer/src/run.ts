@@ -1,18 +1,18 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '@dfd/backends';
 import { ConfigError, DfdError, TOKENS, type DependencyContainer, type DfdPlugin, type EvaluationResult } from '@dfd/core';
-import { createLoader, evalTransform, limitSamples, trainTransform, type DatasetRegistry, type Sample } from '@dfd/datasets';
+import { createLoader, evalTransform, limitSamples, trainTransform, type Dataset, type DatasetRegistry, type Sample } from '@dfd/datasets';
 // The Node entry registers the image decoder (sharp) for every dataset, also a custom plugin's.
 import { createNodeDatasetRegistry, registerDatasetPluginModules } from '@dfd/datasets/node';
 import { createDfdNet, createEife, type DfdNet, type Eife } from '@dfd/model';
 import { loadModelDir, saveModelDir } from '@dfd/model/node';
-import { FsCheckpointStore } from './checkpoint.js';
+import { FsCheckpointStore, writeFileAtomic } from './checkpoint.js';
 import { composeTrainer } from './compose.js';
 import { eifeConfigSchema, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';
 import { loaderBatchSource, type Batch, type BatchSource } from './data.js';
-import { TrainingFailedError, TrainingSetupError } from './errors.js';
+import { EvaluationFailedError, TrainingFailedError, TrainingSetupError } from './errors.js';
 import { evaluate, evaluateHeads, meanAccuracy } from './evaluate.js';
 import { writeRunReport, type RunReport } from './report.js';
 import { prepareRunFolder, type RunLock } from './run-folder.js';
@@ -214,14 +214,79 @@ function failedRun(result: TrainResult, out: string): TrainingFailedError {
 
 function saveResolvedConfig(out: string, stage: string, config: unknown): void {
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'config.json'), JSON.stringify({ stage, ...(config as object) }, null, 2) + '\n');
+  // Atomic: a full disk leaves no empty config.json that a later --resume cannot read.
+  writeFileAtomic(join(out, 'config.json'), JSON.stringify({ stage, ...(config as object) }, null, 2) + '\n');
+}
+
+/** Config fields a resumed run may set differently from the run's config.json: where and how it prints and computes, not what it trains. */
+const RESUME_FREE = new Set(['out', 'console', 'jsonl', 'backend']);
+
+/** The leaves of a config as `path -> JSON`, for {@link resumeConflicts}. */
+function configLeaves(v: unknown, path: string, into: Map<string, string>): Map<string, string> {
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) if (x !== undefined) configLeaves(x, path ? `${path}.${k}` : k, into);
+  } else into.set(path, JSON.stringify(v));
+  return into;
+}
+
+/**
+ * The fields where `current` (the config a `--resume` was given: config.json with the command
+ * line's options) differs from the run's config.json, each as `field: old -> new`. A resumed run
+ * continues the checkpointed run, so everything but {@link RESUME_FREE} must be the same: else
+ * config.json would keep one value while the report claimed the other for the whole run.
+ */
+function resumeConflicts<T>(out: string, stage: 'dfd' | 'eife', current: T, validateSaved: (saved: Record<string, unknown>) => T): string[] {
+  const saved = readRunConfig(out);
+  if (saved.stage !== stage) throw new ConfigError('--resume', `${join(out, 'config.json')} is a '${saved.stage}' run; resume it with ${saved.stage === 'eife' ? 'dfd train-eife' : 'dfd train'} --resume.`);
+  const before = configLeaves(validateSaved({ ...saved.config, out }), '', new Map());
+  const after = configLeaves(current, '', new Map());
+  const conflicts: string[] = [];
+  for (const key of new Set([...before.keys(), ...after.keys()])) {
+    if (RESUME_FREE.has(key.split('.')[0]!)) continue;
+    const a = before.get(key) ?? '(unset)';
+    const b = after.get(key) ?? '(unset)';
+    if (a !== b) conflicts.push(`${key}: ${a} -> ${b}`);
+  }
+  return conflicts.sort();
+}
+
+/** Refuses a `--resume` whose options differ from the run's config.json, listing every field (old -> new). */
+function checkResumeConfig<T>(out: string, stage: 'dfd' | 'eife', current: T, validateSaved: (saved: Record<string, unknown>) => T): void {
+  const conflicts = resumeConflicts(out, stage, current, validateSaved);
+  if (!conflicts.length) return;
+  const field = conflicts[0]!.slice(0, conflicts[0]!.indexOf(':'));
+  throw new ConfigError(
+    field,
+    `--resume ${out}: the run was started with other settings than the ones given now (its config.json -> now):\n${conflicts.map((c) => `  ${c}`).join('\n')}\n` +
+      `A resumed run continues the checkpointed one with its own settings: drop these options, or start a new run (another --out, or --overwrite) with them.`,
+  );
 }
 
 /** Read the config a run folder was started with (for `--resume`). */
 export function readRunConfig(runDir: string): { stage: 'dfd' | 'eife'; config: Record<string, unknown> } {
   const path = join(runDir, 'config.json');
   if (!existsSync(path)) throw new ConfigError('--resume', `${path} not found; --resume needs a folder written by 'dfd train' or 'dfd train-eife'.`);
-  const { stage, ...config } = JSON.parse(readFileSync(path, 'utf8')) as { stage: 'dfd' | 'eife' } & Record<string, unknown>;
+  const unusable = (why: string) =>
+    new ConfigError(
+      '--resume',
+      `${path} ${why}, so the run cannot be continued from it. ${existsSync(join(runDir, 'checkpoints')) ? 'Its checkpoints need the config they were trained with: start the run again' : 'No training was checkpointed there: start the run again'} with the same options and --out ${runDir} --overwrite.`,
+    );
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw unusable(`cannot be read (${(err as Error).message})`);
+  }
+  if (!text.trim()) throw unusable('is empty (a write that was cut off)');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw unusable(`is not valid JSON (${(err as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw unusable('does not hold a JSON object');
+  const { stage, ...config } = parsed as { stage?: unknown } & Record<string, unknown>;
+  if (stage !== 'dfd' && stage !== 'eife') throw unusable(`has stage ${JSON.stringify(stage) ?? 'missing'} (expected "dfd" or "eife")`);
   return { stage, config };
 }
 
@@ -263,12 +328,12 @@ export function evalSource(samples: Sample[], size: number, batchSize: number, f
 export async function evaluateTargets(
   model: { forward(x: tf.Tensor4D, o: { training: boolean }): { logits: tf.Tensor2D } },
   targets: Array<{ name: string; spec: string }>,
-  options: { inputSize: number; batchSize?: number; datasetRegistry?: DatasetRegistry },
+  options: { inputSize: number; batchSize?: number; datasetRegistry?: DatasetRegistry; /** Targets already resolved (and their image headers checked), by spec. */ datasets?: ReadonlyMap<string, Dataset> },
 ): Promise<EvaluationResult[]> {
   const registry = options.datasetRegistry ?? (await defaultDatasetRegistry());
   const results: EvaluationResult[] = [];
   for (const t of targets) {
-    const ds = await registry.resolve(t.spec, { allowEmpty: true });
+    const ds = options.datasets?.get(t.spec) ?? (await registry.resolve(t.spec, { allowEmpty: true }));
     const samples = ds.splits.test ?? [...(ds.splits.train ?? []), ...(ds.splits.val ?? [])];
     if (!samples.length) throw new TrainingSetupError(`target '${t.name}' (${t.spec}) has no samples.`);
     results.push(await evaluate(model, evalSource(samples, options.inputSize, options.batchSize ?? 128), t.name));
@@ -292,6 +357,14 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const train = limitTraining(source.splits.train ?? [], config.data.limit, config.seed);
   if (!train.length) throw noTrainingSplit(config.source, source);
   if (!source.hasExpression) throw new TrainingSetupError(`source ${config.source} has no expression labels.`);
+  // The targets' image files too, before step 1: a bad target image is found now, not after training.
+  const targetSets = new Map<string, Dataset>();
+  for (const t of config.targets) {
+    if (targetSets.has(t.spec)) continue;
+    const screened = await screenImages(await datasetRegistry.resolve(t.spec, { allowEmpty: true }), config.data.badImages, `target ${t.name} (${t.spec})`);
+    targetSets.set(t.spec, screened.dataset);
+    skippedImages.push(...screened.skipped);
+  }
   applyZooBackbone(config);
   let eifes: Array<EifeLike & { embedDim: number }> = [];
   if (config.variant === 'att+eifp') {
@@ -331,6 +404,13 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
     if (!val?.length) throw new ConfigError('selection', `source-val selection needs a val split in ${config.source}; use selection: last.`);
     validation = evalSource(val, config.model.inputSize, config.data.evalBatchSize);
   }
+  if (options.resume) {
+    checkResumeConfig(out, 'dfd', config, (saved) => {
+      const c = validateConfig(trainConfigSchema, saved, `${join(out, 'config.json')}`);
+      applyZooBackbone(c);
+      return c;
+    });
+  }
   const lr = resolveLearningRates(config.optimizer, Boolean(config.backbone));
   const resolvedConfig = { ...config, optimizer: { ...config.optimizer, lr } };
   const plugins = pluginsFor({ ...config, out }, options);
@@ -346,8 +426,19 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const evaluateAtEnd = async (result: TrainResult): Promise<void> => {
     if (best && (await best.restore())) result.reason = `${result.reason ? `${result.reason}; ` : ''}weights of epoch ${best.epoch} (best source val accuracy ${best.value.toFixed(4)})`;
     await saveModelDir(model, modelDir);
-    const results = await evaluateTargets(model, config.targets, { inputSize: config.model.inputSize, batchSize: config.data.evalBatchSize, datasetRegistry });
-    const sourceTest = source.splits.test?.length ? await evaluate(model, evalSource(source.splits.test, config.model.inputSize, config.data.evalBatchSize), 'source-test') : undefined;
+    let results: EvaluationResult[];
+    let sourceTest: EvaluationResult | undefined;
+    try {
+      results = await evaluateTargets(model, config.targets, { inputSize: config.model.inputSize, batchSize: config.data.evalBatchSize, datasetRegistry, datasets: targetSets });
+      sourceTest = source.splits.test?.length ? await evaluate(model, evalSource(source.splits.test, config.model.inputSize, config.data.evalBatchSize), 'source-test') : undefined;
+    } catch (err) {
+      throw new EvaluationFailedError(
+        `training ended (${result.epochsDone} epoch(s)) and the model was written to ${modelDir}, but the evaluation failed: ${err instanceof Error ? err.message : String(err)}. ` +
+          `Fix what it names, then run 'dfd train --resume ${out}': it trains no epoch again, it re-runs the evaluation and writes the report.`,
+        modelDir,
+        { cause: err },
+      );
+    }
     const bus = container.resolve(TOKENS.Bus);
     if (results.length) bus.emit({ type: 'evaluation', epoch: result.epochsDone, split: 'target', results, mean: meanAccuracy(results) });
     if (sourceTest) bus.emit({ type: 'evaluation', epoch: result.epochsDone, split: 'source-test', results: [sourceTest], mean: sourceTest.accuracy });
@@ -497,6 +588,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
     factors: config.factors,
     dropLast: train.length >= config.data.batchSize,
   });
+  if (options.resume) checkResumeConfig(out, 'eife', config, (saved) => validateConfig(eifeConfigSchema, saved, `${join(out, 'config.json')}`));
   const lr = resolveLearningRates(config.optimizer, false);
   const plugins = pluginsFor({ ...config, out }, options);
   const { lock, reporter } = lockRunFolder(out, options, skippedImages, unhonoured(config, plugins));
@@ -531,7 +623,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
           const heads = factors.map((f) => ({ target: f.name, numClasses: f.classes, logits: (o: ReturnType<Eife['forward']>) => o.logits[f.name]!, labels: (b: Batch) => b.factors?.[f.name] }));
           for (const r of await evaluateHeads(model, evalSource(test, config.model.inputSize, config.data.evalBatchSize, config.factors), heads)) factorAccuracy[r.target] = r.accuracy;
         }
-        writeFileSync(join(out, 'report.json'), JSON.stringify({ stage: 'eife', dataset: ds.name, factors, status: result.status, epochsDone: result.epochsDone, factorAccuracy, history: result.history, ...(skippedImages.length ? { skippedImages: { count: skippedImages.length, list: SKIPPED_IMAGES_FILE } } : {}) }, null, 2) + '\n');
+        writeFileAtomic(join(out, 'report.json'), JSON.stringify({ stage: 'eife', dataset: ds.name, factors, status: result.status, epochsDone: result.epochsDone, factorAccuracy, history: result.history, ...(skippedImages.length ? { skippedImages: { count: skippedImages.length, list: SKIPPED_IMAGES_FILE } } : {}) }, null, 2) + '\n');
         return { result, modelDir, factorAccuracy };
       } finally {
         lock.release();
