@@ -162,7 +162,7 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
     expect(failed!.error).toMatch(/nonexistent\/dfd-grid-test/);
     expect(logs.match(new RegExp(`failed ${bad.cells[0]!.dir} attempt`, 'g'))).toHaveLength(2);
     const badReport = gridReport(badDir);
-    expect(badReport.counts).toEqual({ done: 0, failed: 1, pending: 0 });
+    expect(badReport.counts).toEqual({ done: 0, failed: 1, pending: 0, invalid: 0 });
     expect(badReport.cells[0]!.error).toMatch(/nonexistent\/dfd-grid-test/);
 
     // In the queue: each job completed once (3 + 3 cells, the stage-1 job, the release job), the bad one failed.
@@ -188,7 +188,7 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
     });
     const queued = JSON.parse(viaCli) as GridReport;
     const inProcess = gridReport(localDir);
-    expect(queued.counts).toEqual({ done: 6, failed: 0, pending: 0 });
+    expect(queued.counts).toEqual({ done: 6, failed: 0, pending: 0, invalid: 0 });
     expect(numbers(queued)).toEqual(numbers(inProcess));
     expect(new Set(queued.cells.map((c) => c.mean)).size).toBeGreaterThan(2);
     expect(queued.groups.map((g) => g.mean.n)).toEqual([3, 3]);

@@ -36,7 +36,7 @@ describe('grid report', () => {
     const { dir } = fakeGrid(ACC);
     const r = gridReport(dir);
     expect(r.targets).toEqual(['wild', 'sketch']);
-    expect(r.counts).toEqual({ done: 6, failed: 0, pending: 0 });
+    expect(r.counts).toEqual({ done: 6, failed: 0, pending: 0, invalid: 0 });
     expect(r.groups.map((g) => g.method)).toEqual(['base', 'att']);
     const base = r.groups[0]!;
     expect(base.source).toBe('studio');
@@ -69,7 +69,7 @@ describe('grid report', () => {
   it('lists failed cells with their error and leaves them out of the statistics', () => {
     const { dir } = fakeGrid(ACC, ['variant=att seed=2']);
     const r = writeGridReport(dir);
-    expect(r.counts).toEqual({ done: 5, failed: 1, pending: 0 });
+    expect(r.counts).toEqual({ done: 5, failed: 1, pending: 0, invalid: 0 });
     expect(r.groups[1]!.mean.n).toBe(2);
     expect(r.groups[1]!.missing).toEqual(['variant=att seed=2']);
     expect(r.differences[0]!.seeds).toEqual([0, 1]);
@@ -87,6 +87,35 @@ describe('grid report', () => {
     const index = JSON.parse(readFileSync(join(dir, 'grid.json'), 'utf8'));
     index.cells.push({ hash: 'deadbeef0000', label: 'variant=att seed=3', axes: { variant: 'att', seed: 3 }, needs: [] });
     writeFileSync(join(dir, 'grid.json'), JSON.stringify(index));
-    expect(gridReport(dir).counts).toEqual({ done: 6, failed: 0, pending: 1 });
+    expect(gridReport(dir).counts).toEqual({ done: 6, failed: 0, pending: 1, invalid: 0 });
+  });
+
+  it('validates every cell report: out-of-range, non-number, missing and cut ones are invalid, named by file and field, and left out of the means (#24 case 12)', () => {
+    const { dir, plan } = fakeGrid(ACC);
+    const cell = (label: string) => plan.cells.find((c) => c.label === label)!;
+    const put = (label: string, text: string) => writeFileSync(join(cell(label).dir, 'report.json'), text);
+    const good = (wild: unknown, sketch: unknown = 0.5) => ({ stage: 'dfd', source: 'studio', status: 'completed', results: [{ target: 'wild', accuracy: wild }, { target: 'sketch', accuracy: sketch }], mean: 0.5, seconds: 1 });
+    put('variant=base seed=0', JSON.stringify(good(1.5)));
+    put('variant=base seed=1', JSON.stringify(good('0.4')));
+    put('variant=att seed=0', JSON.stringify({ ...good(0.3), results: undefined }));
+    put('variant=att seed=1', JSON.stringify(good(0.5)).slice(0, 40));
+    put('variant=att seed=2', JSON.stringify({ ...good(0.5), results: [{ target: 'wild', accuracy: 0.5 }] }));
+    const r = writeGridReport(dir);
+    expect(r.counts).toEqual({ done: 1, failed: 0, pending: 0, invalid: 5 });
+    const err = (label: string) => r.cells.find((c) => c.label === label)!.error!;
+    const file = (label: string) => join(cell(label).dir, 'report.json');
+    expect(r.cells.find((c) => c.label === 'variant=base seed=0')!.status).toBe('invalid');
+    expect(err('variant=base seed=0')).toMatch(new RegExp(`^${file('variant=base seed=0').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: results\\.0\\.accuracy: Too big`));
+    expect(err('variant=base seed=1')).toMatch(/report\.json: results\.0\.accuracy: Invalid input: expected number/);
+    expect(err('variant=att seed=0')).toMatch(/report\.json: results: Invalid input: expected array/);
+    expect(err('variant=att seed=1')).toMatch(/report\.json: not valid JSON \(cut short\?\)/);
+    expect(err('variant=att seed=2')).toMatch(/report\.json: results: no result for target 'sketch'/);
+    // 1.5 is not averaged in: base's only valid seed is seed=2 (wild 0.5).
+    expect(r.groups[0]!.mean.n).toBe(1);
+    expect(r.groups[0]!.targets.wild!.mean).toBeCloseTo(0.5, 12);
+    expect(r.groups[1]!.mean.n).toBe(0);
+    const md = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(md).toMatch(/5 cells have an invalid report\.json \(listed below\): left out of every mean/);
+    expect(md).toMatch(/\| variant=base seed=0 \([0-9a-f]{12}\) \| invalid \| .*results\.0\.accuracy: Too big/);
   });
 });

@@ -1,7 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { canonicalJson } from './spec.js';
-import { isDone, readFailed, readGridIndex } from './store.js';
+import { readFailed, readGridIndex } from './store.js';
 import { summarise, type Summary } from './stats.js';
 
 /** The axis whose values are repetitions, not conditions. */
@@ -12,7 +13,8 @@ export interface CellOutcome {
   hash: string;
   label: string;
   axes: Record<string, unknown>;
-  status: 'done' | 'failed' | 'pending';
+  /** `invalid`: its report.json claims a finished run but is not one (cut, not JSON, a field out of range); left out of every mean. */
+  status: 'done' | 'failed' | 'pending' | 'invalid';
   source?: string;
   /** Accuracy (0-1) per target, and their mean. */
   accuracy?: Record<string, number>;
@@ -54,7 +56,7 @@ export interface PairedDifference {
 export interface GridReport {
   dir: string;
   targets: string[];
-  counts: { done: number; failed: number; pending: number };
+  counts: { done: number; failed: number; pending: number; invalid: number };
   groups: GroupSummary[];
   differences: PairedDifference[];
   cells: CellOutcome[];
@@ -68,6 +70,45 @@ function keyOf(axes: Record<string, unknown>, drop: string[]): string {
   return canonicalJson(Object.fromEntries(Object.entries(axes).filter(([k]) => !drop.includes(k))));
 }
 
+/** The fields of a finished cell's report.json the grid reads: what `dfd train` writes, checked before it is averaged. */
+export const cellReportSchema = z.looseObject({
+  status: z.literal('completed'),
+  source: z.string().min(1),
+  results: z
+    .array(z.looseObject({ target: z.string().min(1), accuracy: z.number().min(0).max(1) }))
+    .min(1, 'a finished cell reports at least one target'),
+  mean: z.number().min(0).max(1),
+  seconds: z.number().min(0).optional(),
+});
+
+/**
+ * Read a cell's report.json: `null` when there is none or it is not a finished run (status other
+ * than completed), else the validated report or the reason it is invalid (naming file and field).
+ */
+export function readCellReport(dir: string, targets: string[] = []): { report: z.output<typeof cellReportSchema> } | { invalid: string } | null {
+  const path = join(dir, 'report.json');
+  if (!existsSync(path)) return null;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    return { invalid: `${path}: not valid JSON (cut short?): ${(err as Error).message}` };
+  }
+  const status = raw && typeof raw === 'object' ? (raw as { status?: unknown }).status : undefined;
+  if (status !== undefined && status !== 'completed') return null;
+  const r = cellReportSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    return { invalid: `${path}: ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}` };
+  }
+  const names = r.data.results.map((x) => x.target);
+  const dup = names.find((n, k) => names.indexOf(n) !== k);
+  if (dup) return { invalid: `${path}: results: target '${dup}' appears twice` };
+  const missing = targets.find((t) => !names.includes(t));
+  if (missing) return { invalid: `${path}: results: no result for target '${missing}' (the other cells report ${targets.join(', ')})` };
+  return { report: r.data };
+}
+
 /** Read every cell of a grid folder and aggregate over seeds. */
 export function gridReport(dir: string): GridReport {
   const index = readGridIndex(dir);
@@ -76,8 +117,13 @@ export function gridReport(dir: string): GridReport {
   for (const c of index.cells) {
     const d = join(dir, 'cells', c.hash);
     const base = { hash: c.hash, label: c.label, axes: c.axes };
-    if (isDone(d)) {
-      const r = JSON.parse(readFileSync(join(d, 'report.json'), 'utf8')) as { source: string; results: Array<{ target: string; accuracy: number }>; mean: number; seconds?: number };
+    const read = readCellReport(d, targets);
+    if (read && 'invalid' in read) {
+      cells.push({ ...base, status: 'invalid', error: read.invalid });
+      continue;
+    }
+    if (read) {
+      const r = read.report;
       if (!targets.length) targets = r.results.map((x) => x.target);
       cells.push({ ...base, status: 'done', source: r.source, accuracy: Object.fromEntries(r.results.map((x) => [x.target, x.accuracy])), mean: r.mean, ...(r.seconds !== undefined ? { seconds: r.seconds } : {}) });
       continue;
@@ -146,7 +192,7 @@ export function gridReport(dir: string): GridReport {
     }
   }
   const count = (s: CellOutcome['status']) => cells.filter((c) => c.status === s).length;
-  return { dir, targets, counts: { done: count('done'), failed: count('failed'), pending: count('pending') }, groups: summaries, differences, cells };
+  return { dir, targets, counts: { done: count('done'), failed: count('failed'), pending: count('pending'), invalid: count('invalid') }, groups: summaries, differences, cells };
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? (x * 100).toFixed(2) : '–');
@@ -176,6 +222,7 @@ export function reportMarkdown(r: GridReport): string {
     for (const d of r.differences) lines.push(`| ${d.label} | ${r.targets.map((t) => diffCi(d.targets[t]!)).join(' | ')} | ${diffCi(d.mean)} | ${d.mean.n} |`);
   }
   const bad = r.cells.filter((c) => c.status !== 'done');
+  if (r.counts.invalid) lines.push('', `**${r.counts.invalid} cell${r.counts.invalid > 1 ? 's have' : ' has'} an invalid report.json (listed below): left out of every mean and difference above.** Delete the file and run dfd grid run again to retrain the cell.`);
   if (bad.length) {
     lines.push('', `| cell | status | error |`, '|---|---|---|');
     for (const c of bad) lines.push(`| ${c.label} (${c.hash}) | ${c.status} | ${(c.error ?? '').split('\n')[0]!.replace(/\|/g, '\\|')} |`);

@@ -1,6 +1,6 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DfdPlugin } from '@dfd/core';
@@ -47,7 +47,7 @@ describe('runGridLocal (in process)', () => {
     expect(failed.attempts).toBe(3);
     expect(failed.error).toMatch(/nonexistent\/dfd-grid-local/);
     const r = gridReport(dir);
-    expect(r.counts).toEqual({ done: 1, failed: 1, pending: 0 });
+    expect(r.counts).toEqual({ done: 1, failed: 1, pending: 0, invalid: 0 });
     expect(reportMarkdown(r)).toMatch(/\| failed \| .*nonexistent\/dfd-grid-local/);
     expect(summariseProgress(gridProgress(dir))).toMatchObject({ done: 1, failed: 1, waiting: 0, running: 0, etaSeconds: 0 });
     expect(cellProgress({ ...goodCell, kind: 'dfd' })).toMatchObject({ state: 'done', epoch: 1, epochs: 1, starts: 1 });
@@ -105,5 +105,28 @@ describe('childExecutor', () => {
       exec('/tmp/cell-a').then(() => reject(new Error('expected a failure')), (err: Error) => resolveArgs(JSON.parse(err.message) as string[]));
     });
     expect(args).toEqual(['grid', 'cell', '/tmp/cell-a', '--parent-pipe']);
+  });
+});
+
+describe('grid-folder lock (#24 case 16)', () => {
+  it('refuses a second run on a grid folder while the first holds it, without touching its cells, and frees it afterwards', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-lock-'));
+    const plan = expandGrid({ base: { ...base, source: GOOD }, axes: { seed: [0, 1] } }, dir);
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    let started = 0;
+    // The first run's cells wait until the test lets them end (they stand in for training).
+    const first = runGridLocal(plan, { execute: async () => (started++, await held, 'completed') });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(started).toBe(1);
+    const calls: string[] = [];
+    await expect(runGridLocal(plan, { execute: async (d) => (calls.push(d), 'completed') })).rejects.toThrow(/is in use by another run: process \d+ on .*run\.lock/);
+    expect(calls).toEqual([]);
+    expect(readFailed(plan.cells[0]!.dir)).toBeNull();
+    release();
+    expect(await first).toEqual({ completed: 2, skipped: 0, failed: 0, stopped: 0 });
+    expect(existsSync(join(dir, 'run.lock'))).toBe(false);
+    // Once released, the folder can be run again.
+    expect(await runGridLocal(plan, { execute: async () => 'completed' })).toEqual({ completed: 2, skipped: 0, failed: 0, stopped: 0 });
   });
 });

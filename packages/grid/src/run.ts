@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { DfdError } from '@dfd/core';
-import { createEifeTrainer, createTrainer, type RunOptions } from '@dfd/trainer/node';
+import { mkdirSync } from 'node:fs';
+import { acquireRunLock, createEifeTrainer, createTrainer, type RunOptions } from '@dfd/trainer/node';
 import type { GridPlan } from './spec.js';
 import { clearFailed, hasCheckpoint, isDone, prepareGrid, readCellSpec, readFailed, writeFailed } from './store.js';
 
@@ -14,6 +15,13 @@ export type CellExecutor = (dir: string) => Promise<CellEnd>;
 export class CellFailedError extends DfdError {
   constructor(message: string) {
     super('E_GRID_CELL_FAILED', message);
+  }
+}
+
+/** A grid run or report whose outcome is not a full grid: cells failed, or their reports are invalid (exit 1). */
+export class GridIncompleteError extends DfdError {
+  constructor(message: string) {
+    super('E_GRID_INCOMPLETE', message);
   }
 }
 
@@ -91,6 +99,8 @@ export interface LocalRunOptions {
   attempts?: number;
   /** Asked before each new cell; true stops starting cells (Ctrl-C). */
   stopping?: () => boolean;
+  /** Told when a stale grid-folder lock (its holder is gone) is taken over. */
+  onWarning?: (message: string) => void;
   /** Called when a cell starts, ends or fails (progress display). */
   onEvent?: (e: { type: 'start' | 'end' | 'retry' | 'failed'; dir: string; label: string; end?: CellEnd; error?: string; attempt?: number }) => void;
 }
@@ -107,9 +117,22 @@ export interface LocalRunSummary {
  * Run a grid on this machine: the stage-1 jobs first, then the cells, `jobs` at a time. Finished
  * cells are skipped (a re-run or an extended grid never trains a cell twice); a cell that fails
  * `attempts` times gets a failed.json with its error and the rest of the grid goes on; cells
- * whose stage-1 extractor failed fail with that error.
+ * whose stage-1 extractor failed fail with that error. The grid folder is locked (`run.lock`, as
+ * a run folder is) for the whole run: a second run on it is a RunFolderError naming the holder.
  */
 export async function runGridLocal(plan: GridPlan, options: LocalRunOptions): Promise<LocalRunSummary> {
+  // One grid run per grid folder: a second one would retry the first one's running cells, find
+  // their run folders locked, and record them as failed. The trainer's run.lock, on the grid folder.
+  mkdirSync(plan.dir, { recursive: true });
+  const lock = acquireRunLock(plan.dir, { onWarning: options.onWarning });
+  try {
+    return await runGridLocked(plan, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runGridLocked(plan: GridPlan, options: LocalRunOptions): Promise<LocalRunSummary> {
   prepareGrid(plan);
   const attempts = Math.max(1, options.attempts ?? 2);
   const summary: LocalRunSummary = { completed: 0, skipped: 0, failed: 0, stopped: 0 };

@@ -62,7 +62,7 @@ describe('dfd grid', () => {
     expect(status.stdout.match(/ done +epoch 1\/1 /g)).toHaveLength(4);
     const json = await runCli(['grid', 'report', out, '--json']);
     const report = JSON.parse(json.stdout);
-    expect(report.counts).toEqual({ done: 4, failed: 0, pending: 0 });
+    expect(report.counts).toEqual({ done: 4, failed: 0, pending: 0, invalid: 0 });
     expect(report.groups.map((g: { method: string; mean: { n: number } }) => [g.method, g.mean.n])).toEqual([['base', 2], ['att', 2]]);
     expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('| att | ');
     const again = await runCli(['grid', 'run', file, '--out', out]);
@@ -83,6 +83,32 @@ describe('dfd grid', () => {
     const w = await runCli(['worker', '--queue', 'http://localhost']);
     expect(w.code).toBe(1);
     expect(w.stderr).toContain("expected a Redis URL like redis://127.0.0.1:6379, got 'http://localhost'");
+  });
+
+  it('exits 1 when any cell failed or a cell report is invalid, after writing the report; --max-cells caps the grid (#24 cases 7, 12, 16)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-cli-grid-fail-'));
+    const file = join(dir, 'grid.yaml');
+    writeFileSync(file, GRID.replace(/source: .*/, 'source: "folder:/nonexistent/dfd-cli-grid"').replace('variant: [base, att]', 'variant: [base]').replace('seed: [0, 1]', 'seed: [0]'));
+    const out = join(dir, 'out');
+    const run = await runCli(['grid', 'run', file, '--out', out, '--attempts', '1']);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toContain('dfd grid: 0 completed, 0 already done, 1 failed, 0 stopped');
+    expect(run.stderr).toContain(`dfd: grid ${out} is incomplete: 1 failed of 1 cells`);
+    expect(existsSync(join(out, 'report.md'))).toBe(true);
+    expect(existsSync(join(out, 'run.lock'))).toBe(false);
+    // A report.json that claims a finished run with an accuracy of 1.5: named, left out, exit 1.
+    const cell = join(out, 'cells', readdirSync(join(out, 'cells'))[0]!);
+    writeFileSync(join(cell, 'report.json'), JSON.stringify({ status: 'completed', source: 'studio', results: [{ target: 'wild', accuracy: 1.5 }], mean: 1.5 }));
+    const rep = await runCli(['grid', 'report', out]);
+    expect(rep.code).toBe(1);
+    expect(rep.stdout).toMatch(/\| invalid \| .*results\.0\.accuracy: Too big/);
+    expect(rep.stderr).toContain(`dfd: 1 cell report is invalid and left out of the means:\n  ${join(cell, 'report.json')}: results.0.accuracy: Too big`);
+    expect(rep.stderr).not.toContain('unexpected error');
+    writeFileSync(file, GRID.replace('seed: [0, 1]', 'seed: [0, 1]\n  epochs: [1, 2]'));
+    const big = await runCli(['grid', 'run', file, '--out', join(dir, 'out3'), '--max-cells', '7']);
+    expect(big.code).toBe(1);
+    expect(big.stderr).toContain('axes: variant (2) x seed (2) x epochs (2) = 8 cells, over the cap of 7');
+    expect(existsSync(join(dir, 'out3'))).toBe(false);
   });
 
   it('--jobs 2: SIGINT stops both cells at a checkpoint, the next dfd grid run --jobs 2 resumes them', async () => {

@@ -45,6 +45,18 @@ interface RunOpts {
   attempts: number;
   threads?: number;
   wait: boolean;
+  maxCells?: number;
+}
+
+/**
+ * The exit status of a grid: a DfdError (exit 1) when any cell failed or reported an invalid
+ * report.json, after the report was written; a finished grid returns.
+ */
+function honestEnd(g: typeof import('@dfd/grid'), report: import('@dfd/grid').GridReport, rerun: string): void {
+  const { failed, invalid, pending } = report.counts;
+  if (!failed && !invalid) return;
+  const parts = [failed ? `${failed} failed` : '', invalid ? `${invalid} with an invalid report.json (left out of the means)` : '', pending ? `${pending} not run` : ''].filter(Boolean);
+  throw new g.GridIncompleteError(`grid ${report.dir} is incomplete: ${parts.join(', ')} of ${report.cells.length} cells (see the table above and report.md); ${rerun}`);
 }
 
 /** `dfd grid run|status|report|cell` and `dfd worker`. */
@@ -61,9 +73,10 @@ export function registerGrid(program: Command): void {
     .option('--attempts <n>', 'attempts per cell before it is recorded as failed', whole('--attempts'), 2)
     .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--no-wait', 'with --queue: return after enqueuing instead of following progress')
+    .option('--max-cells <n>', 'refuse a grid whose axes multiply to more cells than this (default 10000)', whole('--max-cells'))
     .action(async (file: string, opts: RunOpts) => {
       const g = await gridModule();
-      const plan = g.loadGrid(file, resolve(opts.out));
+      const plan = g.loadGrid(file, resolve(opts.out), { maxCells: opts.maxCells });
       const backend = String(plan.cells[0]?.config.backend ?? plan.eifes[0]?.config.backend ?? 'auto');
       process.stderr.write(`dfd grid: ${plan.cells.length} cells${plan.eifes.length ? ` + ${plan.eifes.length} stage-1 jobs` : ''} in ${plan.dir}\n`);
       const line = statusLine();
@@ -110,6 +123,7 @@ export function registerGrid(program: Command): void {
             jobs: opts.jobs ?? 1,
             attempts: opts.attempts,
             stopping: () => stopping,
+            onWarning: (m) => process.stderr.write(`dfd grid: warning: ${m}\n`),
             onEvent: (e) => {
               if (e.type === 'start') return;
               line.done();
@@ -127,6 +141,7 @@ export function registerGrid(program: Command): void {
       }
       const report = g.writeGridReport(plan.dir);
       process.stdout.write(`${g.reportMarkdown(report)}\n\ngrid folder: ${plan.dir} (report.md, report.json, report.svg)\n`);
+      honestEnd(g, report, `dfd grid run ${file} --out ${opts.out} tries the failed cells again`);
     });
 
   grid
@@ -156,6 +171,12 @@ export function registerGrid(program: Command): void {
       const g = await gridModule();
       const report = g.writeGridReport(resolve(dir));
       process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : `${g.reportMarkdown(report)}\n`);
+      // Failed and pending cells are a grid's ordinary state while it runs; a report.json that
+      // claims a finished run but is not one is not: exit 1, after the report was written.
+      if (report.counts.invalid) {
+        const bad = report.cells.filter((c) => c.status === 'invalid');
+        throw new g.GridIncompleteError(`${bad.length} cell report${bad.length > 1 ? 's are' : ' is'} invalid and left out of the means:\n${bad.map((c) => `  ${c.error}`).join('\n')}\nDelete ${bad.length > 1 ? 'them' : 'it'} and run dfd grid run again to retrain ${bad.length > 1 ? 'those cells' : 'that cell'}.`);
+      }
     });
 
   grid
