@@ -87,7 +87,19 @@ const scheduleSchema = z
 
 const pluginSchema = z.object({ name: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }).strict();
 
-const target = z.object({ name: z.string().min(1), spec: z.string().min(1) }).strict();
+// eslint-disable-next-line no-control-regex
+const BAD_TARGET_NAME = /[|\u0000-\u001f\u007f]/;
+const BAD_TARGET_MESSAGE = "a target name (--target NAME=SPEC) may not contain '|', a line break or another control character: it is a column of report.md's tables; rename the target";
+// A target's name is a column of report.md's tables and a key of report.json: no '|' and no line break or other control character.
+const target = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .refine((n) => !BAD_TARGET_NAME.test(n), { message: BAD_TARGET_MESSAGE }),
+    spec: z.string().min(1),
+  })
+  .strict();
 
 /** Accepts `NAME=SPEC` strings, `{name, spec}` objects or a `{NAME: SPEC}` map. */
 const targetsSchema = z
@@ -95,13 +107,18 @@ const targetsSchema = z
   .transform((value, ctx) => {
     const list = Array.isArray(value) ? value : Object.entries(value).map(([name, spec]) => ({ name, spec }));
     return list.map((t, i) => {
-      if (typeof t !== 'string') return t;
+      if (typeof t !== 'string') {
+        if (BAD_TARGET_NAME.test(t.name)) ctx.addIssue({ code: 'custom', message: BAD_TARGET_MESSAGE, path: [i, 'name'] });
+        return t;
+      }
       const eq = t.indexOf('=');
       if (eq <= 0 || eq === t.length - 1) {
         ctx.addIssue({ code: 'custom', message: `expected NAME=SPEC (e.g. wild=synthetic:wild), got '${t}'`, path: [i] });
         return { name: t, spec: t };
       }
-      return { name: t.slice(0, eq), spec: t.slice(eq + 1) };
+      const name = t.slice(0, eq);
+      if (BAD_TARGET_NAME.test(name)) ctx.addIssue({ code: 'custom', message: BAD_TARGET_MESSAGE, path: [i, 'name'] });
+      return { name, spec: t.slice(eq + 1) };
     });
   })
   .default([]);

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, type DfdPlugin } from '@dfd/core';
 import { writeFileAtomic } from './checkpoint.js';
 import { EvaluationFailedError, TrainingSetupError } from './errors.js';
+import { trainConfigSchema, validateConfig } from './config.js';
 import { createTrainer, readRunConfig } from './run.js';
 
 // Issue 24 (round 2), runs and checkpoints: each case of the hostile probe, reproduced.
@@ -143,5 +144,22 @@ describe('target images (case 15)', () => {
     expect(resumed.result).toMatchObject({ status: 'completed', epochsDone: 1 });
     expect(resumed.report.results.map((r) => r.target)).toEqual(['real']);
     expect(existsSync(join(out, 'report.json'))).toBe(true);
+  });
+});
+
+describe('target names that would break report.md (poor message)', () => {
+  it("a '|' or a line break in a target name is refused at config validation, naming the field and the flag", () => {
+    for (const name of ['a|b', 'two\nlines', 'tab\there']) {
+      const err = (() => {
+        try {
+          validateConfig(trainConfigSchema, { source: 'synthetic:studio', out: 'o', targets: [`${name}=synthetic:wild`] });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err, name).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(/targets\.0\.name: a target name \(--target NAME=SPEC\) may not contain '\|', a line break/);
+    }
+    expect(validateConfig(trainConfigSchema, { source: 'synthetic:studio', out: 'o', targets: ['wild-2 (test)=synthetic:wild'] }).targets[0]!.name).toBe('wild-2 (test)');
   });
 });

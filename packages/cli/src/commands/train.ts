@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
 import { parseThreadCount } from '@dfd/backends';
@@ -16,9 +17,15 @@ export async function loadTrainer(backend = 'auto', threads?: number): Promise<T
   return { ...main, ...node };
 }
 
-/** Parses `--threads` (a whole number >= 1; @dfd/backends' rule and message). */
-export function parseThreads(v: string): number {
-  return parseThreadCount(v, '--threads');
+/**
+ * Parses `--threads`: a whole number >= 1 (@dfd/backends' rule and message) and at most the CPUs
+ * of this machine (`cpus`, default `os.availableParallelism()`): more worker threads than CPUs
+ * only contend (`--threads 1000` used to start 64 workers on 2 cores without a word).
+ */
+export function parseThreads(v: string, cpus = availableParallelism()): number {
+  const n = parseThreadCount(v, '--threads');
+  if (n > cpus) throw new DfdError('E_BACKEND_OPTION', `--threads ${n} is more than the ${cpus} CPU(s) of this machine; use at most --threads ${cpus} (more threads than CPUs only slow the wasm backend down).`);
+  return n;
 }
 
 /** Help text of `--threads` (shared by every command that selects a backend). */
