@@ -40,3 +40,26 @@ export {
 export { ZooCropError, cropFace, type CropOptions, type FaceCrop } from './crop.js';
 export { FaceLandmarker, eyeCentres, landmarks68TinyForward, landmarksInput, type Landmarks68 } from './landmarks.js';
 export { loadZooWeightsFromUrl, type ZooFetch } from './url.js';
+export {
+  ALIGN_TEMPLATE,
+  DEFAULT_FRAMING,
+  FramingError,
+  alignFace,
+  alignPoints,
+  applySimilarity,
+  centreCrop,
+  describeFraming,
+  fitSimilarity,
+  frameImage,
+  framingFromKind,
+  framingSchema,
+  invertSimilarity,
+  parseFraming,
+  scaleImage,
+  warpSimilarity,
+  type AlignCase,
+  type Framing,
+  type FramingInput,
+  type FramingNets,
+  type Similarity,
+} from './framing.js';
