@@ -161,6 +161,9 @@ async function load(name: BackendName, opts: UseBackendOptions): Promise<Loaded>
           const { threads } = await registerNodeWasmBackend(want, simd === true, wasm, opts.wasmPaths);
           threadNote = threads > 1 ? `${threads} threads (threaded SIMD build on worker_threads)` : 'single-threaded';
         }
+        // Also when tfjs's own loader started the module: errors print as dfd's, not as 55 KB of its source.
+        const { replaceEmscriptenProcessHandlers } = await import('./process-errors.js');
+        replaceEmscriptenProcessHandlers();
       } else {
         if (initialisedBackend('wasm') == null) {
           // Both setters throw once the module is initialised, so only call them before the first init.

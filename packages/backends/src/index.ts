@@ -10,6 +10,7 @@ export {
   type UsedBackend,
 } from './backends.js';
 export { ensureBackend } from './ensure.js';
+export { formatUncaughtError, replaceEmscriptenProcessHandlers } from './process-errors.js';
 export { silenceCpuBanner } from './registry.js';
 export { registerGradients } from './gradients.js';
 export { DFD_FLAGS, type DfdFlag, type DfdFlagName, type WinogradTile } from './flags.js';

@@ -2,6 +2,7 @@ import type { PoolWorker, SpawnWorker } from './wasm-pool.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { DfdError } from '@dfd/core';
 import { BackendUnavailableError } from './errors.js';
+import { replaceEmscriptenProcessHandlers } from './process-errors.js';
 
 /*
  * The tfjs wasm backend in Node, loaded by dfd: multi-threaded, and with XNNPACK failures caught.
@@ -155,6 +156,8 @@ export async function registerNodeWasmBackend(threads: number, simd: boolean, wa
   const require = createRequire(import.meta.url);
   const threaded = threads > 1 && simd;
   const module = threaded ? await loadThreaded(require, threads, wasmPaths) : await loadSingle(require, simd, wasmPaths);
+  // Emscripten's process handlers print the whole minified module before any uncaught error (src/process-errors.ts).
+  replaceEmscriptenProcessHandlers();
   // The same C entry points tfjs's own loader wraps (backend_wasm.js init()).
   module.tfjs = {
     init: module.cwrap('init', null, []),
