@@ -9,6 +9,7 @@ import { createNodeDatasetRegistry, nodeImageDecoder } from '@dfd/datasets/node'
 import { cropFace } from './crop.js';
 import { detectOptions, type FaceBox, type TinyFaceDetector } from './detector.js';
 import { eyeCentres, type FaceLandmarker } from './landmarks.js';
+import { describeFraming, frameImage, type AlignCase, type Framing } from './framing.js';
 import { loadZooDetector, loadZooLandmarker } from './node.js';
 
 /**
@@ -212,3 +213,85 @@ export function facesDatasetPlugin(deps: FacesPluginOptions = {}): DatasetPlugin
 
 /** `--dataset-plugin @dfd/zoo/faces`: the `faces:` plugin with the zoo nets and the built-in formats. */
 export const datasetPlugin: DatasetPlugin = facesDatasetPlugin();
+
+/** Options of {@link frameDataset}. */
+export interface FrameDatasetOptions {
+  /** Where framed images are cached (default $DFD_CACHE_DIR/framing, else ~/.cache/dfd/framing). */
+  cacheDir?: string;
+  loadDetector?: () => Promise<TinyFaceDetector>;
+  loadLandmarker?: () => Promise<FaceLandmarker>;
+}
+
+/** Default cache folder of {@link frameDataset}. */
+export function defaultFramingCacheDir(): string {
+  return join(process.env.DFD_CACHE_DIR ?? join(homedir(), '.cache', 'dfd'), 'framing');
+}
+
+/** Counts of how `align` found the faces of a dataset. */
+export type AlignCounts = Record<AlignCase, number>;
+
+/**
+ * Frames every image of `dataset` with `framing` ({@link frameImage}); `resize` returns the dataset
+ * as it is. Framed images are written once as lossless PNGs to the cache, keyed by the framing and
+ * the image (path, size, mtime, or its bytes), and served from there: the source, every target,
+ * stage 1, eval and predict all get the same bytes for the same image. For `align`, how each face
+ * was found (detected / detected after upscaling / whole image) is counted and added to the
+ * dataset's warnings (kind `framing`), with the counts in `alignCounts`.
+ */
+export async function frameDataset(dataset: Dataset, framing: Framing, options: FrameDatasetOptions = {}): Promise<Dataset & { alignCounts?: AlignCounts }> {
+  if (framing.kind === 'resize') return dataset;
+  const cacheDir = options.cacheDir || defaultFramingCacheDir();
+  await mkdir(cacheDir, { recursive: true });
+  const settings = JSON.stringify({ v: 1, framing });
+  const tmp = `${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  const counts: AlignCounts = { detected: 0, upscaled: 0, 'whole-image': 0 };
+  let detector: TinyFaceDetector | undefined;
+  let landmarker: FaceLandmarker | undefined;
+  const frame = async (sample: Sample): Promise<Sample> => {
+    const key = createHash('sha256').update(settings).update(await sourceKey(sample.image)).digest('hex').slice(0, 40);
+    const png = join(cacheDir, `${key}.png`);
+    const meta = join(cacheDir, `${key}.json`);
+    let found: AlignCase | undefined;
+    try {
+      await stat(png);
+      found = (JSON.parse(await readFile(meta, 'utf8')) as { case?: AlignCase }).case;
+    } catch {
+      if (framing.kind === 'align') {
+        if (tf.engine().backendNames().length === 0) await (await import('@dfd/backends')).useBackend('cpu', { gradients: false });
+        detector ??= await (options.loadDetector ?? (() => loadZooDetector()))();
+        landmarker ??= await (options.loadLandmarker ?? (() => loadZooLandmarker()))();
+      }
+      const out = await frameImage(await nodeImageDecoder(sample.image), framing, detector && landmarker ? { detector, landmarker } : undefined);
+      found = out.case;
+      await writeFile(`${meta}.${tmp}`, JSON.stringify(found ? { case: found } : {}));
+      await rename(`${meta}.${tmp}`, meta);
+      await writeFile(`${png}.${tmp}`, encodePng(out.image));
+      await rename(`${png}.${tmp}`, png);
+    }
+    if (found) counts[found]++;
+    return { ...sample, image: { kind: 'file', path: png } };
+  };
+  const splits: Dataset['splits'] = {};
+  try {
+    for (const name of ['train', 'val', 'test'] as const) {
+      const list = dataset.splits[name];
+      if (!list) continue;
+      const out: Sample[] = [];
+      for (const s of list) out.push(await frame(s));
+      splits[name] = out;
+    }
+  } finally {
+    detector?.dispose();
+    landmarker?.dispose();
+  }
+  const warnings = [...dataset.warnings];
+  if (framing.kind === 'align') {
+    const total = counts.detected + counts.upscaled + counts['whole-image'];
+    warnings.push({
+      kind: 'framing',
+      count: counts.upscaled + counts['whole-image'],
+      message: `framing ${describeFraming(framing)} of ${dataset.name}: ${counts.detected} of ${total} face(s) detected, ${counts.upscaled} detected after upscaling, ${counts['whole-image']} framed from the whole image (no face found)`,
+    });
+  }
+  return { ...dataset, splits, warnings, ...(framing.kind === 'align' ? { alignCounts: counts } : {}) };
+}
