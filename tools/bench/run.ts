@@ -377,7 +377,7 @@ async function childMain(argv: string[]): Promise<void> {
   let value: unknown;
   if (argv.includes('--zoo-frozen')) {
     await useBackend(name as BackendName);
-    value = benchFrozenBackbone(args.batch, args.steps);
+    value = benchFrozenBackbone(args.batch, args.steps, argv.includes('--zoo-base') ? 'base' : 'att+eifp');
   } else if (argv.includes('--mem')) value = await benchMemory(name, args);
   else value = await measure(name, (argv[argv.indexOf('--mode') + 1] ?? 'train') as Mode, args, args.batch, argv.includes('--stock'));
   process.stdout.write(`@@result ${JSON.stringify(value)}\n`);
@@ -442,10 +442,14 @@ async function main(): Promise<void> {
   }
 
   let zoo: FrozenBenchResult | { error: string } | undefined;
+  let zooBase: FrozenBenchResult | { error: string } | undefined;
   if (args.zoo && best) {
     log(`\n[zoo] ${best.backend}: att+eifp on the face-api backbone (112 px, batch ${args.batch}), --freeze-backbone vs trained ...`);
     const r = child(['--child', best.backend, '--zoo-frozen', ...passArgs(args)]);
     zoo = r.ok ? (r.value as FrozenBenchResult) : { error: r.error };
+    log(`[zoo] ${best.backend}: base on the frozen face-api backbone, trunk cache vs none ...`);
+    const rb = child(['--child', best.backend, '--zoo-frozen', '--zoo-base', ...passArgs(args)]);
+    zooBase = rb.ok ? (rb.value as FrozenBenchResult) : { error: rb.error };
   }
 
   const data = await runBenchData(args);
@@ -493,9 +497,11 @@ async function main(): Promise<void> {
   }
   if (zoo && 'error' in zoo) log(`zoo backbone: error: ${zoo.error}`);
   else if (zoo) log(`face-api backbone (112 px, batch ${zoo.batch}), att+eifp training: frozen ${fmt(zoo.frozen.imgPerSec)} img/s (${zoo.frozen.trainedParams} trained params), not frozen ${fmt(zoo.unfrozen.imgPerSec)} img/s (${zoo.unfrozen.trainedParams}): ${fmt(zoo.frozen.imgPerSec / zoo.unfrozen.imgPerSec)}x (wall)`);
+  for (const z of [zoo, zooBase]) if (z && !('error' in z)) log(`  ${z.variant} frozen: ${fmt(z.frozen.imgPerSec)} img/s; + trunk cache: ${fmt(z.cached.imgPerSec)} img/s once every view is cached (${fmt(z.cached.imgPerSec / z.frozen.imgPerSec)}x the uncached frozen step; ${fmt(z.cached.bytesPerImage / 1024, 1)} KiB per view), ${fmt(z.cachedFirstEpoch.imgPerSec)} img/s in the first epoch`);
+  if (zooBase && 'error' in zooBase) log(`zoo backbone (base): error: ${zooBase.error}`);
   for (const s of skipped) log(`skipped: ${s}`);
 
-  const json = { started, finished: new Date().toISOString(), args, node: process.versions.node, tfjsCore: tf.version_core, probes, results, torch, kernels, memory, memoryFallback, zoo, data, skipped };
+  const json = { started, finished: new Date().toISOString(), args, node: process.versions.node, tfjsCore: tf.version_core, probes, results, torch, kernels, memory, memoryFallback, zoo, zooBase, data, skipped };
   writeFileSync(args.out, JSON.stringify(json, null, 2) + '\n');
   log(`\nwrote ${args.out}`);
 }
