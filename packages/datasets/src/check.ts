@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isImageFile } from './formats/fsutil.js';
@@ -79,7 +80,8 @@ export function imageHeaderProblem(head: Uint8Array, tail: Uint8Array, size: num
 async function checkFile(path: string): Promise<{ size: number; mtimeMs: number; problem: string | null }> {
   let fh;
   try {
-    fh = await open(path, 'r');
+    // Non-blocking: a FIFO named like an image is reported (not a regular file) instead of hanging here.
+    fh = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
     return { size: -1, mtimeMs: -1, problem: `cannot open (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` };
   }

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DfdError } from '@dfd/core';
+import { InputFileError, readRegularFile } from '@dfd/core/node';
 import { DatasetSpecError, ImageDecodeError } from './errors.js';
 import { describeSource, setDefaultImageDecoder, toRgb } from './image.js';
 import { assertDatasetPlugin, DatasetRegistry } from './registry.js';
@@ -43,12 +44,37 @@ function loadSharp(name: string): Promise<Sharp> {
   return sharpModule;
 }
 
+/** Largest image file the decoder reads (512 MB). */
+export const MAX_IMAGE_FILE_BYTES = 512 * 1024 * 1024;
+/** Most pixels the decoder decodes (8192 x 8192), checked from the image header before decoding. */
+export const MAX_DECODED_PIXELS = 8192 * 8192;
+
+/**
+ * Reads an image file through the guarded reader: a FIFO, device, socket or folder named like an
+ * image is refused at once (instead of hanging the decoder), and so is a file over the size cap.
+ */
+async function readImageFile(path: string, name: string): Promise<Buffer> {
+  try {
+    return await readRegularFile(path, { what: 'image', maxBytes: MAX_IMAGE_FILE_BYTES });
+  } catch (err) {
+    if (!(err instanceof InputFileError)) throw err;
+    const reason = err.message.slice(path.length + 2);
+    throw new ImageDecodeError(name, /\(ENOENT\)$/.test(reason) ? `file not found: ${reason}` : reason, { cause: err });
+  }
+}
+
 /** Decodes an image (file path or encoded bytes) with sharp into 8-bit RGB; grey, palette and alpha images become RGB. */
 async function decodeWithSharp(input: string | Uint8Array, name: string, hint?: DecodeHint): Promise<RgbImage> {
   const sharp = await loadSharp(name);
+  const bytes = typeof input === 'string' ? await readImageFile(input, name) : input;
   try {
     // 'truncated' fails on cut-off files but tolerates the benign libjpeg warnings PIL also ignores.
-    let img = sharp(input, { failOn: 'truncated' });
+    // The pixel cap, from the header (nothing decoded yet): a 16000x16000 PNG would take ~1 GB.
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    if (meta.width && meta.height && meta.width * meta.height > MAX_DECODED_PIXELS) {
+      throw new ImageDecodeError(name, `its header says ${meta.width}x${meta.height} = ${(meta.width * meta.height).toLocaleString('en-US')} pixels, more than the ${MAX_DECODED_PIXELS.toLocaleString('en-US')} (8192x8192) dfd decodes; downscale it first`);
+    }
+    let img = sharp(bytes, { failOn: 'truncated', limitInputPixels: MAX_DECODED_PIXELS });
     if (hint?.maxSide) img = img.resize({ width: hint.maxSide, height: hint.maxSide, fit: 'inside', withoutEnlargement: true });
     const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return toRgb(info.width, info.height, info.channels, new Uint8Array(data.buffer, data.byteOffset, data.length));

@@ -23,14 +23,16 @@ export interface SaveModelDirOptions {
 export async function foreignModelDirEntries(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });
   if (entries.length === 0) return [];
-  let json: { format?: unknown; weightsManifest?: Array<{ paths?: unknown }> } | null = null;
-  try {
-    const st = await lstat(join(dir, 'model.json'));
-    // A dfd model.json is small; a huge or special file there is not one we wrote.
-    if (st.isFile() && st.size < 64 * 1024 * 1024) json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as typeof json;
-  } catch {
-    json = null;
-  }
+  type Json = { format?: unknown; weightsManifest?: Array<{ paths?: unknown }> } | null;
+  const json = await (async (): Promise<Json> => {
+    try {
+      const st = await lstat(join(dir, 'model.json'));
+      // A dfd model.json is small; a huge or special file there is not one we wrote.
+      return st.isFile() && st.size < 64 * 1024 * 1024 ? (JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as Json) : null;
+    } catch {
+      return null;
+    }
+  })();
   if (!json || typeof json !== 'object' || json.format !== 'dfd-model') return entries.map((e) => (e.isDirectory() ? `${e.name}/` : e.name));
   const ours = new Set(['model.json', 'weights.bin']);
   for (const g of Array.isArray(json.weightsManifest) ? json.weightsManifest : []) {

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadModelDir } from '@dfd/model/node';
@@ -32,6 +33,22 @@ async function stateOf(dir: string): Promise<Map<string, Float32Array>> {
 }
 
 describe('dfd convert', () => {
+  it('refuses an --input that is a link to /dev/zero or a FIFO at once, writing nothing (issue 24, case 2)', async () => {
+    const zero = join(work, 'zero.pth');
+    symlinkSync('/dev/zero', zero);
+    const fifo = join(work, 'pipe.pth');
+    execFileSync('mkfifo', [fifo]);
+    const t0 = Date.now();
+    for (const [input, what] of [[zero, 'a character device'], [fifo, 'a named pipe (FIFO)']] as const) {
+      const out = join(work, 'from-device');
+      const r = await dfd('convert', '--input', input, '--out', out);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`dfd: --input ${input}: the checkpoint is ${what}, not a regular file; dfd reads only regular files (symbolic links are followed to what they point to)\n`);
+      expect(existsSync(out)).toBe(false);
+    }
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
   it("never replaces a folder holding a user's files, nor a regular file, without --overwrite (issue 24, case 1)", async () => {
     // mkdir -p x/sub; echo a > x/sub/thesis.tex; dfd convert --input cli_dfdnet.pth --out x
     const x = join(work, 'users-folder');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { basename, extname, resolve } from 'node:path';
 import { DfdError } from '@dfd/core';
+import { InputFileError, readRegularFile } from '@dfd/core/node';
 import { useBackend } from '@dfd/backends';
 import {
   DFD_VARIANTS,
@@ -24,6 +24,9 @@ import {
   type StateDict,
 } from '@dfd/model';
 import { checkModelDirReplaceable, saveModelDir } from '@dfd/model/node';
+
+/** Largest checkpoint `dfd convert` reads (4 GiB; a DFD-Net at width 1 is about 100 MB). */
+export const MAX_CHECKPOINT_BYTES = 4 * 1024 ** 3;
 
 /** Options of {@link convertCheckpoint} (the flags of `dfd convert`). */
 export interface ConvertOptions {
@@ -89,9 +92,12 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
   await checkModelDirReplaceable(resolve(opts.out), { overwrite: opts.overwrite === true, overwriteFlag: '--overwrite' });
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await readFile(opts.input));
+    // Regular files only: a FIFO or a link to /dev/zero is refused at once instead of read forever.
+    bytes = new Uint8Array(await readRegularFile(opts.input, { what: 'the checkpoint', maxBytes: MAX_CHECKPOINT_BYTES }));
   } catch (err) {
-    throw new DfdError('E_CONVERT_INPUT', `--input ${opts.input}: cannot read the file (${(err as Error).message})`);
+    const cause = err instanceof InputFileError && err.reason === 'unreadable' ? err.cause : err;
+    const why = err instanceof InputFileError && err.reason !== 'unreadable' ? err.message.slice(err.path.length + 2) : `cannot read the file (${(cause as Error).message})`;
+    throw new DfdError('E_CONVERT_INPUT', `--input ${opts.input}: ${why}`, { cause: err });
   }
   const name = basename(opts.input);
   const { sd: raw, format, unwrapped } = readStateDict(bytes, opts.input, opts.entry);

@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNodeDatasetRegistry, readNpyScalar } from '../node.js';
+import { DatasetFormatError } from '../errors.js';
 import { tempDir, writeImage, writeText } from '../test-utils/fixtures.js';
 
 let dir = '';
@@ -70,6 +71,20 @@ describe('affectnet plugin', () => {
     expect(ds.splits.train!.map((s) => [s.id, s.expression])).toEqual([['train_set/images/0.jpg', 3], ['train_set/images/1.jpg', 5]]);
     expect(ds.splits.test!.map((s) => s.expression)).toEqual([0]);
     expect(ds.warnings[0]).toMatchObject({ count: 1, message: expect.stringMatching(/labelled 7 \(contempt\)/) });
+  });
+
+  it('a truncated N_exp.npy is a DatasetFormatError naming the file, not a RangeError (issue 24, case 13)', async () => {
+    await writeImage(join(dir, 'train_set', 'images', '0.jpg'));
+    const npy = join(dir, 'train_set', 'annotations', '0_exp.npy');
+    const full = npyString('3');
+    await mkdir(join(dir, 'train_set', 'annotations'), { recursive: true });
+    for (const cut of [full.length - 2, 9, 11]) {
+      await writeFile(npy, full.subarray(0, cut));
+      const err = await reg.resolve(`affectnet:${dir}`).catch((e: unknown) => e);
+      expect(err, String(cut)).toBeInstanceOf(DatasetFormatError);
+      expect((err as Error).message, String(cut)).toContain(npy);
+      expect((err as Error).message).toMatch(/truncated \(\d+ bytes\)|cannot read header/);
+    }
   });
 
   it('readNpyScalar reads strings and integers, rejects non-npy', () => {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '@dfd/core/node';
 import { join, resolve } from 'node:path';
 import { DatasetFormatError } from '../errors.js';
 import { AFFECTNET_TO_CANONICAL } from '../labels.js';
@@ -70,6 +70,16 @@ async function readAffectnetCsv(file: string, images: string, root: string, drop
 
 /** Reads the single value of a small .npy file (AffectNet `N_exp.npy` holds a string such as '3'). */
 export function readNpyScalar(bytes: Uint8Array, file: string): number {
+  try {
+    return readNpyScalarUnchecked(bytes, file);
+  } catch (err) {
+    // A DataView read past the end: the file is cut short (a partial download or copy).
+    if (err instanceof RangeError) throw new DatasetFormatError({ file, expected: 'a complete NumPy .npy file holding one value' }, `truncated (${bytes.length} bytes); re-extract or re-download it`);
+    throw err;
+  }
+}
+
+function readNpyScalarUnchecked(bytes: Uint8Array, file: string): number {
   const magic = String.fromCharCode(...bytes.subarray(1, 6));
   if (bytes[0] !== 0x93 || magic !== 'NUMPY') throw new DatasetFormatError({ file, expected: 'a NumPy .npy file' }, 'bad magic');
   const major = bytes[6]!;
@@ -118,7 +128,7 @@ async function readNpyLayout(dir: string, root: string, drops: number[]): Promis
     if (e.dir || !m) continue;
     const npy = join(ann, `${m[1]}_exp.npy`);
     if (!(await isFile(npy))) throw new DatasetFormatError({ file: npy, expected: `the expression label of ${e.name}` }, 'file not found');
-    const label = readNpyScalar(new Uint8Array(await readFile(npy)), npy);
+    const label = readNpyScalar(new Uint8Array(await readRegularFile(npy, { what: 'AffectNet annotation', maxBytes: 1024 * 1024 })), npy);
     if (!Number.isInteger(label) || label < 0 || label > 10) throw new DatasetFormatError({ file: npy, field: 'expression', expected: 'an integer in 0..10' }, `got ${label}`);
     const expression = affectnetToCanonical(label);
     if (expression === undefined) {

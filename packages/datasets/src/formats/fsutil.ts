@@ -1,7 +1,7 @@
-import { createReadStream } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import { openRegularFile } from '@dfd/core/node';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { createInterface } from 'node:readline';
 import { DatasetFormatError } from '../errors.js';
 import { expressionFromName } from '../labels.js';
 import type { DatasetContext, Sample, ValidationIssue } from '../types.js';
@@ -101,17 +101,57 @@ export function safeJoin(root: string, rel: string, where: { file: string; line?
   return full;
 }
 
-/** Reads a text file line by line with 1-based line numbers (CRLF tolerated). */
-export async function* readLines(file: string): AsyncGenerator<{ line: number; text: string }> {
-  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+/** Longest line the label-file readers accept (characters); FER2013's pixel rows are about 9,000. */
+export const MAX_LABEL_LINE_CHARS = 1024 * 1024;
+
+/** A line for a message: at most 60 characters of it. */
+export function lineExcerpt(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 60)}... (${text.length} characters)` : text;
+}
+
+/**
+ * Reads a text file line by line with 1-based line numbers (CRLF and lone CR tolerated, a BOM
+ * dropped). The file is opened through the guarded reader (a FIFO, device or folder is refused,
+ * not waited on), and a line longer than `maxLineChars` (default {@link MAX_LABEL_LINE_CHARS})
+ * is a DatasetFormatError naming the file and line, raised before the rest of it is read.
+ */
+export async function* readLines(file: string, options: { maxLineChars?: number } = {}): AsyncGenerator<{ line: number; text: string }> {
+  const max = options.maxLineChars ?? MAX_LABEL_LINE_CHARS;
+  const { handle } = await openRegularFile(file, { what: 'label file' });
+  const stream = handle.createReadStream({ highWaterMark: 64 * 1024 });
+  const decoder = new StringDecoder('utf8');
   let n = 0;
+  let pending = '';
+  const tooLong = (line: number, text: string) =>
+    new DatasetFormatError({ file, line, expected: `a line of at most ${max.toLocaleString('en-US')} characters` }, `line is longer than that (starts '${text.slice(0, 60)}'); is this the right file?`);
+  const out = (text: string) => ({ line: ++n, text: n === 1 ? text.replace(/^\uFEFF/, '') : text });
   try {
-    for await (const text of rl) {
-      n++;
-      yield { line: n, text: n === 1 ? text.replace(/^\uFEFF/, '') : text };
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      pending += decoder.write(chunk);
+      const lines: string[] = [];
+      let start = 0;
+      for (let i = 0; i < pending.length; i++) {
+        const c = pending.charCodeAt(i);
+        if (c !== 10 && c !== 13) continue;
+        if (c === 13 && i + 1 === pending.length) break; // a CR at the end of a chunk: is an LF next?
+        lines.push(pending.slice(start, i));
+        if (c === 13 && pending.charCodeAt(i + 1) === 10) i++;
+        start = i + 1;
+      }
+      pending = pending.slice(start);
+      for (const text of lines) {
+        if (text.length > max) throw tooLong(n + 1, text);
+        yield out(text);
+      }
+      if (pending.length > max + 1) throw tooLong(n + 1, pending);
     }
+    pending += decoder.end();
+    if (pending.endsWith('\r')) pending = pending.slice(0, -1);
+    if (pending.length > max) throw tooLong(n + 1, pending);
+    if (pending !== '') yield out(pending);
   } finally {
-    rl.close();
+    stream.destroy();
+    await handle.close().catch(() => undefined);
   }
 }
 

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '@dfd/core/node';
 import { join, resolve } from 'node:path';
 import { DatasetFormatError } from '../errors.js';
 import { choiceOption } from '../spec.js';
@@ -99,7 +99,7 @@ export const rafdbPlugin: DatasetPlugin = {
 
 /** Reads lines 6-8 (gender 0-2, race 0-2, age group 0-4) of a RAF-DB `_manu_attri.txt` file. */
 export async function readAttributes(file: string): Promise<Record<string, number>> {
-  const lines = (await readFile(file, 'utf8')).split(/\r?\n/);
+  const lines = (await readRegularFile(file, { what: 'RAF-DB attribute file', maxBytes: 1024 * 1024 })).toString('utf8').split(/\r?\n/);
   const field = (index: number, name: string, max: number) => {
     const value = lines[index];
     if (value === undefined || value.trim() === '') {
