@@ -27,6 +27,8 @@ export {
   modelFromArtifacts,
   modelKind,
   modelToArtifacts,
+  modelFraming,
+  setModelFraming,
   type DfdModel,
   type ModelArtifacts,
   type ModelJson,

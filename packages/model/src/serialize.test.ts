@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DfdNet, ModelDirRefusedError, ModelFormatError, NonFiniteWeightsError, createBackboneModel, createDfdNet, createEife, loadModelFromUrl, modelFromArtifacts, modelToArtifacts, type DfdModel } from './index.js';
+import { DfdNet, ModelDirRefusedError, ModelFormatError, NonFiniteWeightsError, createBackboneModel, createDfdNet, createEife, loadModelFromUrl, modelFromArtifacts, modelToArtifacts, modelFraming, setModelFraming, type DfdModel } from './index.js';
 import { loadModelDir, saveModelDir } from './node.js';
 
 let dir = '';
@@ -255,5 +255,25 @@ describe('hostile and diverged model files (issue 17)', () => {
     }
     expect(seen.every((u) => u === 'http://host/m/model.json')).toBe(true);
     m.dispose();
+  });
+});
+
+describe('model.json framing', () => {
+  it('is written when recorded, read back, absent otherwise, and a bad one is refused', async () => {
+    const m = createBackboneModel({ width: 0.0625, layout: 'torchvision' });
+    try {
+      const plain = await modelToArtifacts(m);
+      expect(plain.modelJson.framing).toBeUndefined();
+      expect(modelFraming(modelFromArtifacts(JSON.parse(JSON.stringify(plain.modelJson)), plain.weights))).toBeUndefined();
+      setModelFraming(m, { kind: 'align', size: 96 });
+      const { modelJson, weights } = await modelToArtifacts(m);
+      expect(modelJson.framing).toEqual({ kind: 'align', size: 96 });
+      const back = modelFromArtifacts(JSON.parse(JSON.stringify(modelJson)), weights);
+      expect(modelFraming(back)).toEqual({ kind: 'align', size: 96 });
+      back.dispose();
+      expect(() => modelFromArtifacts({ ...modelJson, framing: 'align' }, weights)).toThrow(/'framing' must be an object/);
+    } finally {
+      m.dispose();
+    }
   });
 });

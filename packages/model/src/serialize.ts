@@ -28,6 +28,25 @@ export interface ModelJson {
   /** Class names of the output: expressions for dfd-net, factor names for eife, empty for backbone. */
   labels: string[];
   weightsManifest: Array<{ paths: string[]; weights: WeightEntry[] }>;
+  /** How inputs are framed ({@link setModelFraming}); absent = resize. */
+  framing?: Record<string, unknown>;
+}
+
+/**
+ * How the model's inputs are framed (`@dfd/zoo`'s Framing: `{ kind: 'resize' | 'centre-crop' |
+ * 'align', ... }`), recorded in model.json's optional `framing` field. Absent = `resize`.
+ */
+const FRAMINGS = new WeakMap<object, Record<string, unknown>>();
+
+/** Records `framing` on `model` (written as model.json's `framing`); `undefined` clears it. */
+export function setModelFraming(model: DfdModel, framing: Record<string, unknown> | undefined): void {
+  if (framing) FRAMINGS.set(model, JSON.parse(JSON.stringify(framing)) as Record<string, unknown>);
+  else FRAMINGS.delete(model);
+}
+
+/** The framing recorded on `model` (loaded from model.json or set with {@link setModelFraming}). */
+export function modelFraming(model: DfdModel): Record<string, unknown> | undefined {
+  return FRAMINGS.get(model);
 }
 
 /** A model as two artifacts: model.json and one weights.bin. */
@@ -97,6 +116,8 @@ export async function modelToArtifacts(model: DfdModel, options: { labels?: stri
     labels: options.labels ?? defaultLabels(model),
     weightsManifest: [{ paths: ['weights.bin'], weights }],
   };
+  const framing = FRAMINGS.get(model);
+  if (framing) modelJson.framing = framing;
   return { modelJson, weights: buf.buffer };
 }
 
@@ -188,6 +209,14 @@ export function modelFromArtifacts(modelJson: unknown, weights: ArrayBuffer | Ar
   } catch (err) {
     model.dispose();
     throw err;
+  }
+  const framing = (json as { framing?: unknown }).framing;
+  if (framing !== undefined) {
+    if (!framing || typeof framing !== 'object' || Array.isArray(framing) || typeof (framing as { kind?: unknown }).kind !== 'string') {
+      model.dispose();
+      throw new ModelFormatError(source, `'framing' must be an object with a 'kind' (resize, centre-crop or align), got ${JSON.stringify(framing)}`);
+    }
+    FRAMINGS.set(model, framing as Record<string, unknown>);
   }
   return model;
 }
