@@ -93,3 +93,17 @@ describe('dfd train and its run folder (issue 17)', () => {
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).seed).toBe(5);
   });
 });
+
+describe('dfd train --resume with other settings (issue 24, case 9)', () => {
+  const tiny = ['--source', 'synthetic:studio?train=8&test=0&size=16', '--variant', 'base', '--epochs', '1', '--batch-size', '4', '--width', '0.0625', '--input-size', '16', '--no-console', '--backend', 'cpu'];
+  it('is refused in one message listing each field old -> new, with no stack trace', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'dfd-resume-other-'));
+    expect((await dfd('train', ...tiny, '--out', out)).code).toBe(0);
+    const r = await dfd('train', '--resume', out, '--epochs', '4', '--width', '0.125', '--no-console', '--backend', 'cpu');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--resume ${out}: the run was started with other settings than the ones given now`);
+    expect(r.stderr).toContain('epochs: 1 -> 4');
+    expect(r.stderr).toContain('model.width: 0.0625 -> 0.125');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
