@@ -145,6 +145,25 @@ describe('frozen-trunk feature cache (DfdTask trunkCache)', () => {
     model.dispose();
   });
 
+  it('a view met twice in one batch is stored once; views past maxViewsPerSample are computed, not stored', () => {
+    const cache = new TrunkCache({ maxViewsPerSample: 1 });
+    let computed = 0;
+    const compute = (b: tf.Tensor4D) => {
+      computed += b.shape[0];
+      return [tf.mean(b, [1, 2]) as tf.Tensor2D];
+    };
+    const x = tf.randomUniform([2, 3, 3, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const twice = tf.concat([x, tf.slice(x, 0, 1)]) as tf.Tensor4D;
+    tf.dispose(cache.features(twice, ['a', 'b', 'a'], compute));
+    expect([cache.size, cache.values, computed]).toEqual([2, 6, 3]);
+    const mirrored = tf.reverse(x, 2) as tf.Tensor4D;
+    const [m] = cache.features(mirrored, ['a', 'b'], compute);
+    const [direct] = compute(mirrored);
+    expect(Array.from(m!.dataSync())).toEqual(Array.from(direct!.dataSync()));
+    expect([cache.size, cache.misses, cache.hits]).toEqual([2, 5, 0]);
+    tf.dispose([x, twice, mirrored, m!, direct!]);
+  });
+
   it('toHalf/fromHalf: IEEE half round trip, round to nearest even, overflow, subnormals', () => {
     for (const v of [0, 1, -2, 0.5, 65504, 2 ** -14, 2 ** -24, 1 + 2 ** -10]) expect(fromHalf(toHalf(v))).toBe(v);
     expect(fromHalf(toHalf(1 + 2 ** -11))).toBe(1); // tie -> even

@@ -150,6 +150,8 @@ export class TrunkCache {
   private store(id: string, key: string, rows: Float32Array[]): Stored[] {
     let views = this.entries.get(id);
     if (!views) this.entries.set(id, (views = new Map()));
+    const known = views.get(key); // the same view twice in one batch (sampling with replacement)
+    if (known) return known;
     const stored = this.precision === 'float16' ? rows.map((r) => Uint16Array.from(r, toHalf)) : rows;
     if (views.size >= this.maxViews) return stored;
     views.set(key, stored);
