@@ -205,3 +205,14 @@ describe('checkpoint metadata is input (issue 24, cases 5 and 10)', () => {
     expect(loaded.skipped[0]).toMatchObject({ path: pointer, reason: expect.stringMatching(/not a checkpoint of this run/) });
   });
 });
+
+describe('metaSha256 and plugin state of any JSON shape', () => {
+  it('a checkpoint whose plugin state holds a Date, NaN, undefined and a typed array reads back', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dfd-ckpt-'));
+    const folder = new FsCheckpointStore(dir).save(
+      { ...meta(3), plugins: { p: { at: new Date(0), nan: Number.NaN, gone: undefined, list: [undefined, 1], buf: Float32Array.from([1, 2]) } } },
+      new Map([['model/w', { shape: [1], dtype: 'float32' as const, data: Float32Array.from([1]) }]]),
+    );
+    expect(readCheckpoint(folder).meta.plugins).toEqual({ p: { at: '1970-01-01T00:00:00.000Z', nan: null, list: [null, 1], buf: { 0: 1, 1: 2 } } });
+  });
+});

@@ -100,7 +100,8 @@ export class FsCheckpointStore implements CheckpointStore {
       offset += bytes.byteLength;
     }
     const body: CheckpointMeta = { format: 'dfd-checkpoint', formatVersion: 1, ...meta, sha256: hash.digest('hex'), bytes: offset, manifest };
-    const full: CheckpointMeta = { ...body, metaSha256: metaChecksum(body) };
+    // Hashed as it will be read back (toJSON, dropped undefined, NaN as null), so no value of plugin state breaks the check.
+    const full: CheckpointMeta = { ...body, metaSha256: metaChecksum(JSON.parse(JSON.stringify(body)) as CheckpointMeta) };
     writeFileDurable(join(tmp, 'tensors.bin'), chunks);
     writeFileDurable(join(tmp, 'checkpoint.json'), [Buffer.from(JSON.stringify(full))]);
     fsyncDir(tmp);
