@@ -80,3 +80,53 @@ describe('.pth decompression bombs (issue 17)', () => {
     for (const [k, v] of reference) expect(Array.from(sd.get(k)!.data as ArrayLike<number>), k).toEqual(Array.from(v.data as ArrayLike<number>));
   });
 });
+
+// Stride-0 views (issue 24, case 3): a tiny .pth whose tensors repeat one stored float.
+const enc = new TextEncoder();
+const su = (s: string): number[] => [0x8c, enc.encode(s).length, ...enc.encode(s)]; // SHORT_BINUNICODE
+const int = (n: number): number[] => (n < 256 ? [0x4b, n] : [0x4d, n & 0xff, n >> 8]); // BININT1 / BININT2
+const tuple = (xs: number[]): number[] => [0x28, ...xs.flatMap(int), 0x74]; // MARK ... TUPLE
+
+/** A .pth (tiny.pth's zip with a new data.pkl) holding `tensors` views of one storage of `count` floats. */
+function viewsPth(count: number, tensors: Array<{ size: number[]; stride: number[] }>): Uint8Array {
+  const body = tensors.flatMap((t, i) => [
+    ...su(`t${i}`),
+    ...enc.encode('ctorch._utils\n_rebuild_tensor_v2\n'),
+    0x28, // MARK: the args
+    0x28, ...su('storage'), ...enc.encode('ctorch\nFloatStorage\n'), ...su('bomb'), ...su('cpu'), ...int(count), 0x74, 0x51, // BINPERSID
+    ...int(0),
+    ...tuple(t.size),
+    ...tuple(t.stride),
+    0x89, // NEWFALSE
+    0x74, // TUPLE
+    0x52, // REDUCE
+    0x73, // SETITEM
+  ]);
+  const pkl = Uint8Array.from([0x80, 0x02, 0x7d, ...body, 0x2e]);
+  return rebuild({ [`${prefix}data.pkl`]: { data: pkl, level: 0 }, [`${prefix}data/bomb`]: { data: new Uint8Array(4 * count), level: 0 } });
+}
+
+describe('.pth stride-0 expansion bombs (issue 24, case 3)', () => {
+  it('a view repeating one float 16383x16383 times is refused before anything is allocated', () => {
+    const bomb = viewsPth(1, [{ size: [16383, 16383], stride: [0, 0] }]);
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const before = process.memoryUsage().rss;
+    let err: unknown;
+    try {
+      parseTorchCheckpoint(bomb, { name: 'expand.pth' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CheckpointFormatError);
+    expect((err as Error).message).toMatch(/expand\.pth.*view of size \[16383, 16383\], stride \[0, 0\] materialises 268402689 elements from a storage of 1; .*more than the 16777216 allowed/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
+  });
+
+  it('many smaller expanded views count together; a small expansion still loads', () => {
+    const many = viewsPth(1, Array.from({ length: 20 }, () => ({ size: [1024, 1024], stride: [0, 0] })));
+    expect(() => parseTorchCheckpoint(many, { name: 'many.pth' })).toThrow(/repeat \d+ elements beyond their storages, more than the 16777216 allowed/);
+    const sd = parseTorchCheckpoint(viewsPth(4, [{ size: [3, 4], stride: [0, 1] }]), { name: 'ok.pth' });
+    expect(sd.get('t0')!.shape).toEqual([3, 4]);
+    expect(sd.get('t0')!.data.length).toBe(12);
+  });
+});

@@ -152,6 +152,37 @@ export function numel(shape: readonly number[]): number {
 }
 
 /**
+ * How many elements the tensors of one checkpoint may materialise beyond the storages they view,
+ * in total: 2^24 (64 MB of float32). A view with stride 0 repeats elements (PyTorch `expand`), so a
+ * 0.5 KB file holding one float could otherwise materialise 1 GB per tensor. Ordinary state dicts
+ * never need it (every tensor views at most its storage's elements).
+ */
+export const MAX_VIEW_EXCESS_ELEMENTS = 2 ** 24;
+
+/**
+ * Counts the elements views materialise beyond their storages and refuses, with a RangeError
+ * naming the view and the limit, once the total passes `limit` ({@link MAX_VIEW_EXCESS_ELEMENTS}).
+ */
+export class ViewBudget {
+  private excess = 0;
+  constructor(readonly limit = MAX_VIEW_EXCESS_ELEMENTS) {}
+
+  /** Accounts a view of `size`/`stride` over a storage of `storageElements`; throws past the limit. */
+  take(size: readonly number[], stride: readonly number[], storageElements: number): void {
+    const n = numel(size);
+    if (n <= storageElements) return;
+    this.excess += n - storageElements;
+    if (this.excess > this.limit) {
+      throw new RangeError(
+        `view of size [${size.join(', ')}], stride [${stride.join(', ')}] materialises ${n} elements from a storage of ${storageElements}; ` +
+          `the checkpoint's views would repeat ${this.excess} elements beyond their storages, more than the ${this.limit} allowed (a stride-0 expansion bomb?). ` +
+          'Re-save the checkpoint with contiguous tensors (t.contiguous().clone() before torch.save)',
+      );
+    }
+  }
+}
+
+/**
  * Gather a strided view (PyTorch `as_strided(size, stride, offset)`) of `storage` into a new
  * contiguous array. Throws a RangeError naming the bad index when the view reads past the
  * storage, so a corrupt file cannot read arbitrary memory of the typed array.

@@ -1,7 +1,7 @@
 import { Unzip, UnzipInflate } from 'fflate';
 import { CheckpointFormatError } from './errors.js';
 import { PyGlobal, PyTuple, typeName, unpickle, type GlobalBuilder } from './pickle.js';
-import { DTYPE_BYTES, decodeElements, gatherStrided, importedDtype, type SourceDtype, type StateDict, type TensorData, type TensorEntry } from './tensor.js';
+import { DTYPE_BYTES, ViewBudget, decodeElements, gatherStrided, importedDtype, type SourceDtype, type StateDict, type TensorData, type TensorEntry } from './tensor.js';
 import { unwrapStateDict, type UnwrapOptions } from './unwrap.js';
 
 /** Which torch storage class holds which element type. */
@@ -267,12 +267,14 @@ export function readTorchArchive(bytes: Uint8Array, name = 'checkpoint.pth'): To
     return decoded;
   };
 
+  const budget = new ViewBudget();
   return {
     root,
     materialise(t: TorchTensor): TensorEntry {
       const storage = storageData(t.storage);
       let data: TensorData;
       try {
+        budget.take(t.size, t.stride, storage.length);
         data = gatherStrided(storage, t.offset, t.size, t.stride);
       } catch (e) {
         throw new CheckpointFormatError(name, `tensor on storage '${t.storage.key}': ${(e as Error).message}`);
