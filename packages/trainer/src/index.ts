@@ -12,7 +12,7 @@ export { evaluate, evaluateHeads, meanAccuracy, summarise, type Classifier, type
 export { correctCount, crossEntropy, smoothL1 } from './losses.js';
 export { measureEmbeddingStats, StandardizedEife, standardizeExtractors, statsSample, STD_FLOOR, type EmbeddingStats } from './eife-standardize.js';
 export { DfdTask, EifeTask, defaultGroupOf, type DfdTaskOptions, type DfdNetLike, type EifeLike, type StepContext, type TaskLoss, type TrainableModule, type TrainingTask } from './task.js';
-export { TrunkCache, fromHalf, toHalf, viewHash, type TrunkCacheOptions, type TrunkCachePrecision } from './trunk-cache.js';
+export { TRUNK_CACHE_MAX_BYTES, TrunkCache, fromHalf, toHalf, viewHash, type TrunkCacheOptions, type TrunkCachePrecision } from './trunk-cache.js';
 export { TRAINER_TOKENS, type Optional } from './tokens.js';
 export { Trainer, type LoopOptions, type StepOutcome, type TrainResult } from './trainer.js';
 export { eifeConfigSchema, mergeConfig, parseConfigText, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';

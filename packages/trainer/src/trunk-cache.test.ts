@@ -164,6 +164,19 @@ describe('frozen-trunk feature cache (DfdTask trunkCache)', () => {
     tf.dispose([x, twice, mirrored, m!, direct!]);
   });
 
+  it('maxBytes: once full, new views are computed and used but not stored', () => {
+    const cache = new TrunkCache({ maxBytes: 3 * 3 * 4 });
+    const compute = (b: tf.Tensor4D) => [tf.mean(b, [1, 2]) as tf.Tensor2D];
+    const x = tf.randomUniform([4, 2, 2, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const [a] = cache.features(x, ['a', 'b', 'c', 'd'], compute);
+    const [direct] = compute(x);
+    expect(Array.from(a!.dataSync())).toEqual(Array.from(direct!.dataSync()));
+    expect([cache.size, cache.bytes, cache.overBudget]).toEqual([3, 36, 1]);
+    tf.dispose(cache.features(x, ['a', 'b', 'c', 'd'], compute));
+    expect([cache.hits, cache.misses]).toEqual([3, 5]);
+    tf.dispose([x, a!, direct!]);
+  });
+
   it('toHalf/fromHalf: IEEE half round trip, round to nearest even, overflow, subnormals', () => {
     for (const v of [0, 1, -2, 0.5, 65504, 2 ** -14, 2 ** -24, 1 + 2 ** -10]) expect(fromHalf(toHalf(v))).toBe(v);
     expect(fromHalf(toHalf(1 + 2 ** -11))).toBe(1); // tie -> even

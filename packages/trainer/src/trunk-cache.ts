@@ -13,7 +13,15 @@ export interface TrunkCacheOptions {
    * the first ones and stays exact.
    */
   maxViewsPerSample?: number;
+  /**
+   * Most bytes of features held (default 2 GiB): once full, further views are computed, used and
+   * not stored (exact; those samples run the trunk every epoch). FER+ att at 112 px: 92 KiB a view.
+   */
+  maxBytes?: number;
 }
+
+/** Default {@link TrunkCacheOptions.maxBytes}: 2 GiB. */
+export const TRUNK_CACHE_MAX_BYTES = 2 * 1024 ** 3;
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -82,6 +90,9 @@ export class TrunkCache {
   private shapes: number[][] | null = null;
   private readonly precision: TrunkCachePrecision;
   private readonly maxViews: number;
+  private readonly maxBytes: number;
+  /** Views computed but not stored because the cache was full ({@link TrunkCacheOptions.maxBytes}). */
+  overBudget = 0;
   /** Samples served from the cache / computed by the trunk (for tests and the bench). */
   hits = 0;
   misses = 0;
@@ -91,6 +102,7 @@ export class TrunkCache {
   constructor(options: TrunkCacheOptions = {}) {
     this.precision = options.precision ?? 'float32';
     this.maxViews = options.maxViewsPerSample ?? 2;
+    this.maxBytes = options.maxBytes ?? TRUNK_CACHE_MAX_BYTES;
   }
 
   /** Bytes the stored features take. */
@@ -154,6 +166,11 @@ export class TrunkCache {
     if (known) return known;
     const stored = this.precision === 'float16' ? rows.map((r) => Uint16Array.from(r, toHalf)) : rows;
     if (views.size >= this.maxViews) return stored;
+    const bytes = stored.reduce((n, r) => n + r.byteLength, 0);
+    if (this.bytes + bytes > this.maxBytes) {
+      this.overBudget++;
+      return stored;
+    }
     views.set(key, stored);
     for (const r of stored) this.values += r.length;
     return stored;
