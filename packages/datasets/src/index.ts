@@ -17,8 +17,8 @@ export type {
   ValidationIssue,
 } from './types.js';
 export { DatasetFormatError, DatasetSpecError, ImageDecodeError, type FormatErrorLocation } from './errors.js';
-export { choiceOption, intOption, parseSpec } from './spec.js';
-export { DATASET_REGISTRY, DatasetRegistry, assertDatasetPlugin, createDatasetContext, type ResolveOptions } from './registry.js';
+export { choiceOption, escapeSpecLocation, intOption, parseSpec, unescapeSpecLocation } from './spec.js';
+export { DATASET_REGISTRY, DatasetRegistry, assertDatasetPlugin, createDatasetContext, setSpecPathProbe, type ResolveOptions } from './registry.js';
 export {
   AFFECTNET_TO_CANONICAL,
   CLASS_SYNONYMS,

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkImageHeaders } from './check.js';
-import { DatasetFormatError, ImageDecodeError } from './errors.js';
+import { DatasetFormatError, DatasetSpecError, ImageDecodeError } from './errors.js';
+import { escapeSpecLocation, parseSpec, unescapeSpecLocation } from './spec.js';
 import { MAX_LABEL_LINE_CHARS, readLines } from './formats/fsutil.js';
 import { MAX_DECODED_PIXELS, createNodeDatasetRegistry, decodeImageFile } from './node.js';
 import { tempDir, writeImage, writeText } from './test-utils/fixtures.js';
@@ -76,5 +77,43 @@ describe('hostile input files (issue 24)', () => {
     await expect((async () => {
       for await (const l of readLines(join(dir, 'list.csv'))) void l;
     })()).rejects.toThrow(/named pipe \(FIFO\), not a regular file/);
+  });
+});
+
+describe('spec locations and options (issue 24)', () => {
+  it("a '?' in a folder name is written %3F; the literal path existing is said (case 11)", async () => {
+    const ds = join(dir, 'ds?v2');
+    await writeImage(join(ds, 'happy', 'a.jpg'));
+    await writeImage(join(dir, 'ds', 'sad', 'b.jpg'));
+    const reg = createNodeDatasetRegistry();
+    // Escaped: the folder with the '?' is read.
+    const escaped = await reg.resolve(`folder:${join(dir, 'ds%3Fv2')}`);
+    expect(escaped.splits.train!.map((s) => s.id)).toEqual(['happy/a.jpg']);
+    expect(parseSpec('folder:/x/ds%3fv2?links=follow')).toMatchObject({ location: '/x/ds?v2', options: { links: 'follow' } });
+    expect(parseSpec('folder:/x/100%2525%20off')).toMatchObject({ location: '/x/100%25%20off' });
+    expect(unescapeSpecLocation(escapeSpecLocation('/a?b%3F%25c%'))).toBe('/a?b%3F%25c%');
+    // Unescaped: not silently /x/ds any more; the error says the literal path exists and how to write it.
+    const err = await reg.resolve(`folder:${ds}`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatasetSpecError);
+    expect((err as Error).message).toContain(`unknown option 'v2' for plugin 'folder' (it reads split, links)`);
+    expect((err as Error).message).toContain(`${ds} exists: if you meant that path, write its '?' as %3F (folder:${join(dir, 'ds%3Fv2')})`);
+  });
+
+  it('unknown spec options are an error naming the plugin and the options it reads (poorer message: ?splt=test)', async () => {
+    await writeImage(join(dir, 'test', 'happy', 'a.jpg'));
+    const reg = createNodeDatasetRegistry();
+    await expect(reg.resolve(`folder:${dir}?splt=test`)).rejects.toThrow(/unknown option 'splt' for plugin 'folder' \(it reads split, links\)/);
+    await expect(reg.resolve(`imagefolder:${dir}?splt=test`)).rejects.toThrow(/unknown option 'splt' for plugin 'imagefolder'/);
+    await expect(reg.resolve(`sfew:${dir}?x=1&y=2`)).rejects.toThrow(/unknown options 'x', 'y' for plugin 'sfew' \(it reads none\)/);
+    await expect(reg.resolve(`rafdb:${dir}?image=aligned`)).rejects.toThrow(/for plugin 'rafdb' \(it reads images, attributes\)/);
+    expect((await reg.resolve(`folder:${dir}?split=test`)).splits.test!.length).toBe(1);
+    // A plugin that declares no option list (a user plugin, a wrapper) still sees every option.
+    let seen: Record<string, string> = {};
+    reg.register({ name: 'mine', labels: { expression: true, factors: [] }, async load(_l, o) {
+      seen = { ...o };
+      return { name: 'mine', plugin: 'mine', splits: { train: [{ id: 'x', image: { kind: 'pixels', width: 1, height: 1, channels: 1, data: new Uint8Array(1) }, expression: 0 }] }, hasExpression: true, warnings: [] };
+    } });
+    await reg.resolve('mine:x?anything=1');
+    expect(seen).toEqual({ anything: '1' });
   });
 });

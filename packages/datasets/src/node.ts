@@ -1,10 +1,11 @@
+import { lstat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DfdError } from '@dfd/core';
 import { InputFileError, readRegularFile } from '@dfd/core/node';
 import { DatasetSpecError, ImageDecodeError } from './errors.js';
 import { describeSource, setDefaultImageDecoder, toRgb } from './image.js';
-import { assertDatasetPlugin, DatasetRegistry } from './registry.js';
+import { assertDatasetPlugin, DatasetRegistry, setSpecPathProbe } from './registry.js';
 import { syntheticPlugin } from './synthetic.js';
 import type { DatasetPlugin, DecodeHint, ImageDecoder, ImageSource, RgbImage } from './types.js';
 import { affectnetPlugin } from './formats/affectnet.js';
@@ -112,6 +113,14 @@ export const nodeImageDecoder: ImageDecoder = async (source: ImageSource, hint?:
 
 // Importing this entry makes sharp the default decoder of loaders and decodeImage.
 setDefaultImageDecoder(nodeImageDecoder);
+setSpecPathProbe(async (path) => {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+});
 
 /** Every built-in plugin: synthetic plus the file formats. */
 /** `imagefolder:` = `folder:` (the layout torchvision's ImageFolder reads, under the name users know from it). */

@@ -1,6 +1,6 @@
 import { DfdError, TOKENS, type EventBus, type InjectionToken } from '@dfd/core';
 import { DatasetFormatError, DatasetSpecError } from './errors.js';
-import { parseSpec } from './spec.js';
+import { escapeSpecLocation, parseSpec, unescapeSpecLocation } from './spec.js';
 import type { Dataset, DatasetContext, DatasetPlugin, DatasetWarning } from './types.js';
 
 /** DI token of the {@link DatasetRegistry} (the same symbol as `TOKENS.DatasetRegistry`). */
@@ -12,6 +12,24 @@ export interface ResolveOptions {
   bus?: EventBus;
   /** Allow splits with no samples (default false: an empty split that exists is an error). */
   allowEmpty?: boolean;
+}
+
+let pathProbe: ((path: string) => Promise<boolean>) | undefined;
+
+/**
+ * Sets how the registry asks whether a path exists (`@dfd/datasets/node` installs one), so a spec
+ * such as `folder:/x/ds?v2` can say that `/x/ds?v2` exists and how to write its `?` (%3F).
+ */
+export function setSpecPathProbe(probe: ((path: string) => Promise<boolean>) | undefined): void {
+  pathProbe = probe;
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  try {
+    return pathProbe ? await pathProbe(path) : false;
+  } catch {
+    return false;
+  }
 }
 
 /** Registry of dataset plugins by name; resolves specs like `rafdb:/data/RAF-DB` into datasets. */
@@ -57,6 +75,20 @@ export class DatasetRegistry {
         `no dataset plugin '${parsed.plugin}' (spec '${spec}'); registered: ${[...this.plugins.keys()].join(', ') || 'none'}; add one with --dataset-plugin <module>`,
       );
     }
+    const literal = parsed.text.trim().slice(parsed.plugin.length + 1);
+    // `folder:/x/ds?v2` where /x/ds?v2 exists: the '?' was meant as part of the path.
+    const literalHint = literal.includes('?') && (await pathExists(unescapeSpecLocation(literal)))
+      ? ` ${unescapeSpecLocation(literal)} exists: if you meant that path, write its '?' as %3F (${parsed.plugin}:${escapeSpecLocation(unescapeSpecLocation(literal))})`
+      : '';
+    if (plugin.options) {
+      const unknown = Object.keys(parsed.options).filter((k) => !plugin.options!.includes(k));
+      if (unknown.length > 0) {
+        const known = plugin.options.length ? `it reads ${plugin.options.join(', ')}` : 'it reads none';
+        throw new DatasetSpecError(
+          `dataset spec '${spec}': unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} for plugin '${plugin.name}' (${known}); a '?' in a path is written %3F.${literalHint}`,
+        );
+      }
+    }
     if (plugin.validate) {
       const issues = await plugin.validate(parsed.location, parsed.options);
       const errors = issues.filter((i) => i.severity === 'error');
@@ -70,6 +102,7 @@ export class DatasetRegistry {
     }
     const warnings: DatasetWarning[] = [];
     const context = createDatasetContext(options.bus, plugin.name, warnings);
+    if (literalHint) context.warn({ kind: 'spec-question-mark', message: `'${spec}': read the location as ${parsed.location} with options after the '?';${literalHint}`, count: 1, file: unescapeSpecLocation(literal) });
     let dataset: Dataset;
     try {
       dataset = await plugin.load(parsed.location, parsed.options, context);

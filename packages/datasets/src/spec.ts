@@ -3,7 +3,24 @@ import type { DatasetSpec, SpecOptions } from './types.js';
 
 const SPEC_RE = /^([a-z][a-z0-9_-]*):(.*)$/i;
 
-/** Parses `plugin:location?key=value&...` (e.g. `rafdb:/data/RAF-DB`, `synthetic:wild?train=2000`). */
+/**
+ * Undoes {@link escapeSpecLocation}: `%3F` is `?` and `%25` is `%` in a spec's location (only
+ * those two; any other `%` stays as it is), so a folder whose name holds a `?` can be named.
+ */
+export function unescapeSpecLocation(location: string): string {
+  return location.replace(/%(3f|25)/gi, (m) => (m.toLowerCase() === '%3f' ? '?' : '%'));
+}
+
+/** Writes a location so that {@link parseSpec} reads it back: `%` as `%25`, `?` as `%3F`. */
+export function escapeSpecLocation(location: string): string {
+  return location.replace(/%(3f|25)/gi, '%25$1').replace(/\?/g, '%3F');
+}
+
+/**
+ * Parses `plugin:location?key=value&...` (e.g. `rafdb:/data/RAF-DB`, `synthetic:wild?train=2000`).
+ * The first `?` starts the options; a `?` that belongs to the location is written `%3F` (and a
+ * `%3F` or `%25` that belongs to it `%253F`, `%2525`).
+ */
 export function parseSpec(text: string): DatasetSpec {
   const m = SPEC_RE.exec(text.trim());
   if (!m || m[1]!.length < 2) {
@@ -13,7 +30,7 @@ export function parseSpec(text: string): DatasetSpec {
   const plugin = m[1]!.toLowerCase();
   const rest = m[2]!;
   const q = rest.indexOf('?');
-  const location = q >= 0 ? rest.slice(0, q) : rest;
+  const location = unescapeSpecLocation(q >= 0 ? rest.slice(0, q) : rest);
   const options: Record<string, string> = {};
   if (q >= 0) {
     for (const [k, v] of new URLSearchParams(rest.slice(q + 1))) options[k] = v;

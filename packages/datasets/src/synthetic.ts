@@ -507,6 +507,7 @@ export function syntheticOptionsFromSpec(options: SpecOptions): SyntheticOptions
 /** `synthetic:<domain>?train=&val=&test=&size=&seed=&ids=`: procedurally rendered faces, nothing to download. */
 export const syntheticPlugin: DatasetPlugin = {
   name: 'synthetic',
+  options: ['train', 'val', 'test', 'size', 'seed', 'ids'],
   description: `procedural faces; domains ${Object.keys(SYNTHETIC_DOMAINS).join(', ')}; options train, val, test, size, seed, ids`,
   labels: { expression: true, factors: syntheticFactors() },
   async validate(location) {

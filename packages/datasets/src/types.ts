@@ -119,6 +119,12 @@ export interface DatasetPlugin {
   readonly description?: string;
   /** The labels it provides (factor class counts may be data dependent: then the dataset says). */
   readonly labels: LabelSet;
+  /**
+   * The spec options (`?key=value`) it reads. When given, {@link DatasetRegistry.resolve} refuses
+   * any other option with an error listing these (a typo such as `?splt=test` is not ignored);
+   * plugins that leave it out (a wrapper forwarding options, older user plugins) see every option.
+   */
+  readonly options?: readonly string[];
   /** Checks the location before loading; `error` issues stop {@link DatasetRegistry.resolve}. */
   validate?(location: string, options: SpecOptions): Promise<ValidationIssue[]>;
   /** Reads the location into splits. Throws `DatasetFormatError` on malformed input. */

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
-import { DatasetSpecError, intOption, type Dataset, type DatasetContext, type DatasetPlugin, type DatasetRegistry, type ImageSource, type Sample, type SpecOptions } from '@dfd/datasets';
+import { DatasetSpecError, escapeSpecLocation, intOption, type Dataset, type DatasetContext, type DatasetPlugin, type DatasetRegistry, type ImageSource, type Sample, type SpecOptions } from '@dfd/datasets';
 import { createNodeDatasetRegistry, nodeImageDecoder } from '@dfd/datasets/node';
 import { cropFace } from './crop.js';
 import { detectOptions, type FaceBox, type TinyFaceDetector } from './detector.js';
@@ -136,7 +136,8 @@ export function facesDatasetPlugin(deps: FacesPluginOptions = {}): DatasetPlugin
       const cacheDir = options.cache || defaultFacesCacheDir();
       if (!location) throw new DatasetSpecError("faces: needs the dataset to take the faces from, e.g. faces:folder:/data/photos");
       const forward = new URLSearchParams(Object.entries(options).filter(([k]) => !(OWN as readonly string[]).includes(k)));
-      const innerSpec = forward.size > 0 ? `${location}?${forward}` : location;
+      // The location came back with its %3F decoded: escape it again, or a '?' in a path would start options.
+      const innerSpec = forward.size > 0 ? `${escapeSpecLocation(location)}?${forward}` : escapeSpecLocation(location);
       const inner = await (deps.registry ?? createNodeDatasetRegistry()).resolve(innerSpec, { allowEmpty: true });
       for (const w of inner.warnings) context.warn(w);
 

@@ -149,6 +149,7 @@ async function readNpyLayout(dir: string, root: string, drops: number[]): Promis
  */
 export const affectnetPlugin: DatasetPlugin = {
   name: 'affectnet',
+  options: ['images'],
   description: 'AffectNet: training.csv/validation.csv + Manually_Annotated_Images, or train_set|val_set/images + annotations/N_exp.npy',
   labels: { expression: true, factors: [] },
   async validate(location) {

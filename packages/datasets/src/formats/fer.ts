@@ -68,6 +68,7 @@ function ferSample(id: string, pixels: Uint8Array, expression: number): Sample {
 /** `fer2013:<dir or csv>`: fer2013.csv (or icml_face_data.csv); Training -> train, PublicTest -> val, PrivateTest -> test. */
 export const fer2013Plugin: DatasetPlugin = {
   name: 'fer2013',
+  options: [],
   description: 'FER2013 fer2013.csv (emotion,pixels,Usage): Training/PublicTest/PrivateTest -> train/val/test',
   labels: { expression: true, factors: [] },
   async validate(location) {
@@ -110,6 +111,7 @@ function majorityOrReason(votes: number[]): { expression?: number; reason?: stri
  */
 export const ferplusPlugin: DatasetPlugin = {
   name: 'ferplus',
+  options: ['fer2013'],
   description: 'FERPlus: fer2013new.csv + fer2013.csv (or FER2013Train/label.csv folders), majority vote',
   labels: { expression: true, factors: [] },
   async validate(location, options) {

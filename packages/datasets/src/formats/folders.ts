@@ -29,6 +29,7 @@ const SPLIT_NAMES: Record<string, 'train' | 'val' | 'test'> = {
  */
 export const folderPlugin: DatasetPlugin = {
   name: 'folder',
+  options: ['split', 'links'],
   description: 'class folders: train/<class>/, test/<class>/ (val/valid too) or one folder of classes (?split=train|val|test, ?links=follow to follow symlinks out of the folder)',
   labels: { expression: true, factors: [] },
   validate: async (location) => dirIssue(resolve(location), 'a folder of class folders or train/ and test/ folders'),
@@ -55,6 +56,7 @@ export const folderPlugin: DatasetPlugin = {
 /** `sfew:<dir>`: SFEW 2.0, `Train/<Class>/` and `Val/<Class>/` (wrapper folders such as Train_Aligned_Faces are descended); Val becomes `test` (SFEW's test labels are not public). */
 export const sfewPlugin: DatasetPlugin = {
   name: 'sfew',
+  options: [],
   description: 'SFEW 2.0: Train/<Class>/, Val/<Class>/ (Val is the test split)',
   labels: { expression: true, factors: [] },
   async validate(location) {
@@ -78,6 +80,7 @@ export const sfewPlugin: DatasetPlugin = {
 /** `mma:<dir>`: MMA FACIAL EXPRESSION, `train/`, `valid/`, `test/` class folders (a single wrapper such as MMAFEDB/ is descended). */
 export const mmaPlugin: DatasetPlugin = {
   name: 'mma',
+  options: [],
   description: 'MMA facial expression: train/, valid/, test/ of class folders',
   labels: { expression: true, factors: [] },
   validate: async (location) => dirIssue(resolve(location), 'the MMA folder with train/, valid/, test/'),
@@ -98,6 +101,7 @@ export const mmaPlugin: DatasetPlugin = {
 /** `identity:<dir>` (alias `orl`): one folder per person (ORL `sN/K.png`); factor `identity` in natural folder order. */
 export const identityFolderPlugin: DatasetPlugin = {
   name: 'identity',
+  options: [],
   description: 'one folder per identity (ORL sN/K.png): factor identity; all in train',
   labels: { expression: false, factors: [{ name: 'identity', classes: 0 }] },
   validate: async (location) => dirIssue(resolve(location), 'a folder with one sub-folder per person'),
@@ -140,6 +144,7 @@ export const UTKFACE_FACTORS: FactorSpec[] = [
  */
 export const utkfacePlugin: DatasetPlugin = {
   name: 'utkface',
+  options: [],
   description: 'UTKFace age_gender_race_date.jpg.chip.jpg: factors age (5 groups), gender, race; all in train',
   labels: { expression: false, factors: UTKFACE_FACTORS },
   validate: async (location) => dirIssue(resolve(location), 'the UTKFace image folder'),

@@ -24,6 +24,7 @@ const NAME_RE = /^(\d{3})_(\d{2})_(\d{2})_(\d{3})_(\d{2})\.(png|jpg)$/i;
  */
 export const multipiePlugin: DatasetPlugin = {
   name: 'multipie',
+  options: [],
   description: 'Multi-PIE sessionXX/multiview/SSS/rr/CCC_C/SSS_ss_rr_ccc_ff.png: identity, pose (15), illumination (20)',
   labels: { expression: true, factors: [{ name: 'identity', classes: 337 }, { name: 'pose', classes: 15 }, { name: 'illumination', classes: 20 }] },
   async validate(location) {

@@ -30,6 +30,7 @@ async function basicRoot(location: string): Promise<string> {
  */
 export const rafdbPlugin: DatasetPlugin = {
   name: 'rafdb',
+  options: ['images', 'attributes'],
   description: 'RAF-DB basic: EmoLabel/list_patition_label.txt, Image/aligned|original, Annotation/manual attributes',
   labels: { expression: true, factors: RAFDB_FACTORS },
   async validate(location) {
