@@ -73,6 +73,19 @@ describe('affectnet plugin', () => {
     expect(ds.warnings[0]).toMatchObject({ count: 1, message: expect.stringMatching(/labelled 7 \(contempt\)/) });
   });
 
+  it('a training.csv row repeating an image counts once, with a warning naming file and line; a conflicting repeat is refused (issue 24)', async () => {
+    const images = join(dir, 'Manually_Annotated_Images');
+    await writeImage(join(images, '1/a.jpg'));
+    await writeImage(join(images, '1/b.jpg'));
+    const csv = join(dir, 'training.csv');
+    await writeText(csv, [HEADER, row('1/a.jpg', 1), row('1/b.jpg', 2), row('1/a.jpg', 1)].join('\n'));
+    const ds = await reg.resolve(`affectnet:${dir}`);
+    expect(ds.splits.train!.length).toBe(2);
+    expect(ds.warnings.find((w) => w.kind === 'duplicate-row')?.message).toBe(`affectnet: ${csv}: dropped 1 duplicate row(s) naming an image already listed with the same label (line 4 repeats line 2)`);
+    await writeText(csv, [HEADER, row('1/a.jpg', 1), row('1/a.jpg', 2)].join('\n'));
+    await expect(reg.resolve(`affectnet:${dir}`)).rejects.toThrow(/training\.csv, line 3.*is listed again with another label/);
+  });
+
   it('a truncated N_exp.npy is a DatasetFormatError naming the file, not a RangeError (issue 24, case 13)', async () => {
     await writeImage(join(dir, 'train_set', 'images', '0.jpg'));
     const npy = join(dir, 'train_set', 'annotations', '0_exp.npy');

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { DatasetFormatError } from '../errors.js';
 import { AFFECTNET_TO_CANONICAL } from '../labels.js';
 import type { Dataset, DatasetContext, DatasetPlugin, Sample } from '../types.js';
-import { findChild, intField, isDir, isFile, listDir, readLines, relId, safeJoin, splitCsvLine } from './fsutil.js';
+import { DuplicateRows, findChild, intField, isDir, isFile, listDir, readLines, relId, safeJoin, splitCsvLine } from './fsutil.js';
 
 const CSV_COLUMNS = ['subDirectory_filePath', 'face_x', 'face_y', 'face_width', 'face_height', 'facial_landmarks', 'expression', 'valence', 'arousal'];
 const AFFECTNET_CLASS_NAMES = ['neutral', 'happy', 'sad', 'surprise', 'fear', 'disgust', 'anger', 'contempt', 'none', 'uncertain', 'non-face'];
@@ -34,8 +34,9 @@ async function findCsv(root: string, name: string): Promise<string | undefined> 
 }
 
 /** Reads one AffectNet CSV (header optional: AffectNet's validation.csv ships without one). */
-async function readAffectnetCsv(file: string, images: string, root: string, drops: number[]): Promise<Sample[]> {
+async function readAffectnetCsv(file: string, images: string, root: string, drops: number[], ctx: DatasetContext): Promise<Sample[]> {
   const samples: Sample[] = [];
+  const dups = new DuplicateRows(file);
   let col: Record<string, number> | undefined;
   let checked = 0;
   for await (const { line, text } of readLines(file)) {
@@ -63,8 +64,9 @@ async function readAffectnetCsv(file: string, images: string, root: string, drop
       checked++;
       if (!(await isFile(path))) throw new DatasetFormatError({ ...where, field: 'subDirectory_filePath', expected: `an image under ${images} (or pass ?images=<dir>)` }, `${path} not found`);
     }
-    samples.push({ id: relId(root, path), image: { kind: 'file', path }, expression });
+    if (dups.add(relId(root, path), expression, line)) samples.push({ id: relId(root, path), image: { kind: 'file', path }, expression });
   }
+  dups.warn(ctx, 'affectnet');
   return samples;
 }
 
@@ -165,9 +167,9 @@ export const affectnetPlugin: DatasetPlugin = {
     const train = await findCsv(root, 'training.csv');
     if (train) {
       const images = await imageRoot(root, options.images);
-      splits.train = await readAffectnetCsv(train, images, root, drops);
+      splits.train = await readAffectnetCsv(train, images, root, drops, ctx);
       const val = await findCsv(root, 'validation.csv');
-      if (val) splits.test = await readAffectnetCsv(val, images, root, drops);
+      if (val) splits.test = await readAffectnetCsv(val, images, root, drops, ctx);
     } else {
       for (const [folder, split] of [['train_set', 'train'], ['val_set', 'test']] as const) {
         const dir = join(root, folder);

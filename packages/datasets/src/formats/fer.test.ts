@@ -122,4 +122,18 @@ describe('ferplus plugin', () => {
     await writeText(join(dir, 'FER2013Test', 'label.csv'), '../../etc/passwd,"(0, 0, 48, 48)",0,0,0,0,10,0,0,0,0,0\n');
     await expect(reg.resolve(`ferplus:${dir}`)).rejects.toThrow(/line 1, field 'image name'.*unsafe path '..\/..\/etc\/passwd'/);
   });
+
+  it('a label.csv row repeating an image counts once, with a warning naming file and line; a conflicting repeat is refused (issue 24)', async () => {
+    await writeImage(join(dir, 'FER2013Train', 'fer0000000.png'), { width: 48, height: 48, channels: 1 });
+    await writeImage(join(dir, 'FER2013Train', 'fer0000001.png'), { width: 48, height: 48, channels: 1 });
+    const row0 = 'fer0000000.png,"(0, 0, 48, 48)",10,0,0,0,0,0,0,0,0,0';
+    const row1 = 'fer0000001.png,"(0, 0, 48, 48)",0,10,0,0,0,0,0,0,0,0';
+    const labels = join(dir, 'FER2013Train', 'label.csv');
+    await writeText(labels, [row0, row1, row0, row0].join('\n') + '\n');
+    const ds = await reg.resolve(`ferplus:${dir}`);
+    expect(ds.splits.train!.map((s) => s.id)).toEqual(['FER2013Train/fer0000000.png', 'FER2013Train/fer0000001.png']);
+    expect(ds.warnings.find((w) => w.kind === 'duplicate-row')).toMatchObject({ count: 2, message: `ferplus: ${labels}: dropped 2 duplicate row(s) naming an image already listed with the same label (line 3 repeats line 1, line 4 repeats line 1)` });
+    await writeText(labels, [row0, row1, row0.replace(',10,0,', ',0,10,')].join('\n') + '\n');
+    await expect(reg.resolve(`ferplus:${dir}`)).rejects.toThrow(/label\.csv, line 3.*'FER2013Train\/fer0000000\.png' is listed again with another label \(line 1 gives \d, this line \d\)/);
+  });
 });

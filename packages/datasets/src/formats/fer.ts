@@ -3,7 +3,7 @@ import { DatasetFormatError } from '../errors.js';
 import { FER2013_TO_CANONICAL, FERPLUS_COLUMNS, ferplusMajority } from '../labels.js';
 import { parsePixelString } from '../image.js';
 import type { Dataset, DatasetContext, DatasetPlugin, Sample } from '../types.js';
-import { findChild, intField, isDir, isFile, readLines, relId, safeJoin, splitCsvLine } from './fsutil.js';
+import { DuplicateRows, findChild, intField, isDir, isFile, readLines, relId, safeJoin, splitCsvLine } from './fsutil.js';
 
 const USAGE: Record<string, 'train' | 'val' | 'test'> = { Training: 'train', PublicTest: 'val', PrivateTest: 'test' };
 const FER_PIXELS = 48 * 48;
@@ -185,6 +185,7 @@ async function loadFerplusFolders(root: string, location: string, ctx: DatasetCo
     const labelFile = await findChild(dir, ['label.csv'], 'file');
     if (!labelFile) throw new DatasetFormatError({ file: join(dir, 'label.csv'), expected: 'FERPlus label.csv: name,box,10 vote counts' }, 'file not found');
     const samples: Sample[] = [];
+    const dups = new DuplicateRows(labelFile);
     for await (const { line, text } of readLines(labelFile)) {
       if (text.trim() === '') continue;
       const f = splitCsvLine(text, { file: labelFile, line });
@@ -197,8 +198,9 @@ async function loadFerplusFolders(root: string, location: string, ctx: DatasetCo
         drops[reason!] = (drops[reason!] ?? 0) + 1;
         continue;
       }
-      samples.push({ id: relId(root, path), image: { kind: 'file', path }, expression });
+      if (dups.add(relId(root, path), expression, line)) samples.push({ id: relId(root, path), image: { kind: 'file', path }, expression });
     }
+    dups.warn(ctx, 'ferplus');
     splits[split] = samples;
   }
   countDrops(ctx, drops, root);

@@ -155,6 +155,45 @@ export async function* readLines(file: string, options: { maxLineChars?: number 
   }
 }
 
+/**
+ * Rows of a label file that name an image already listed: the same label again is dropped (and
+ * counted in a `duplicate-row` warning naming the file and the lines), another label is a
+ * DatasetFormatError naming both lines (the file contradicts itself). Without this a listed-twice
+ * image counted twice in training and in accuracy.
+ */
+export class DuplicateRows {
+  private readonly seen = new Map<string, { line: number; expression: number }>();
+  private readonly dups: Array<{ line: number; first: number }> = [];
+
+  constructor(readonly file: string) {}
+
+  /** Whether the row (image `key` at `line` labelled `expression`) is new; false for a repeat. */
+  add(key: string, expression: number, line: number): boolean {
+    const prev = this.seen.get(key);
+    if (!prev) {
+      this.seen.set(key, { line, expression });
+      return true;
+    }
+    if (prev.expression !== expression) {
+      throw new DatasetFormatError({ file: this.file, line, expected: 'each image listed once' }, `'${key}' is listed again with another label (line ${prev.line} gives ${prev.expression}, this line ${expression}); remove one of the two rows`);
+    }
+    this.dups.push({ line, first: prev.line });
+    return false;
+  }
+
+  /** Emits the warning when rows were dropped. */
+  warn(ctx: DatasetContext, source: string): void {
+    if (this.dups.length === 0) return;
+    const shown = this.dups.slice(0, 5).map((d) => `line ${d.line} repeats line ${d.first}`).join(', ');
+    ctx.warn({
+      kind: 'duplicate-row',
+      message: `${source}: ${this.file}: dropped ${this.dups.length} duplicate row(s) naming an image already listed with the same label (${shown}${this.dups.length > 5 ? ', ...' : ''})`,
+      count: this.dups.length,
+      file: this.file,
+    });
+  }
+}
+
 /** Splits one CSV line (RFC 4180 quotes, no embedded newlines). */
 export function splitCsvLine(text: string, where: { file: string; line: number }): string[] {
   const out: string[] = [];
