@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { framingSchema } from '@dfd/zoo';
 import { COSINE_LR_PARAMS, ConfigError, GAMMA_SCHEDULE_PARAMS, LAMBDA_SCHEDULE_PARAMS, type GammaScheduleSpec, type LambdaScheduleSpec, type ScheduleParam } from '@dfd/core';
 
 const positive = z.number().positive();
@@ -177,6 +178,8 @@ export const trainConfigSchema = z
     backend: z.string().default('auto'),
     /** Dataset plugin modules to register (as `--dataset-plugin`): paths (relative to the working directory) or package names. */
     datasetPlugins: z.array(z.string().min(1)).default([]),
+    /** How every image (source, targets, baselines) is framed before the model sees it; recorded in model.json (@dfd/zoo's framingSchema). */
+    framing: framingSchema.default({ kind: 'resize' }),
   })
   .strict();
 
@@ -212,6 +215,8 @@ export const eifeConfigSchema = z
     backend: z.string().default('auto'),
     /** Dataset plugin modules to register (as `--dataset-plugin`). */
     datasetPlugins: z.array(z.string().min(1)).default([]),
+    /** How every image is framed (as stage 2's `framing`). */
+    framing: framingSchema.default({ kind: 'resize' }),
   })
   .strict();
 

@@ -8,6 +8,7 @@ import { createLoader, evalTransform, limitSamples, trainTransform, type Dataset
 import { createNodeDatasetRegistry, registerDatasetPluginModules } from '@dfd/datasets/node';
 import { createDfdNet, createEife, type DfdNet, type Eife } from '@dfd/model';
 import { loadModelDir, saveModelDir } from '@dfd/model/node';
+import { modelFraming, setModelFraming } from '@dfd/model';
 import { FsCheckpointStore, writeFileAtomic } from './checkpoint.js';
 import { composeTrainer } from './compose.js';
 import { eifeConfigSchema, resolveLearningRates, trainConfigSchema, validateConfig, type EifeConfig, type EifeConfigInput, type TrainConfig, type TrainConfigInput } from './config.js';
@@ -20,7 +21,8 @@ import { SKIPPED_IMAGES_FILE, screenImages, writeSkippedImages } from './images.
 import { DfdTask, EifeTask, type EifeLike } from './task.js';
 import { applyZooBackbone, evaluateBaselines, loadExtractors, loadZooBackbone } from './zoo.js';
 import { standardizeExtractors, statsSample } from './eife-standardize.js';
-import { isZooId } from '@dfd/zoo';
+import { isZooId, parseFraming, type Framing } from '@dfd/zoo';
+import { frameDataset } from '@dfd/zoo/faces';
 import type { LoopOptions, Trainer, TrainResult } from './trainer.js';
 
 /** The dataset registry for Node: `@dfd/datasets/node`'s (synthetic and the file formats: folder, rafdb, fer2013...). */
@@ -36,6 +38,14 @@ async function addDatasetPlugins(registry: DatasetRegistry, modules: readonly st
   const absolute = modules.map((m) => (m.startsWith('.') ? resolve(m) : m));
   await registerDatasetPluginModules(registry, absolute);
   return absolute;
+}
+
+/** A screened dataset framed with the run's `framing` (the same bytes everywhere; see @dfd/zoo's frameDataset); framing warnings go to `notes`. */
+async function framed<R extends { dataset: Dataset }>(screened: R, framing: Framing, notes: string[]): Promise<R> {
+  if (framing.kind === 'resize') return screened;
+  const dataset = await frameDataset(screened.dataset, framing);
+  notes.push(...dataset.warnings.filter((w) => w.kind === 'framing').map((w) => w.message));
+  return { ...screened, dataset };
 }
 
 /**
@@ -328,12 +338,20 @@ export function evalSource(samples: Sample[], size: number, batchSize: number, f
 export async function evaluateTargets(
   model: { forward(x: tf.Tensor4D, o: { training: boolean }): { logits: tf.Tensor2D } },
   targets: Array<{ name: string; spec: string }>,
-  options: { inputSize: number; batchSize?: number; datasetRegistry?: DatasetRegistry; /** Targets already resolved (and their image headers checked), by spec. */ datasets?: ReadonlyMap<string, Dataset> },
+  options: {
+    inputSize: number;
+    batchSize?: number;
+    datasetRegistry?: DatasetRegistry;
+    /** Targets already resolved (and their image headers checked, and framed), by spec. */
+    datasets?: ReadonlyMap<string, Dataset>;
+    /** Framing of the targets this resolves itself (default resize). */
+    framing?: Framing;
+  },
 ): Promise<EvaluationResult[]> {
   const registry = options.datasetRegistry ?? (await defaultDatasetRegistry());
   const results: EvaluationResult[] = [];
   for (const t of targets) {
-    const ds = options.datasets?.get(t.spec) ?? (await registry.resolve(t.spec, { allowEmpty: true }));
+    const ds = options.datasets?.get(t.spec) ?? (await frameDataset(await registry.resolve(t.spec, { allowEmpty: true }), options.framing ?? { kind: 'resize' }));
     const samples = ds.splits.test ?? [...(ds.splits.train ?? []), ...(ds.splits.val ?? [])];
     if (!samples.length) throw new TrainingSetupError(`target '${t.name}' (${t.spec}) has no samples.`);
     results.push(await evaluate(model, evalSource(samples, options.inputSize, options.batchSize ?? 128), t.name));
@@ -353,7 +371,8 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
   config.datasetPlugins = await addDatasetPlugins(datasetRegistry, config.datasetPlugins);
   // Every image file's header is checked before step 1: all bad files are reported at once (or left out with --bad-images skip).
-  const { dataset: source, skipped: skippedImages } = await screenImages(await datasetRegistry.resolve(config.source, { allowEmpty: true }), config.data.badImages, config.source);
+  const framingNotes: string[] = [];
+  const { dataset: source, skipped: skippedImages } = await framed(await screenImages(await datasetRegistry.resolve(config.source, { allowEmpty: true }), config.data.badImages, config.source), config.framing, framingNotes);
   const train = limitTraining(source.splits.train ?? [], config.data.limit, config.seed);
   if (!train.length) throw noTrainingSplit(config.source, source);
   if (!source.hasExpression) throw new TrainingSetupError(`source ${config.source} has no expression labels.`);
@@ -361,7 +380,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const targetSets = new Map<string, Dataset>();
   for (const t of config.targets) {
     if (targetSets.has(t.spec)) continue;
-    const screened = await screenImages(await datasetRegistry.resolve(t.spec, { allowEmpty: true }), config.data.badImages, `target ${t.name} (${t.spec})`);
+    const screened = await framed(await screenImages(await datasetRegistry.resolve(t.spec, { allowEmpty: true }), config.data.badImages, `target ${t.name} (${t.spec})`), config.framing, framingNotes);
     targetSets.set(t.spec, screened.dataset);
     skippedImages.push(...screened.skipped);
   }
@@ -414,7 +433,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   const lr = resolveLearningRates(config.optimizer, Boolean(config.backbone));
   const resolvedConfig = { ...config, optimizer: { ...config.optimizer, lr } };
   const plugins = pluginsFor({ ...config, out }, options);
-  const { lock, reporter } = lockRunFolder(out, options, skippedImages, [...ignoredEife(config), ...unhonoured(config, plugins)]);
+  const { lock, reporter } = lockRunFolder(out, options, skippedImages, [...ignoredEife(config), ...unhonoured(config, plugins), ...framingNotes]);
   releaseOnThrow(lock, () => writeSkippedImages(out, skippedImages));
   if (!options.resume) releaseOnThrow(lock, () => saveResolvedConfig(out, 'dfd', config));
   const best = config.selection === 'source-val' ? new BestWeights(model, join(out, BEST_DIR)) : null;
@@ -425,6 +444,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
   let evaluated: { results: EvaluationResult[]; sourceTest?: EvaluationResult } | undefined;
   const evaluateAtEnd = async (result: TrainResult): Promise<void> => {
     if (best && (await best.restore())) result.reason = `${result.reason ? `${result.reason}; ` : ''}weights of epoch ${best.epoch} (best source val accuracy ${best.value.toFixed(4)})`;
+    setModelFraming(model, config.framing);
     await saveModelDir(model, modelDir);
     let results: EvaluationResult[];
     let sourceTest: EvaluationResult | undefined;
@@ -472,7 +492,7 @@ export async function createTrainer(input: TrainConfigInput, options: RunOptions
         if (result.status === 'failed') throw failedRun(result, out);
         if (!evaluated) await evaluateAtEnd(result);
         const { results, sourceTest } = evaluated!;
-        const baselines = await evaluateBaselines(config.baselines, config.targets, source.splits.test, { batchSize: config.data.evalBatchSize, datasetRegistry });
+        const baselines = await evaluateBaselines(config.baselines, config.targets, source.splits.test, { batchSize: config.data.evalBatchSize, datasetRegistry, framing: config.framing });
         const report: RunReport = {
           stage: 'dfd',
           variant: config.variant,
@@ -569,7 +589,8 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
   const out = resolve(config.out);
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
   config.datasetPlugins = await addDatasetPlugins(datasetRegistry, config.datasetPlugins);
-  const { dataset: ds, skipped: skippedImages } = await screenImages(await datasetRegistry.resolve(config.dataset, { allowEmpty: true }), config.data.badImages, config.dataset);
+  const framingNotes: string[] = [];
+  const { dataset: ds, skipped: skippedImages } = await framed(await screenImages(await datasetRegistry.resolve(config.dataset, { allowEmpty: true }), config.data.badImages, config.dataset), config.framing, framingNotes);
   const known = ds.factors ?? [];
   const factors = config.factors.map((name) => {
     const f = known.find((k) => k.name === name);
@@ -591,7 +612,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
   if (options.resume) checkResumeConfig(out, 'eife', config, (saved) => validateConfig(eifeConfigSchema, saved, `${join(out, 'config.json')}`));
   const lr = resolveLearningRates(config.optimizer, false);
   const plugins = pluginsFor({ ...config, out }, options);
-  const { lock, reporter } = lockRunFolder(out, options, skippedImages, unhonoured(config, plugins));
+  const { lock, reporter } = lockRunFolder(out, options, skippedImages, [...unhonoured(config, plugins), ...framingNotes]);
   releaseOnThrow(lock, () => writeSkippedImages(out, skippedImages));
   if (!options.resume) releaseOnThrow(lock, () => saveResolvedConfig(out, 'eife', config));
   const { trainer, container } = releaseOnThrow(lock, () => composeTrainer({
@@ -616,6 +637,7 @@ export async function createEifeTrainer(input: EifeConfigInput, options: RunOpti
         const result = await trainer.run();
         if (result.status === 'failed') throw failedRun(result, out);
         const modelDir = join(out, 'model');
+        setModelFraming(model, config.framing);
         await saveModelDir(model, modelDir);
         const factorAccuracy: Record<string, number> = {};
         const test = ds.splits.test;
@@ -642,13 +664,15 @@ export interface EvaluateModelDirOptions {
   backend?: string;
   /** Dataset plugin modules to register first (as `dfd eval --dataset-plugin`). */
   datasetPlugins?: string[];
+  /** Framing of the targets (default: the one the model's model.json records, else resize). */
+  framing?: Framing;
 }
 
 /**
  * Evaluate a saved DFD-Net folder on targets (the `dfd eval` command). Targets are written as in
  * a config: `'NAME=SPEC'` strings, `{name, spec}` objects, or a `{NAME: SPEC}` map.
  */
-export async function evaluateModelDir(dir: string, targets: TrainConfigInput['targets'], options: EvaluateModelDirOptions = {}): Promise<{ results: EvaluationResult[]; mean: number; config: unknown }> {
+export async function evaluateModelDir(dir: string, targets: TrainConfigInput['targets'], options: EvaluateModelDirOptions = {}): Promise<{ results: EvaluationResult[]; mean: number; config: unknown; framing: Framing }> {
   const parsed = validateConfig(trainConfigSchema.shape.targets, targets ?? [], 'targets');
   if (!parsed.length) throw new ConfigError('targets', "evaluateModelDir needs at least one target, e.g. 'wild=synthetic:wild'.");
   await ensureBackend(options.backend ?? 'auto');
@@ -658,8 +682,9 @@ export async function evaluateModelDir(dir: string, targets: TrainConfigInput['t
     const net = model as DfdNet;
     const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
     await addDatasetPlugins(datasetRegistry, options.datasetPlugins ?? []);
-    const results = await evaluateTargets(net, parsed, { inputSize: net.config.inputSize, batchSize: options.batchSize, datasetRegistry });
-    return { results, mean: meanAccuracy(results), config: net.config };
+    const framing = options.framing ?? parseFraming(modelFraming(net), `${dir} model.json framing`);
+    const results = await evaluateTargets(net, parsed, { inputSize: net.config.inputSize, batchSize: options.batchSize, datasetRegistry, framing });
+    return { results, mean: meanAccuracy(results), config: net.config, framing };
   } finally {
     model.dispose();
   }

@@ -2,7 +2,8 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, type EvaluationResult } from '@dfd/core';
 import type { DatasetRegistry, Sample } from '@dfd/datasets';
 import type { DfdNet } from '@dfd/model';
-import { assignFaceapiTrunk, isZooId, zooEntry, zooEntryFor } from '@dfd/zoo';
+import { resolve as resolvePath } from 'node:path';
+import { assignFaceapiTrunk, isZooId, zooEntry, zooEntryFor, type Framing } from '@dfd/zoo';
 import { loadZooClassifier, loadZooExtractor, loadZooWeights } from '@dfd/zoo/node';
 import type { TrainConfig } from './config.js';
 import { evaluate, meanAccuracy } from './evaluate.js';
@@ -73,7 +74,7 @@ export async function evaluateBaselines(
   ids: string[],
   targets: Array<{ name: string; spec: string }>,
   sourceTest: Sample[] | undefined,
-  options: { batchSize: number; datasetRegistry: DatasetRegistry },
+  options: { batchSize: number; datasetRegistry: DatasetRegistry; /** Framing of the targets (as the trained model's). */ framing?: Framing },
 ): Promise<BaselineResult[]> {
   // run.ts imports this module; load it lazily so neither needs the other at import time.
   const { evaluateTargets, evalSource } = await import('./run.js');
@@ -82,7 +83,7 @@ export async function evaluateBaselines(
     const size = zooEntry(id).inputSize;
     const clf = await loadZooClassifier(id);
     try {
-      const results = await evaluateTargets(clf, targets, { inputSize: size, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry });
+      const results = await evaluateTargets(clf, targets, { inputSize: size, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry, ...(options.framing ? { framing: options.framing } : {}) });
       const st = sourceTest?.length ? await evaluate(clf, evalSource(sourceTest, size, options.batchSize), 'source-test') : undefined;
       out.push({ id, results, mean: meanAccuracy(results), ...(st ? { sourceTest: st } : {}) });
     } finally {
@@ -96,12 +97,18 @@ export async function evaluateBaselines(
 export async function evaluateZooModel(
   id: string,
   targets: Array<{ name: string; spec: string }>,
-  options: { batchSize?: number; datasetRegistry?: DatasetRegistry } = {},
+  options: { batchSize?: number; datasetRegistry?: DatasetRegistry; /** Dataset plugin modules to register first (`--dataset-plugin`). */ datasetPlugins?: string[]; /** Framing of the targets (default resize). */ framing?: Framing } = {},
 ): Promise<{ results: EvaluationResult[]; mean: number }> {
   const { defaultDatasetRegistry } = await import('./run.js');
+  const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
+  if (options.datasetPlugins?.length) {
+    const { registerDatasetPluginModules } = await import('@dfd/datasets/node');
+    await registerDatasetPluginModules(datasetRegistry, options.datasetPlugins.map((m) => (m.startsWith('.') ? resolvePath(m) : m)));
+  }
   const [b] = await evaluateBaselines([id], targets, undefined, {
     batchSize: options.batchSize ?? 128,
-    datasetRegistry: options.datasetRegistry ?? (await defaultDatasetRegistry()),
+    datasetRegistry,
+    ...(options.framing ? { framing: options.framing } : {}),
   });
   return { results: b!.results, mean: b!.mean };
 }

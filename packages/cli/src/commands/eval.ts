@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
-import { isZooId } from '@dfd/zoo';
+import { framingFromKind, isZooId } from '@dfd/zoo';
 import { collect, loadTrainer, parseThreads, THREADS_HELP } from './train.js';
 
 /** `dfd eval`: accuracy of a trained DFD-Net on target datasets (per target, per class, confusion, mean). */
@@ -12,19 +12,20 @@ export function registerEval(program: Command): void {
     .requiredOption('-t, --target <name=spec>', 'target dataset (repeatable)', collect)
     .option('--batch-size <n>', 'evaluation batch size', Number, 128)
     .option('--dataset-plugin <module>', 'extra dataset plugin module (default or named export `datasetPlugin`); repeatable', collect, [])
+    .option('--framing <kind>', "how target images are framed: resize, centre-crop or align (default: the model's recorded framing; resize for a zoo id)")
     .option('--backend <name>', 'tfjs backend (default auto)')
     .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--json', 'print JSON (accuracy, per-class accuracy, confusion matrices)')
-    .action(async (opts: { model: string; target: string[]; batchSize: number; datasetPlugin: string[]; backend?: string; threads?: number; json?: boolean }) => {
+    .action(async (opts: { model: string; target: string[]; batchSize: number; datasetPlugin: string[]; framing?: string; backend?: string; threads?: number; json?: boolean }) => {
       const targets = opts.target.map((s) => {
         const i = s.indexOf('=');
         if (i <= 0) throw new DfdError('E_CONFIG', `--target: expected NAME=SPEC, got '${s}'`);
         return { name: s.slice(0, i), spec: s.slice(i + 1) };
       });
+      const framing = opts.framing ? framingFromKind(opts.framing) : undefined;
       const t = await loadTrainer(opts.backend ?? 'auto', opts.threads);
-      const { results, mean } = isZooId(opts.model)
-        ? await t.evaluateZooModel(opts.model, targets, { batchSize: opts.batchSize })
-        : await t.evaluateModelDir(opts.model, targets, { batchSize: opts.batchSize, datasetPlugins: opts.datasetPlugin });
+      const common = { batchSize: opts.batchSize, datasetPlugins: opts.datasetPlugin, ...(framing ? { framing } : {}) };
+      const { results, mean } = isZooId(opts.model) ? await t.evaluateZooModel(opts.model, targets, common) : await t.evaluateModelDir(opts.model, targets, common);
       if (opts.json) {
         process.stdout.write(JSON.stringify({ model: opts.model, results, mean }, null, 2) + '\n');
         return;

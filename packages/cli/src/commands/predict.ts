@@ -7,9 +7,9 @@ import { DfdError, EXPRESSIONS } from '@dfd/core';
 import { useBackend, type BackendName } from '@dfd/backends';
 import { evalTransform, type RgbImage } from '@dfd/datasets';
 import { decodeImageFile } from '@dfd/datasets/node';
-import { DfdNet } from '@dfd/model';
+import { DfdNet, modelFraming } from '@dfd/model';
 import { loadModelDir } from '@dfd/model/node';
-import type { FaceBox } from '@dfd/zoo';
+import { frameImage, parseFraming, type FaceBox, type Framing } from '@dfd/zoo';
 import { parseThreads, THREADS_HELP } from './train.js';
 
 /** One image's prediction. */
@@ -52,6 +52,23 @@ export interface PredictOptions {
    * each with a margin and predict one expression per face. Without it each whole image is one face.
    */
   detect?: PredictDetectOptions;
+  /**
+   * How each image is framed without `detect` (default: the framing the model's model.json
+   * records, else resize): the same framing, and so the same pixels, as training and eval.
+   */
+  framing?: Framing;
+}
+
+/** Frames decoded images with `framing` (loading the zoo detector and landmark net for align). */
+async function imageFramer(framing: Framing): Promise<{ frame(image: RgbImage): Promise<RgbImage>; dispose(): void }> {
+  if (framing.kind !== 'align') return { frame: async (image) => (await frameImage(image, framing)).image, dispose: () => {} };
+  const { loadZooDetector, loadZooLandmarker } = await import('@dfd/zoo/node');
+  const detector = await loadZooDetector('faceapi:tiny-detector');
+  const landmarker = await loadZooLandmarker('faceapi:landmarks-tiny').catch((err: unknown) => (detector.dispose(), Promise.reject(err)));
+  return {
+    frame: async (image) => (await frameImage(image, framing, { detector, landmarker })).image,
+    dispose: () => (detector.dispose(), landmarker.dispose()),
+  };
 }
 
 /** Decodes one file (JPEG/PNG/WebP... via sharp in @dfd/datasets/node: grey replicated, alpha dropped), naming the file on failure. */
@@ -71,6 +88,7 @@ async function decodeFile(path: string): Promise<RgbImage> {
 export async function predictImages(opts: PredictOptions): Promise<{ labels: string[]; predictions: Prediction[]; noFace?: string[] }> {
   if (opts.images.length === 0) throw new DfdError('E_PREDICT_INPUT', 'no images given: dfd predict --model DIR IMAGE...');
   const model = await loadModelDir(opts.model);
+  let disposeFramer = (): void => {};
   try {
     if (!(model instanceof DfdNet)) {
       throw new DfdError('E_PREDICT_INPUT', `--model ${opts.model}: this is not an expression classifier (kind dfd-net) but ${model.constructor.name}; predict needs a DFD-Net model folder`);
@@ -87,7 +105,12 @@ export async function predictImages(opts: PredictOptions): Promise<{ labels: str
     const transform = evalTransform({ size });
     const batchSize = Math.max(1, opts.batchSize ?? 16);
     const predictions: Prediction[] = [];
-    const { items, noFace }: { items: FaceItem[]; noFace?: string[] } = opts.detect ? await detectFaces(opts.images, opts.detect) : { items: opts.images.map((image) => ({ image, rgb: () => decodeFile(image) })) };
+    const framing = opts.framing ?? parseFraming(modelFraming(model), `${opts.model}/model.json framing`);
+    const framer = !opts.detect && framing.kind !== 'resize' ? await imageFramer(framing) : undefined;
+    disposeFramer = () => framer?.dispose();
+    const { items, noFace }: { items: FaceItem[]; noFace?: string[] } = opts.detect
+      ? await detectFaces(opts.images, opts.detect)
+      : { items: opts.images.map((image) => ({ image, rgb: framer ? async () => framer.frame(await decodeFile(image)) : () => decodeFile(image) })) };
     for (let start = 0; start < items.length; start += batchSize) {
       const files = items.slice(start, start + batchSize);
       const pixels = new Float32Array(files.length * size * size * 3);
@@ -109,6 +132,7 @@ export async function predictImages(opts: PredictOptions): Promise<{ labels: str
     }
     return { labels, predictions, ...(noFace ? { noFace } : {}) };
   } finally {
+    disposeFramer();
     model.dispose();
   }
 }
@@ -167,8 +191,9 @@ export function registerPredict(program: Command): void {
     .option('--detect-size <n>', 'with --detect: detector input side, a multiple of 32 (default 416; 320 / 224 are faster but miss small faces)')
     .option('--detect-threshold <p>', 'with --detect: detector score threshold (default 0.5)')
     .option('--margin <f>', 'with --detect: margin added on each side of a face box, as a fraction of its longer side (default 0.2)')
+    .option('--framing <kind>', "without --detect: resize | centre-crop | align (default: the framing the model records in model.json)")
     .option('--no-align', 'with --detect: crop without levelling the eyes (by default the zoo landmark net faceapi:landmarks-tiny finds them)')
-    .action(async (images: string[], o: { model: string; backend: string; threads?: number; batchSize: string; json?: boolean; detect?: boolean; detectSize?: string; detectThreshold?: string; margin?: string; align: boolean }) => {
+    .action(async (images: string[], o: { model: string; backend: string; threads?: number; batchSize: string; json?: boolean; detect?: boolean; detectSize?: string; detectThreshold?: string; margin?: string; align: boolean; framing?: string }) => {
       const used = await useBackend(o.backend as BackendName | 'auto', { gradients: false, ...(o.threads != null ? { threads: o.threads } : {}) });
       const batchSize = Number(o.batchSize);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new DfdError('E_PREDICT_INPUT', `--batch-size ${o.batchSize}: must be a positive integer`);
@@ -185,7 +210,9 @@ export function registerPredict(program: Command): void {
             align: o.align,
           }
         : undefined;
-      const { labels, predictions, noFace } = await predictImages({ model: o.model, images, batchSize, ...(detect ? { detect } : {}) });
+      if (o.framing && detect) throw new DfdError('E_PREDICT_INPUT', '--framing applies without --detect (--detect crops each face itself)');
+      const framing = o.framing ? (await import('@dfd/zoo')).framingFromKind(o.framing) : undefined;
+      const { labels, predictions, noFace } = await predictImages({ model: o.model, images, batchSize, ...(detect ? { detect } : {}), ...(framing ? { framing } : {}) });
       if (o.json) {
         process.stdout.write(JSON.stringify({ model: o.model, backend: used.name, labels, predictions, ...(noFace ? { noFace } : {}) }, null, 2) + '\n');
         return;

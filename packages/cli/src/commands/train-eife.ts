@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
 import { createDefaultPlugins } from '../plugins.js';
+import { framingFromKind } from '@dfd/zoo';
 import { collect, loadTrainer, parsePluginOption, stopOnSigint, parseThreads, THREADS_HELP } from './train.js';
 
 interface EifeOpts {
@@ -8,6 +9,7 @@ interface EifeOpts {
   resume?: string;
   overwrite?: boolean;
   dataset?: string;
+  framing?: string;
   factors?: string;
   out?: string;
   epochs?: number;
@@ -48,6 +50,7 @@ export function registerTrainEife(program: Command): void {
     .option('--seed <n>', 'seed', Number)
     .option('--limit <n>', 'use at most n training samples: a seeded subset spread over the first factor', Number)
     .option('--bad-images <mode>', 'image files that are empty, truncated or not images (every header is checked before step 1): fail (default, lists them all) | skip (leave them out, listed in the run folder)')
+    .option('--framing <kind>', 'how every image is framed: resize (default, the whole image) | centre-crop | align (detect, 68 landmarks, eyes and mouth onto a template); recorded in model.json')
     .option('--dataset-plugin <module>', 'extra dataset plugin module (default or named export `datasetPlugin`); repeatable', collect)
     .option('--plugin <name[:json]>', 'add a registered plugin (repeatable)', collect)
     .option('--no-console', 'no progress output')
@@ -75,6 +78,7 @@ export function registerTrainEife(program: Command): void {
         console: opts.console === false ? false : undefined,
         backend: opts.backend,
       });
+      if (opts.framing && (config.framing as { kind?: string } | undefined)?.kind !== opts.framing) config.framing = framingFromKind(opts.framing);
       const run = await t.createEifeTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite), configFile: opts.resume ? `${opts.resume}/config.json` : opts.config, plugins: (c) => createDefaultPlugins(c) });
       const release = stopOnSigint((r) => run.trainer.requestStop(r));
       try {

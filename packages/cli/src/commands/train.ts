@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { DfdError } from '@dfd/core';
 import { parseThreadCount } from '@dfd/backends';
+import { framingFromKind } from '@dfd/zoo';
 import { createDefaultPlugins } from '../plugins.js';
 
 /** What the CLI uses of @dfd/trainer: its browser-safe main entry and its Node entry together. */
@@ -75,6 +76,7 @@ interface TrainOpts {
   eife?: string[];
   backbone?: string;
   freezeBackbone?: boolean;
+  framing?: string;
   trunkCache?: boolean;
   trunkCacheFloat16?: boolean;
   eifeStandardize?: boolean;
@@ -151,6 +153,7 @@ export function registerTrain(program: Command): void {
     .option('--selection <how>', 'last (default) | source-val')
     .option('--limit <n>', 'use at most n training samples: a seeded subset spread over the classes', num('--limit'))
     .option('--bad-images <mode>', 'image files that are empty, truncated or not images (every header is checked before step 1): fail (default, lists them all) | skip (leave them out, listed in the run folder)')
+    .option('--framing <kind>', 'how every image is framed: resize (default, the whole image) | centre-crop | align (detect, 68 landmarks, eyes and mouth onto a template); recorded in model.json')
     .option('--dataset-plugin <module>', 'extra dataset plugin module (default or named export `datasetPlugin`); repeatable', collect)
     .option('--no-augment', 'resize only, no random crop / jitter / flip')
     .option('--plugin <name[:json]>', 'add a registered plugin, e.g. early-stopping:{"patience":5} (repeatable)', collect)
@@ -192,6 +195,8 @@ export function registerTrain(program: Command): void {
         backend: opts.backend,
       };
       const config = t.mergeConfig(base, over);
+      // --framing KIND replaces a config's framing of another kind (with that kind's defaults).
+      if (opts.framing && (config.framing as { kind?: string } | undefined)?.kind !== opts.framing) config.framing = framingFromKind(opts.framing);
       // The composition root: the run's plugins (schedulers, console, metrics log, --plugin) come from here.
       const run = await t.createTrainer(config as never, { resume: Boolean(opts.resume), overwrite: Boolean(opts.overwrite), configFile: opts.resume ? `${opts.resume}/config.json` : opts.config, plugins: (c) => createDefaultPlugins(c) });
       const release = stopOnSigint((r) => run.trainer.requestStop(r));
