@@ -133,7 +133,7 @@ function pinToInstalled(spec: string): string {
   return `${spec}@${(JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version}`;
 }
 
-async function npmPack(dir: string, tarDir: string, timeoutMs: number): Promise<PackedTarball> {
+export async function npmPack(dir: string, tarDir: string, timeoutMs: number): Promise<PackedTarball> {
   // Packing from tarDir (outside the repo) keeps npm from treating the folder as a workspace member.
   const res = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', tarDir, dir], tarDir, timeoutMs);
   if (res.code !== 0) throw new Error(`npm pack ${dir} failed (exit ${res.code}):\n${res.stderr}`);
