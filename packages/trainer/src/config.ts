@@ -4,6 +4,8 @@ import { framingSchema } from '@dfd/zoo';
 import { COSINE_LR_PARAMS, ConfigError, GAMMA_SCHEDULE_PARAMS, LAMBDA_SCHEDULE_PARAMS, type GammaScheduleSpec, type LambdaScheduleSpec, type ScheduleParam } from '@dfd/core';
 
 const positive = z.number().positive();
+/** The square input side (--input-size): 16..1024 px, checked before a run folder is made (100000 was a RangeError mid-run). */
+const inputSizeSchema = z.number().int({ message: '--input-size must be a whole number of pixels' }).min(16, { message: '--input-size must be at least 16 pixels' }).max(1024, { message: '--input-size must be at most 1024 pixels (the images are resized to this square side; DFD-Net uses 90, ImageNet backbones 224)' });
 const nonNegative = z.number().nonnegative();
 
 /** The zod schema of one parameter rule of @dfd/core's schedule vocabulary. */
@@ -159,7 +161,7 @@ export const trainConfigSchema = z
     model: z
       .object({
         width: positive.max(4).default(1),
-        inputSize: z.number().int().min(16).default(90),
+        inputSize: inputSizeSchema.default(90),
         layout: z.enum(['ddl', 'torchvision', 'faceapi', 'faceapi-xception']).default('ddl'),
         miHidden: z.number().int().positive().optional(),
       })
@@ -199,7 +201,7 @@ export const eifeConfigSchema = z
     model: z
       .object({
         width: positive.max(4).default(1),
-        inputSize: z.number().int().min(16).default(90),
+        inputSize: inputSizeSchema.default(90),
         layout: z.enum(['ddl', 'torchvision']).default('ddl'),
         embedDim: z.number().int().positive().default(256),
       })
