@@ -3,4 +3,4 @@ export { CELL_FILE, FAILED_FILE, GRID_FILE, cellProgress, clearFailed, formatDur
 export { summarise, tQuantile975, type Summary } from './stats.js';
 export { SEED_AXIS, cellReportSchema, readCellReport, gridReport, reportMarkdown, reportSvg, writeGridReport, type CellOutcome, type GridReport, type GroupSummary, type PairedDifference } from './report.js';
 export { CellFailedError, GridIncompleteError, STOPPED_EXIT, childExecutor, defaultCliCommand, runCellInProcess, runGridLocal, type CellEnd, type CellExecutor, type LocalRunOptions, type LocalRunSummary } from './run.js';
-export { DEFAULT_QUEUE, connect, enqueueGrid, queueCounts, startWorker, takeOverForeignLock, type EnqueueSummary, type GridJobData, type GridWorker, type QueueTarget, type WorkerOptions } from './queue.js';
+export { DEFAULT_QUEUE, DEFAULT_REDIS_TIMEOUT_MS, GridQueueLostError, QueueUnreachableError, connect, enqueueGrid, followGrid, missingJobs, probeRedis, queueCounts, startWorker, takeOverForeignLock, type EnqueueSummary, type GridJobData, type GridWorker, type QueueTarget, type WorkerOptions } from './queue.js';

@@ -279,6 +279,89 @@ describe.skipIf(!haveRedisServer())('dfd grid on BullMQ + Redis (skipped: redis-
   });
 });
 
+describe.skipIf(!haveRedisServer())('bounded retries and honest exits with Redis away (#24 case 8)', () => {
+  const procs: WorkerProc[] = [];
+  afterAll(() => {
+    for (const w of procs) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  });
+  const timed = async (w: WorkerProc) => {
+    const t0 = Date.now();
+    const code = await w.exited;
+    return { code, seconds: (Date.now() - t0) / 1000 };
+  };
+
+  it('a worker with Redis unreachable, or a database Redis refuses, exits 1 naming the cause within --redis-timeout', { timeout: 120_000 }, async () => {
+    const r = await startRedis();
+    const deadUrl = r.url;
+    await r.stop();
+    const unreachable = startWorker(deadUrl, 'q', ['--until-empty', '--redis-timeout', '2000']);
+    procs.push(unreachable);
+    const a = await timed(unreachable);
+    expect(a.code, unreachable.out).toBe(1);
+    expect(a.seconds).toBeLessThan(30);
+    expect(unreachable.out).toContain(`dfd: Redis at ${deadUrl} did not answer within 2 s (retried with backoff): `);
+    expect(unreachable.out).toMatch(/ECONNREFUSED/);
+    const live = await startRedis();
+    try {
+      const badDb = startWorker(`${live.url}/99`, 'q', ['--redis-timeout', '5000']);
+      procs.push(badDb);
+      const b = await timed(badDb);
+      expect(b.code, badDb.out).toBe(1);
+      expect(b.seconds).toBeLessThan(30);
+      expect(badDb.out).toContain(`dfd: Redis at ${live.url}/99 refused the connection's setup: ERR DB index is out of range`);
+    } finally {
+      await live.stop();
+    }
+  });
+
+  it('a worker whose Redis goes away gives up after --redis-timeout with exit 1 (not SIGTERM: closing forever); its errors are rate-limited', { timeout: 120_000 }, async () => {
+    const r = await startRedis();
+    const w = startWorker(r.url, `q-away-${process.pid}`, ['--until-empty', '--redis-timeout', '3000']);
+    procs.push(w);
+    for (let i = 0; i < 200 && !w.out.includes('waiting for jobs'); i++) await sleep(100);
+    expect(w.out).toContain('waiting for jobs');
+    await r.stop();
+    const t = await timed(w);
+    expect(t.code, w.out).toBe(1);
+    expect(t.seconds).toBeLessThan(40);
+    expect(w.out).toMatch(new RegExp(`dfd: Redis at ${r.url.replace(/[.]/g, '\\.')} has not answered for \\d+ s`));
+    // Reconnection backs off to 5 s: a handful of error lines, not 3 a second.
+    expect((w.out.match(/worker error:/g) ?? []).length).toBeLessThan(10);
+  });
+
+  it('dfd grid run --queue fails with a clear message when the queue lost the grid\'s jobs (Redis restarted empty), and when Redis goes away', { timeout: 180_000 }, async () => {
+    const r = await startRedis();
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-lost-'));
+      const file = join(dir, 'grid.json');
+      writeFileSync(file, JSON.stringify({ base: { ...GRID.base, epochs: 1 }, axes: { variant: ['base', 'att'] } }));
+      const out = join(dir, 'out');
+      const queue = `dfd-grid-lost-${process.pid}`;
+      // No worker: the jobs wait; then Redis loses everything (what a restart without persistence does).
+      const run = cli(['grid', 'run', file, '--out', out, '--queue', r.url, '--queue-name', queue, '--redis-timeout', '3000']);
+      const redis = connect(r.url);
+      for (let i = 0; i < 300 && (await queueCounts({ url: r.url, name: queue })).waiting !== 2; i++) await sleep(100);
+      await redis.flushall();
+      redis.disconnect();
+      const t0 = Date.now();
+      const lost = await run;
+      expect(lost.code, lost.stderr).toBe(1);
+      expect((Date.now() - t0) / 1000).toBeLessThan(30);
+      expect(lost.stderr).toContain(`holds no job for 2 unfinished cells of ${out} (variant=base; variant=att): Redis restarted empty or the queue was flushed`);
+      expect(lost.stderr).toContain(`Enqueue them again with: dfd grid run ${file} --out ${out} --queue ${r.url} --queue-name ${queue}`);
+      // Enqueued again, then Redis stops: the follower gives up after --redis-timeout.
+      const again = cli(['grid', 'run', file, '--out', out, '--queue', r.url, '--queue-name', queue, '--redis-timeout', '3000']);
+      for (let i = 0; i < 300 && (await queueCounts({ url: r.url, name: queue })).waiting !== 2; i++) await sleep(100);
+      await r.stop();
+      const away = await again;
+      expect(away.code, away.stderr).toBe(1);
+      expect(away.stderr).toMatch(/dfd: Redis at .* has not answered for \d+ s .*stopped following/);
+    } finally {
+      await r.stop();
+    }
+  });
+});
+
 describe('run-folder locks of stalled jobs', () => {
   it('a lock taken on another machine is taken over, one of this machine is left to the trainer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dfd-grid-lock-'));

@@ -4,11 +4,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FlowProducer, Job, Queue, Worker, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
-import { ConfigError } from '@dfd/core';
+import { ConfigError, DfdError } from '@dfd/core';
 import { LOCK_FILE } from '@dfd/trainer/node';
 import type { CellExecutor, CellEnd } from './run.js';
 import type { GridPlan } from './spec.js';
-import { clearFailed, isDone, prepareGrid, writeFailed } from './store.js';
+import { clearFailed, isDone, prepareGrid, readFailed, writeFailed } from './store.js';
 
 /** Default BullMQ queue name of dfd grids. */
 export const DEFAULT_QUEUE = 'dfd-grid';
@@ -34,10 +34,74 @@ export interface GridJobData {
   jobOptions?: JobsOptions;
 }
 
+/** Redis could not be reached (or refused the URL's database) within a bounded time: exit 1 with the cause. */
+export class QueueUnreachableError extends DfdError {
+  constructor(message: string) {
+    super('E_QUEUE_UNREACHABLE', message);
+  }
+}
+
+/** The queue no longer holds the jobs of a grid's unfinished cells (Redis restarted empty, or was flushed). */
+export class GridQueueLostError extends DfdError {
+  constructor(message: string) {
+    super('E_GRID_QUEUE_LOST', message);
+  }
+}
+
+/** How long Redis may be unreachable before a worker or a following `dfd grid run` gives up (ms). */
+export const DEFAULT_REDIS_TIMEOUT_MS = 60_000;
+
+/** Reconnection delays: 200 ms doubling to 5 s (not ioredis' 50 ms steps, which log several failures a second). */
+function reconnectDelay(times: number): number {
+  return Math.min(200 * 2 ** Math.min(times - 1, 5), 5000);
+}
+
 /** Open a Redis connection for BullMQ (`maxRetriesPerRequest: null`, as workers need); rejects a URL that is not redis://. */
 export function connect(url: string): Redis {
   if (!/^rediss?:\/\//.test(url)) throw new ConfigError('--queue', `expected a Redis URL like redis://127.0.0.1:6379, got '${url}'`);
-  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false, retryStrategy: reconnectDelay });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
+
+/**
+ * Check that Redis answers at `url` within `timeoutMs` (retrying with backoff meanwhile) and
+ * that it accepted the URL's database (`redis://HOST:PORT/DB`; ioredis goes on with database 0
+ * when SELECT fails). A {@link QueueUnreachableError} naming the URL and the last error otherwise.
+ */
+export async function probeRedis(url: string, options: { timeoutMs?: number } = {}): Promise<void> {
+  if (!/^rediss?:\/\//.test(url)) throw new ConfigError('--queue', `expected a Redis URL like redis://127.0.0.1:6379, got '${url}'`);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
+  const started = Date.now();
+  let last = '';
+  let refused = '';
+  const r = new Redis(url, {
+    maxRetriesPerRequest: null,
+    lazyConnect: true,
+    connectTimeout: Math.max(500, Math.min(5000, timeoutMs)),
+    retryStrategy: (times) => (Date.now() - started >= timeoutMs ? null : reconnectDelay(times)),
+  });
+  r.on('error', (err: Error & { code?: string }) => {
+    last = err.message;
+    // A reply error while connecting (SELECT, AUTH): Redis answered, and said no.
+    if (err.name === 'ReplyError') refused = err.message;
+  });
+  try {
+    const answered = await Promise.race([
+      r.connect().then(
+        () => r.ping(),
+        () => r.ping(),
+      ),
+      sleep(timeoutMs).then(() => null),
+    ]).catch((err: Error) => {
+      last = err.message;
+      return null;
+    });
+    if (answered === null) throw new QueueUnreachableError(`Redis at ${url} did not answer within ${Math.round(timeoutMs / 1000)} s (retried with backoff): ${last || 'no reply'}. Is redis-server running there, and is the host right?`);
+    if (refused) throw new QueueUnreachableError(`Redis at ${url} refused the connection's setup: ${refused}${/DB index/.test(refused) ? ' (the /DB part of the URL names a database this server does not have)' : ''}.`);
+  } finally {
+    r.disconnect();
+  }
 }
 
 /** Job ids: the kind, the grid folder and the cell hash (the same cell of the same grid is never queued twice). */
@@ -93,7 +157,8 @@ export interface EnqueueSummary {
  * Job ids derive from grid folder + cell hash: enqueuing the same grid again adds only what is
  * neither done nor already queued.
  */
-export async function enqueueGrid(plan: GridPlan, target: QueueTarget & { attempts?: number; backoffMs?: number }): Promise<EnqueueSummary> {
+export async function enqueueGrid(plan: GridPlan, target: QueueTarget & { attempts?: number; backoffMs?: number; timeoutMs?: number }): Promise<EnqueueSummary> {
+  await probeRedis(target.url, { timeoutMs: target.timeoutMs });
   prepareGrid(plan);
   const name = target.name ?? DEFAULT_QUEUE;
   const connection = connect(target.url);
@@ -165,12 +230,17 @@ export interface WorkerOptions extends QueueTarget {
    * stalled and may already run elsewhere): stop the cell at once (the CLI kills its child).
    */
   onLockLost?: (dir: string) => void;
+  /** How long Redis may be unreachable before {@link onFatal} is called (default {@link DEFAULT_REDIS_TIMEOUT_MS}). */
+  redisTimeoutMs?: number;
+  /** Told once when Redis has been unreachable for `redisTimeoutMs` (the CLI closes the worker and exits 1). */
+  onFatal?: (err: QueueUnreachableError) => void;
 }
 
 /** A running worker. */
 export interface GridWorker {
   worker: Worker<GridJobData>;
-  close(): Promise<void>;
+  /** Close the worker, bounded by `timeoutMs` (default 10 s): past it the connections are dropped. Resolves false when it was not clean. */
+  close(timeoutMs?: number): Promise<boolean>;
 }
 
 /**
@@ -233,7 +303,45 @@ export function startWorker(o: WorkerOptions): GridWorker {
       maxStalledCount: o.maxStalledCount ?? 2,
     },
   );
-  worker.on('error', (err) => log(`worker error: ${err.message}`));
+  // One line per distinct error, repeated at most every 10 s with a count (not several a second while Redis is away).
+  let lastError = '';
+  let lastErrorAt = 0;
+  let repeats = 0;
+  const logError = (err: Error) => {
+    const now = Date.now();
+    if (err.message === lastError && now - lastErrorAt < 10_000) {
+      repeats++;
+      return;
+    }
+    log(`worker error: ${err.message}${repeats ? ` (and ${repeats} more like the last one)` : ''}`);
+    lastError = err.message;
+    lastErrorAt = now;
+    repeats = 0;
+  };
+  worker.on('error', logError);
+  connection.on('error', logError);
+  // The watchdog: a PING every 2 s; Redis silent for redisTimeoutMs is fatal (a worker otherwise retries forever).
+  const timeoutMs = o.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
+  let lastOk = Date.now();
+  let pinging = false;
+  let fatal = false;
+  const watchdog = setInterval(() => {
+    if (fatal) return;
+    if (Date.now() - lastOk > timeoutMs) {
+      fatal = true;
+      clearInterval(watchdog);
+      const err = new QueueUnreachableError(`Redis at ${o.url} has not answered for ${Math.round((Date.now() - lastOk) / 1000)} s${lastError ? ` (last error: ${lastError})` : ''}; the worker gives up. Running cells keep their checkpoints: start the worker again once Redis is back, and run dfd grid run --queue again if Redis lost the jobs.`);
+      log(err.message);
+      o.onFatal?.(err);
+      return;
+    }
+    if (pinging) return;
+    pinging = true;
+    void Promise.race([connection.ping(), sleep(3000).then(() => Promise.reject(new Error('PING timed out')))])
+      .then(() => (lastOk = Date.now()))
+      .catch(() => {})
+      .finally(() => (pinging = false));
+  }, 2000);
   worker.on('lockRenewalFailed', (ids) => {
     for (const id of ids) {
       const dir = running.get(id);
@@ -244,12 +352,95 @@ export function startWorker(o: WorkerOptions): GridWorker {
   });
   return {
     worker,
-    async close() {
-      await worker.close();
-      await queue.close();
+    async close(closeTimeoutMs = 10_000) {
+      clearInterval(watchdog);
+      const clean = await Promise.race([
+        (async () => {
+          await worker.close();
+          await queue.close();
+          return true;
+        })().catch(() => false),
+        sleep(closeTimeoutMs).then(() => false),
+      ]);
+      if (!clean) void worker.close(true).catch(() => {});
       connection.disconnect();
+      return clean;
     },
   };
+}
+
+/**
+ * The unfinished cells (and stage-1 jobs) of a grid that have no job on the queue: neither done
+ * nor failed in their folder, no job under their id (a cell held for its stage-1 jobs counts as
+ * queued while one of those is), and no run.lock (a worker still running an orphaned job). A
+ * Redis that restarted empty, or a flushed queue, leaves every unfinished cell here.
+ */
+export async function missingJobs(plan: GridPlan, queue: Queue): Promise<string[]> {
+  const open = (c: { dir: string }) => !isDone(c.dir) && !readFailed(c.dir);
+  const has = async (kind: string, hash: string) => Boolean(await Job.fromId(queue, jobId(kind, plan.dir, hash)));
+  const running = (dir: string) => {
+    try {
+      readFileSync(join(dir, LOCK_FILE));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const missing: string[] = [];
+  for (const e of plan.eifes) if (open(e) && !running(e.dir) && !(await has('eife', e.hash))) missing.push(e.label);
+  for (const c of plan.cells) {
+    if (!open(c) || running(c.dir) || (await has('cell', c.hash))) continue;
+    if (c.needs.some((h) => missing.includes(plan.eifes.find((e) => e.hash === h)!.label))) {
+      missing.push(c.label);
+      continue;
+    }
+    const held = c.needs.some((h) => !isDone(plan.eifes.find((e) => e.hash === h)!.dir));
+    if (!held) missing.push(c.label);
+  }
+  return missing;
+}
+
+/**
+ * Follow a queued grid until its folder shows no waiting or running cell, calling `onPoll` every
+ * `intervalMs`. Bounded: Redis silent for `timeoutMs` is a {@link QueueUnreachableError}; the
+ * queue holding no job for some unfinished cells on two checks in a row (Redis restarted empty,
+ * a flushed queue) is a {@link GridQueueLostError} naming them and the command that enqueues them again.
+ */
+export async function followGrid(plan: GridPlan, target: QueueTarget & { timeoutMs?: number; intervalMs?: number; rerun: string; onPoll: () => { waiting: number; running: number } }): Promise<void> {
+  const timeoutMs = target.timeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS;
+  const started = Date.now();
+  let lastOk = Date.now();
+  const connection = new Redis(target.url, { maxRetriesPerRequest: 1, retryStrategy: reconnectDelay, connectTimeout: 5000 });
+  let lastError = '';
+  connection.on('error', (err: Error) => (lastError = err.message));
+  const queue = new Queue<GridJobData>(target.name ?? DEFAULT_QUEUE, { connection });
+  let lostBefore = 0;
+  try {
+    for (;;) {
+      const s = target.onPoll();
+      if (s.waiting + s.running === 0) return;
+      try {
+        const missing = await Promise.race([missingJobs(plan, queue), sleep(10_000).then(() => Promise.reject(new Error('no reply within 10 s')))]);
+        lastOk = Date.now();
+        lostBefore = missing.length ? lostBefore + 1 : 0;
+        if (lostBefore >= 2) {
+          throw new GridQueueLostError(
+            `the queue ${target.name ?? DEFAULT_QUEUE} at ${target.url} holds no job for ${missing.length} unfinished cell${missing.length > 1 ? 's' : ''} of ${plan.dir} ` +
+              `(${missing.slice(0, 3).join('; ')}${missing.length > 3 ? '; ...' : ''}): Redis restarted empty or the queue was flushed, and nothing would ever run them. ` +
+              `Enqueue them again with: ${target.rerun} (finished cells are kept and skipped).`,
+          );
+        }
+      } catch (err) {
+        if (err instanceof GridQueueLostError) throw err;
+        lastError = (err as Error).message;
+        if (Date.now() - lastOk > timeoutMs) throw new QueueUnreachableError(`Redis at ${target.url} has not answered for ${Math.round((Date.now() - lastOk) / 1000)} s (last error: ${lastError}); stopped following ${plan.dir} after ${Math.round((Date.now() - started) / 1000)} s. The cells stay queued; dfd grid status ${plan.dir} shows their progress.`);
+      }
+      await sleep(target.intervalMs ?? 2000);
+    }
+  } finally {
+    await Promise.race([queue.close().catch(() => {}), sleep(2000)]);
+    connection.disconnect();
+  }
 }
 
 /** Job counts of the queue by state. */

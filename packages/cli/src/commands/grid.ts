@@ -46,7 +46,10 @@ interface RunOpts {
   threads?: number;
   wait: boolean;
   maxCells?: number;
+  redisTimeout: number;
 }
+
+const REDIS_TIMEOUT_HELP = 'give up (exit 1) when Redis has not answered for this many ms (default 60000)';
 
 /**
  * The exit status of a grid: a DfdError (exit 1) when any cell failed or reported an invalid
@@ -73,6 +76,7 @@ export function registerGrid(program: Command): void {
     .option('--attempts <n>', 'attempts per cell before it is recorded as failed', whole('--attempts'), 2)
     .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--no-wait', 'with --queue: return after enqueuing instead of following progress')
+    .option('--redis-timeout <ms>', REDIS_TIMEOUT_HELP, whole('--redis-timeout', 100), 60_000)
     .option('--max-cells <n>', 'refuse a grid whose axes multiply to more cells than this (default 10000)', whole('--max-cells'))
     .action(async (file: string, opts: RunOpts) => {
       const g = await gridModule();
@@ -87,16 +91,15 @@ export function registerGrid(program: Command): void {
       };
       if (opts.queue) {
         const target = { url: opts.queue, name: opts.queueName };
-        const r = await g.enqueueGrid(plan, { ...target, attempts: opts.attempts });
+        const r = await g.enqueueGrid(plan, { ...target, attempts: opts.attempts, timeoutMs: opts.redisTimeout });
         process.stderr.write(`dfd grid: queued ${r.added} jobs on ${opts.queue} (${r.done} already done, ${r.alreadyQueued} already queued${r.held ? `, ${r.held} cells held until their stage-1 jobs finish` : ''}); start workers with: dfd worker --queue ${opts.queue}\n`);
         if (!opts.wait) return;
         process.stderr.write('dfd grid: following progress (Ctrl-C stops following; the jobs stay queued)\n');
-        for (;;) {
-          const s = show();
-          if (s.waiting + s.running === 0) break;
-          await new Promise((r) => setTimeout(r, 2000));
+        try {
+          await g.followGrid(plan, { ...target, timeoutMs: opts.redisTimeout, onPoll: () => show(), rerun: `dfd grid run ${file} --out ${opts.out} --queue ${opts.queue}${opts.queueName ? ` --queue-name ${opts.queueName}` : ''}` });
+        } finally {
+          line.done();
         }
-        line.done();
       } else {
         let stopping = false;
         let stopCurrent: ((reason: string) => void) | null = null;
@@ -208,8 +211,13 @@ export function registerGrid(program: Command): void {
     .option('--stalled-interval <ms>', 'how often to look for stalled jobs (BullMQ stalledInterval)', whole('--stalled-interval', 100), 30_000)
     .option('--max-stalled-count <n>', 'stalls a job may have before it fails', whole('--max-stalled-count'), 2)
     .option('--until-empty', 'exit once the queue, after it had work, has nothing waiting, delayed or running')
-    .action(async (opts: { queue: string; queueName?: string; concurrency: number; lockDuration: number; stalledInterval: number; maxStalledCount: number; untilEmpty?: boolean }) => {
+    .option('--redis-timeout <ms>', REDIS_TIMEOUT_HELP, whole('--redis-timeout', 100), 60_000)
+    .action(async (opts: { queue: string; queueName?: string; concurrency: number; lockDuration: number; stalledInterval: number; maxStalledCount: number; untilEmpty?: boolean; redisTimeout: number }) => {
       const g = await gridModule();
+      // A wrong host, a refused database or a Redis that is down: exit 1 within --redis-timeout, not retry forever.
+      await g.probeRedis(opts.queue, { timeoutMs: opts.redisTimeout });
+      let fatal: Error | null = null;
+      let onFatal: (err: Error) => void = () => {};
       const children = new Set<ChildProcess>();
       const byDir = new Map<string, ChildProcess>();
       const log = (l: string) => process.stdout.write(`dfd worker ${process.pid}: ${l}\n`);
@@ -220,6 +228,8 @@ export function registerGrid(program: Command): void {
         lockDuration: opts.lockDuration,
         stalledInterval: opts.stalledInterval,
         maxStalledCount: opts.maxStalledCount,
+        redisTimeoutMs: opts.redisTimeout,
+        onFatal: (err) => onFatal(err),
         log,
         // The job may already run on another worker: no checkpoint from this one any more.
         onLockLost: (dir) => byDir.get(dir)?.kill('SIGKILL'),
@@ -236,14 +246,28 @@ export function registerGrid(program: Command): void {
         }),
       });
       log(`waiting for jobs on ${opts.queue} (queue ${opts.queueName ?? g.DEFAULT_QUEUE}, concurrency ${opts.concurrency})`);
+      let clean = true;
       await new Promise<void>((resolveDone) => {
         let closing = false;
+        const closeThen = () => void w.close().then((ok) => ((clean = ok), resolveDone()));
+        onFatal = (err) => {
+          fatal = err;
+          if (closing) return;
+          closing = true;
+          // Running cells checkpoint and stop (their jobs cannot be acknowledged without Redis).
+          for (const c of children) c.kill('SIGINT');
+          const wait = setInterval(() => {
+            if (children.size) return;
+            clearInterval(wait);
+            closeThen();
+          }, 200);
+        };
         const shutdown = (signal: string) => {
           if (closing) process.exit(130);
           closing = true;
           if (!children.size) {
             log(`${signal}: closing`);
-            void w.close().then(resolveDone);
+            closeThen();
             return;
           }
           // Running cells checkpoint and stop; their jobs are not acknowledged, so once their
@@ -263,8 +287,12 @@ export function registerGrid(program: Command): void {
           // is enqueued waits for it.
           let idle = 0;
           let seenWork = false;
+          let polling = false;
           const poll = setInterval(() => {
-            void g.queueCounts({ url: opts.queue, name: opts.queueName }).then((c) => {
+            // One count at a time: with Redis away a count waits (the watchdog ends the worker).
+            if (polling || closing) return;
+            polling = true;
+            void g.queueCounts({ url: opts.queue, name: opts.queueName }).finally(() => (polling = false)).then((c) => {
               const busy = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) + (c['waiting-children'] ?? 0);
               seenWork ||= busy > 0 || (c.completed ?? 0) + (c.failed ?? 0) > 0;
               idle = busy === 0 && seenWork ? idle + 1 : 0;
@@ -272,12 +300,17 @@ export function registerGrid(program: Command): void {
                 clearInterval(poll);
                 closing = true;
                 log('queue empty: closing');
-                void w.close().then(resolveDone);
+                closeThen();
               }
             });
           }, 1000);
+          onFatal = ((inner) => (err: Error) => (clearInterval(poll), inner(err)))(onFatal);
         }
       });
+      // A connection BullMQ could not close (Redis away) must not keep the process alive.
+      setTimeout(() => process.exit(process.exitCode ?? 1), 3000).unref();
+      if (fatal) throw fatal;
+      if (!clean) throw new DfdError('E_QUEUE_UNREACHABLE', `the worker could not close cleanly within 10 s (Redis at ${opts.queue} did not answer); its running jobs, if any, go to other workers after the lock duration.`);
     });
 }
 
