@@ -99,6 +99,27 @@ describe('dfd export', () => {
     expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).inputSize).toBe(40);
   });
 
+  it("--app never replaces a user's index.html unless the folder is a dfd export or --overwrite is given (issue 24)", async () => {
+    const app = join(work, 'app2');
+    mkdirSync(app, { recursive: true });
+    writeFileSync(join(app, 'index.html'), '<!doctype html><title>app</title>');
+    const out = join(work, 'homepage');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'index.html'), '<h1>my page</h1>');
+    const r = await runCli(['export', '--model', join(work, 'net'), '--out', out, '--app', app]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--out ${out}: it is not a folder dfd exported (no dfd manifest.json) and holds index.html, which the export would replace; nothing was written.`);
+    expect(r.stderr).toContain('--overwrite');
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toBe('<h1>my page</h1>');
+    expect(existsSync(join(out, 'model.json'))).toBe(false);
+    // Exporting into an empty folder, then again into that dfd export, is fine; --overwrite replaces the user's page.
+    const fresh = join(work, 'fresh-site');
+    expect((await runCli(['export', '--model', join(work, 'net'), '--out', fresh, '--app', app, '--no-faces'])).code).toBe(0);
+    expect((await runCli(['export', '--model', join(work, 'net'), '--out', fresh, '--app', app, '--no-faces'])).code).toBe(0);
+    expect((await runCli(['export', '--model', join(work, 'net'), '--out', out, '--app', app, '--no-faces', '--overwrite'])).code).toBe(0);
+    expect(readFileSync(join(out, 'index.html'), 'utf8')).toContain('<title>app</title>');
+  });
+
   it('rejects a missing folder, a non-classifier model and an app folder without index.html', async () => {
     const missing = await runCli(['export', '--model', join(work, 'nope'), '--out', join(work, 'x')]);
     expect(missing.code).toBe(1);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { useBackend } from '@dfd/backends';
@@ -21,6 +21,48 @@ export interface ExportOptions {
    * installed, so the app detects faces (default true; false: the app centre-crops).
    */
   faces?: boolean;
+  /**
+   * Replace files in `out` that dfd did not export (default false: `out` must be empty, new, or a
+   * folder dfd exported, recognised by its manifest.json, before any file in it is replaced).
+   */
+  overwrite?: boolean;
+}
+
+/** Every file under `dir`, as paths relative to it. */
+async function filesUnder(dir: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? join(rel, e.name) : e.name;
+    if (e.isDirectory()) out.push(...(await filesUnder(dir, r)));
+    else out.push(r);
+  }
+  return out;
+}
+
+/** Whether `out` holds a dfd export (manifest.json of format 'dfd-web'). */
+async function isDfdExport(out: string): Promise<boolean> {
+  try {
+    return (JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as { format?: unknown }).format === 'dfd-web';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses (E_EXPORT_OUT, nothing written) to replace files in `out` that a dfd export did not
+ * write: an `index.html` of the user's, say, when `--app` would copy the app over it.
+ */
+async function checkExportOut(out: string, app: string | undefined, overwrite: boolean): Promise<void> {
+  if (overwrite || !(await isDir(out)) || (await isDfdExport(out))) return;
+  const ours = ['model.json', 'weights.bin', 'manifest.json', 'faces', ...(app ? await filesUnder(app) : [])];
+  const clash: string[] = [];
+  for (const rel of ours) if (await stat(join(out, rel)).then(() => true, () => false)) clash.push(rel);
+  if (clash.length > 0) {
+    throw new DfdError(
+      'E_EXPORT_OUT',
+      `--out ${out}: it is not a folder dfd exported (no dfd manifest.json) and holds ${clash.slice(0, 5).join(', ')}${clash.length > 5 ? ` (+${clash.length - 5} more)` : ''}, which the export would replace; nothing was written. Choose another --out, or pass --overwrite to replace them.`,
+    );
+  }
 }
 
 /** Whether the export carries face detection, and why not when it does not. */
@@ -73,13 +115,14 @@ export async function exportForWeb(opts: ExportOptions): Promise<ExportResult> {
       description: `DFD-Net ${c.variant}, width ${c.width}`,
     };
 
+    const app = opts.app ? resolve(opts.app) : undefined;
+    if (app && opts.app && !(await isFile(join(app, 'index.html')))) {
+      throw new DfdError('E_EXPORT_APP', `--app ${opts.app}: no index.html there; build the app first with 'npm run build -w @dfd/web' (it writes tools/web/dist)`);
+    }
+    await checkExportOut(out, app, opts.overwrite === true);
     await mkdir(out, { recursive: true });
     const files: string[] = [];
-    if (opts.app) {
-      const app = resolve(opts.app);
-      if (!(await isFile(join(app, 'index.html')))) {
-        throw new DfdError('E_EXPORT_APP', `--app ${opts.app}: no index.html there; build the app first with 'npm run build -w @dfd/web' (it writes tools/web/dist)`);
-      }
+    if (app) {
       await cp(app, out, { recursive: true, force: true });
       files.push(`the app from ${app}`);
     }
@@ -149,8 +192,9 @@ export function registerExport(program: Command): void {
     .requiredOption('--model <dir>', 'model folder written by dfd (model.json + weights.bin)')
     .requiredOption('--out <dir>', 'output folder to serve over HTTP')
     .option('--app [dir]', 'also copy the built web app (default: tools/web/dist of this checkout)')
+    .option('--overwrite', 'replace files in --out that dfd did not export (an index.html of yours, say)')
     .option('--no-faces', 'do not copy the face detector (by default it is copied from @vladmandic/face-api when installed, and the app detects faces)')
-    .action(async (opts: { model: string; out: string; app?: string | boolean; faces: boolean }) => {
+    .action(async (opts: { model: string; out: string; app?: string | boolean; faces: boolean; overwrite?: boolean }) => {
       let app: string | undefined;
       if (opts.app === true) {
         app = defaultAppDir();
@@ -160,7 +204,7 @@ export function registerExport(program: Command): void {
       }
       // Export only copies numbers through tensors: the CPU backend is always there and enough.
       await useBackend('cpu');
-      const result = await exportForWeb({ model: opts.model, out: opts.out, app, faces: opts.faces });
+      const result = await exportForWeb({ model: opts.model, out: opts.out, app, faces: opts.faces, overwrite: opts.overwrite === true });
       const m = result.manifest;
       process.stdout.write(
         [
