@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../main.js';
@@ -126,6 +127,34 @@ describe('dfd convert + dfd predict (reduced-width PyTorch checkpoint, committed
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`dfd: ${join(work, 'no-such-face.png')}: no such file; check the path\n`);
     expect(r.stderr).not.toMatch(/dataset/);
+  });
+
+  it('refuses a FIFO named *.jpg at once and a PNG whose header claims 16000x16000 before decoding it (issue 24)', async () => {
+    const fifo = join(work, 'pipe.jpg');
+    execFileSync('mkfifo', [fifo]);
+    const t0 = Date.now();
+    const f = await dfd('predict', '--model', modelDir, '--backend', 'cpu', fifo);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toMatch(/pipe\.jpg: cannot decode image \(image is a named pipe \(FIFO\), not a regular file/);
+    expect(Date.now() - t0).toBeLessThan(10000);
+    // A valid PNG header (IHDR with its CRC) claiming 16000x16000, then a few bytes of data.
+    const chunk = (type: string, data: Buffer) => {
+      const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(data.length);
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32BE(crc32(td) >>> 0);
+      return Buffer.concat([head, td, crc]);
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(16000, 0);
+    ihdr.writeUInt32BE(16000, 4);
+    ihdr.set([8, 2, 0, 0, 0], 8);
+    const huge = join(work, 'huge.png');
+    writeFileSync(huge, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.alloc(16))), chunk('IEND', Buffer.alloc(0))]));
+    const h = await dfd('predict', '--model', modelDir, '--backend', 'cpu', huge);
+    expect(h.code).toBe(1);
+    expect(h.stderr).toMatch(/huge\.png: cannot decode image \(its header says 16000x16000 = 256,000,000 pixels, more than the 67,108,864 \(8192x8192\) dfd decodes; downscale it first\)/);
   });
 });
 
