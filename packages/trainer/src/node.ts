@@ -28,4 +28,4 @@ export {
   type RunPlugins,
 } from './run.js';
 export { DEMO_SETTINGS, runDemo, type DemoOptions, type DemoResult } from './demo.js';
-export { applyZooBackbone, evaluateBaselines, evaluateZooModel, loadExtractors, loadZooBackbone, type BaselineResult } from './zoo.js';
+export { applyZooBackbone, evaluateBaselines, evaluateZooModel, loadExtractors, loadZooBackbone, nativeZooTransform, type BaselineResult, type ZooPreprocess } from './zoo.js';

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '@dfd/backends';
 import { ConfigError, DfdError, TOKENS, type DependencyContainer, type DfdPlugin, type EvaluationResult } from '@dfd/core';
-import { createLoader, evalTransform, limitSamples, trainTransform, type Dataset, type DatasetRegistry, type Sample } from '@dfd/datasets';
+import { createLoader, evalTransform, limitSamples, trainTransform, type Dataset, type DatasetRegistry, type Sample, type Transform } from '@dfd/datasets';
 // The Node entry registers the image decoder (sharp) for every dataset, also a custom plugin's.
 import { createNodeDatasetRegistry, registerDatasetPluginModules } from '@dfd/datasets/node';
 import { createDfdNet, createEife, type DfdNet, type Eife } from '@dfd/model';
@@ -321,8 +321,8 @@ export async function loadPretrainedBackbone(model: DfdNet | Eife, dir: string):
 }
 
 /** Evaluation batches of `samples` (resize + normalise, in order); with `factors`, their attribute labels too. */
-export function evalSource(samples: Sample[], size: number, batchSize: number, factors?: string[]): BatchSource {
-  const make = () => createLoader(samples, { batchSize, transform: evalTransform({ size }), shuffle: false, prefetch: 1, ...(factors ? { factors } : {}) });
+export function evalSource(samples: Sample[], size: number, batchSize: number, factors?: string[], transform: Transform = evalTransform({ size })): BatchSource {
+  const make = () => createLoader(samples, { batchSize, transform, shuffle: false, prefetch: 1, ...(factors ? { factors } : {}) });
   const first = make();
   return {
     stepsPerEpoch: first.length,
@@ -346,6 +346,8 @@ export async function evaluateTargets(
     datasets?: ReadonlyMap<string, Dataset>;
     /** Framing of the targets this resolves itself (default resize). */
     framing?: Framing;
+    /** Per-image transform (default: resize to inputSize and ImageNet normalisation, as in training). */
+    transform?: Transform;
   },
 ): Promise<EvaluationResult[]> {
   const registry = options.datasetRegistry ?? (await defaultDatasetRegistry());
@@ -354,7 +356,7 @@ export async function evaluateTargets(
     const ds = options.datasets?.get(t.spec) ?? (await frameDataset(await registry.resolve(t.spec, { allowEmpty: true }), options.framing ?? { kind: 'resize' }));
     const samples = ds.splits.test ?? [...(ds.splits.train ?? []), ...(ds.splits.val ?? [])];
     if (!samples.length) throw new TrainingSetupError(`target '${t.name}' (${t.spec}) has no samples.`);
-    results.push(await evaluate(model, evalSource(samples, options.inputSize, options.batchSize ?? 128), t.name));
+    results.push(await evaluate(model, evalSource(samples, options.inputSize, options.batchSize ?? 128, undefined, options.transform), t.name));
   }
   return results;
 }

@@ -1,6 +1,6 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, type EvaluationResult } from '@dfd/core';
-import type { DatasetRegistry, Sample } from '@dfd/datasets';
+import { compose, normalize, type DatasetRegistry, type FloatImage, type RgbImage, type Sample, type Transform } from '@dfd/datasets';
 import type { DfdNet } from '@dfd/model';
 import { resolve as resolvePath } from 'node:path';
 import { assignFaceapiTrunk, isZooId, zooEntry, zooEntryFor, type Framing } from '@dfd/zoo';
@@ -8,6 +8,40 @@ import { loadZooClassifier, loadZooExtractor, loadZooWeights } from '@dfd/zoo/no
 import type { TrainConfig } from './config.js';
 import { evaluate, meanAccuracy } from './evaluate.js';
 import type { EifeLike } from './task.js';
+
+/** How a zoo classifier's images are prepared: dfd's pipeline (as a trained model sees them) or its source library's own. */
+export type ZooPreprocess = 'dfd' | 'native';
+
+/**
+ * The source library's own preprocessing of a zoo classifier's input, as a per-image transform
+ * (ending in ImageNet normalisation, which the zoo classifier undoes): face-api (`faceapi:*`)
+ * zero-pads the face to a centred square and resizes it with `tf.image.resizeBilinear` (no
+ * antialiasing); Human (`human:*`) resizes the face with `tf.image.resizeBilinear` without padding.
+ * dfd's default instead resizes the whole image, stretched, with an antialiased filter.
+ */
+export function nativeZooTransform(id: string): Transform {
+  const size = zooEntry(id).inputSize;
+  const pad = id.startsWith('faceapi:');
+  const resize = (image: RgbImage | FloatImage): FloatImage => {
+    const unit = image.data instanceof Float32Array ? 1 : 1 / 255;
+    const out = tf.tidy(() => {
+      let x = tf.mul(tf.tensor3d(Float32Array.from(image.data), [image.height, image.width, 3]), unit) as tf.Tensor3D;
+      const { height: h, width: w } = image;
+      if (pad && h !== w) {
+        // face-api's padToSquare(isCenterImage): round(diff / 2) after, the rest before.
+        const diff = Math.abs(h - w);
+        const after = Math.round(diff * 0.5);
+        const before = diff - after;
+        x = tf.pad(x, h > w ? [[0, 0], [before, after], [0, 0]] : [[before, after], [0, 0], [0, 0]]);
+      }
+      return tf.image.resizeBilinear(x, [size, size], false, false);
+    });
+    const data = out.dataSync() as Float32Array;
+    out.dispose();
+    return { width: size, height: size, data: Float32Array.from(data) };
+  };
+  return compose(resize, normalize());
+}
 
 /** One zoo classifier evaluated next to the trained model (report.json `baselines`). */
 export interface BaselineResult {
@@ -74,7 +108,14 @@ export async function evaluateBaselines(
   ids: string[],
   targets: Array<{ name: string; spec: string }>,
   sourceTest: Sample[] | undefined,
-  options: { batchSize: number; datasetRegistry: DatasetRegistry; /** Framing of the targets (as the trained model's). */ framing?: Framing },
+  options: {
+    batchSize: number;
+    datasetRegistry: DatasetRegistry;
+    /** Framing of the targets (as the trained model's). */
+    framing?: Framing;
+    /** `dfd` (default: dfd's resize and normalisation, as a trained model sees) or `native` ({@link nativeZooTransform}). */
+    preprocess?: ZooPreprocess;
+  },
 ): Promise<BaselineResult[]> {
   // run.ts imports this module; load it lazily so neither needs the other at import time.
   const { evaluateTargets, evalSource } = await import('./run.js');
@@ -83,8 +124,9 @@ export async function evaluateBaselines(
     const size = zooEntry(id).inputSize;
     const clf = await loadZooClassifier(id);
     try {
-      const results = await evaluateTargets(clf, targets, { inputSize: size, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry, ...(options.framing ? { framing: options.framing } : {}) });
-      const st = sourceTest?.length ? await evaluate(clf, evalSource(sourceTest, size, options.batchSize), 'source-test') : undefined;
+      const transform = options.preprocess === 'native' ? nativeZooTransform(id) : undefined;
+      const results = await evaluateTargets(clf, targets, { inputSize: size, batchSize: options.batchSize, datasetRegistry: options.datasetRegistry, ...(options.framing ? { framing: options.framing } : {}), ...(transform ? { transform } : {}) });
+      const st = sourceTest?.length ? await evaluate(clf, evalSource(sourceTest, size, options.batchSize, undefined, transform), 'source-test') : undefined;
       out.push({ id, results, mean: meanAccuracy(results), ...(st ? { sourceTest: st } : {}) });
     } finally {
       clf.dispose();
@@ -97,7 +139,7 @@ export async function evaluateBaselines(
 export async function evaluateZooModel(
   id: string,
   targets: Array<{ name: string; spec: string }>,
-  options: { batchSize?: number; datasetRegistry?: DatasetRegistry; /** Dataset plugin modules to register first (`--dataset-plugin`). */ datasetPlugins?: string[]; /** Framing of the targets (default resize). */ framing?: Framing } = {},
+  options: { batchSize?: number; datasetRegistry?: DatasetRegistry; /** Dataset plugin modules to register first (`--dataset-plugin`). */ datasetPlugins?: string[]; /** Framing of the targets (default resize). */ framing?: Framing; /** `dfd` (default) or `native`: the source library's own resize ({@link nativeZooTransform}). */ preprocess?: ZooPreprocess } = {},
 ): Promise<{ results: EvaluationResult[]; mean: number }> {
   const { defaultDatasetRegistry } = await import('./run.js');
   const datasetRegistry = options.datasetRegistry ?? (await defaultDatasetRegistry());
@@ -109,6 +151,7 @@ export async function evaluateZooModel(
     batchSize: options.batchSize ?? 128,
     datasetRegistry,
     ...(options.framing ? { framing: options.framing } : {}),
+    ...(options.preprocess ? { preprocess: options.preprocess } : {}),
   });
   return { results: b!.results, mean: b!.mean };
 }

@@ -105,3 +105,14 @@ describe('a saved model framing', () => {
     expect(JSON.parse(hand.stdout).results[0].confusion).toEqual(res.results[0].confusion);
   });
 });
+
+describe('dfd eval --preprocess', () => {
+  it('is refused for a trained model and for an unknown value', async () => {
+    const a = await dfd('eval', '-m', modelDir, '-t', `t=folder:${root}`, '--backend', 'cpu', '--preprocess', 'native');
+    expect(a.code).not.toBe(0);
+    expect(a.stderr).toMatch(/applies to a zoo classifier/);
+    const b = await dfd('eval', '-m', 'faceapi:expression', '-t', `t=folder:${root}`, '--backend', 'cpu', '--preprocess', 'pil');
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/expected dfd or native/);
+  });
+});
