@@ -43,6 +43,29 @@ describe('dfd CLI shell', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^dfd \d+\.\d+\.\d+ +\(node /);
     expect(r.stdout).toMatch(/✓ cpu/);
+    // It says what the default backend would be (issue 27 item 6), and --json carries it.
+    expect(r.stdout).toMatch(/^auto \(every command's default --backend\) picks (tensorflow-gpu|tensorflow|wasm|cpu): the first available of tensorflow-gpu > tensorflow > wasm > cpu/m);
+  });
+
+  it('autoPick: the first available backend in auto order, webgpu never in Node', async () => {
+    const { autoPick } = await import('./commands/info.js');
+    const b = (name: string, available: boolean) => ({ name, available });
+    expect(autoPick([b('tensorflow-gpu', false), b('tensorflow', false), b('webgpu', true), b('wasm', true), b('cpu', true)])).toBe('wasm');
+    expect(autoPick([b('tensorflow', true), b('wasm', true)])).toBe('tensorflow');
+    expect(autoPick([b('cpu', false)])).toBeNull();
+  });
+
+  it('the backend line before a command is short; DFD_VERBOSE=1 gives the whole reason', async () => {
+    const { backendLine } = await import('./commands/train.js');
+    const used = { name: 'wasm', reason: `auto picked wasm: the fastest backend that works here (${'x'.repeat(400)})` };
+    expect(backendLine(used, {})).toBe('dfd: tfjs backend wasm (auto; DFD_VERBOSE=1 says more)\n');
+    expect(backendLine(used, { DFD_VERBOSE: '1' })).toContain('x'.repeat(400));
+  });
+
+  it('a bad --target is reported by its flag, before any backend is loaded', async () => {
+    const r = await runCli(['train', '--source', 'synthetic:studio', '--target', 'wild', '--out', '/tmp/dfd-never-written', '--variant', 'base']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('dfd: --target wild: expected NAME=SPEC, e.g. --target wild=synthetic:wild or --target raf=rafdb:/data/RAF-DB (NAME is the report\'s column)\n');
   });
 
   it('explains a wasm abort as the 4 GB heap running out and says what to change', () => {

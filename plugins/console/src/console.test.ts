@@ -46,6 +46,19 @@ describe('ConsolePlugin', () => {
     ]);
   });
 
+  it('epoch lines do not repeat the epoch (metrics.epoch) and give seconds as a duration', async () => {
+    const s = sink(false);
+    const container = createContainer();
+    const host = container.resolve(TOKENS.PluginHost);
+    const bus = container.resolve(TOKENS.Bus);
+    host.use(new ConsolePlugin({ stream: s }));
+    await host.setupAll();
+    bus.emit({ type: 'epochEnd', epoch: 3, totalEpochs: 5, metrics: { epoch: 3, seconds: 1.885, loss: 2 } });
+    await bus.drain();
+    await host.teardownAll();
+    expect(s.chunks.join('')).toBe('epoch 3/5  1.9 s  loss 2.0000\n');
+  });
+
   it('TTY: redraws a progress line with running loss, accuracy and ETA', async () => {
     const s = sink(true);
     const clock = { t: 0 };

@@ -81,8 +81,10 @@ export class ConsolePlugin implements DfdPlugin {
     });
     context.on('batchEnd', (e) => this.onBatch(e));
     context.on('epochEnd', (e) => {
+      // The line starts with the epoch: metrics.epoch would say it again; seconds read as a duration.
       const metrics = Object.entries(e.metrics)
-        .map(([k, v]) => `${k} ${formatNumber(v)}`)
+        .filter(([k]) => k !== 'epoch')
+        .map(([k, v]) => (k === 'seconds' ? `${v.toFixed(1)} s` : `${k} ${formatNumber(v)}`))
         .join('  ');
       this.println(`epoch ${e.epoch}/${e.totalEpochs}  ${metrics}`);
     });

@@ -23,6 +23,8 @@ describe('dfd demo --quick', () => {
     expect(code).toBe(0);
     const text = chunks.join('');
     expect(text).toMatch(/\| method \| source \| wild \| sketch \| lowlight \| mean \|/);
+    // It ends with the next step, a command that runs on the model it just wrote.
+    expect(text).toContain(`dfd predict --model ${join(out, 'att-eifp', 'model')} --detect photo.jpg`);
     for (const v of ['base', 'att', 'att\\+eifp']) expect(text).toMatch(new RegExp(`\\| ${v} \\| studio \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\|`));
     const demo = JSON.parse(readFileSync(join(out, 'demo.json'), 'utf8'));
     expect(demo.rows.map((r: { label: string }) => r.label)).toEqual(['base', 'att', 'att+eifp']);

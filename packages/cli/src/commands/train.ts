@@ -13,9 +13,32 @@ export async function loadTrainer(backend = 'auto', threads?: number): Promise<T
   const backends = await import('@dfd/backends');
   await backends.registerGradients();
   const used = await backends.useBackend(backend as 'auto', threads != null ? { threads } : {});
-  process.stderr.write(`dfd: tfjs backend ${used.name} (${used.reason})\n`);
+  process.stderr.write(backendLine(used));
   const [main, node] = await Promise.all([import('@dfd/trainer'), import('@dfd/trainer/node')]);
   return { ...main, ...node };
+}
+
+/**
+ * The line a command prints on stderr once its backend is ready: short (`dfd: tfjs backend wasm
+ * (auto; DFD_VERBOSE=1 says more)`), since it precedes every later message, errors included; with
+ * DFD_VERBOSE=1 the whole reason (what auto skipped and why). `dfd info` lists every backend.
+ */
+export function backendLine(used: { name: string; reason: string }, env: Record<string, string | undefined> = process.env): string {
+  if (env.DFD_VERBOSE != null && env.DFD_VERBOSE !== '' && env.DFD_VERBOSE !== '0') return `dfd: tfjs backend ${used.name} (${used.reason})\n`;
+  return `dfd: tfjs backend ${used.name} (${used.reason.startsWith('auto') ? 'auto' : 'requested'}; DFD_VERBOSE=1 says more)\n`;
+}
+
+/**
+ * Checks each `--target` value is NAME=SPEC before anything is loaded, naming the flag (the
+ * config's own check names `targets.<i>`, which a command-line user never wrote).
+ */
+export function checkTargetFlags(targets: string[] | undefined): void {
+  for (const t of targets ?? []) {
+    const eq = t.indexOf('=');
+    if (eq <= 0 || eq === t.length - 1) {
+      throw new DfdError('E_CONFIG', `--target ${t}: expected NAME=SPEC, e.g. --target wild=synthetic:wild or --target raf=rafdb:/data/RAF-DB (NAME is the report's column)`);
+    }
+  }
 }
 
 /**
@@ -128,7 +151,7 @@ export function registerTrain(program: Command): void {
     .option('--overwrite', 'start over in an --out folder that holds a previous run (removes its config, checkpoints, model, reports, metrics)')
     .option('-s, --source <spec>', 'source dataset spec, e.g. rafdb:/data/RAF-DB or synthetic:studio')
     .option('-t, --target <name=spec>', 'target dataset (repeatable)', collect)
-    .option('--variant <variant>', 'base | att | att+eifp (default att+eifp)')
+    .option('--variant <variant>', 'base | att | att+eifp (default att+eifp, which needs --eife: a dfd train-eife folder or a zoo id; base and att need none)')
     .option('--eife <dir|id>', 'stage-1 extractor, one per MI head: a dfd train-eife folder or a zoo id, e.g. faceapi:recognition (repeatable; dfd models list)', collect)
     .option('--backbone <dir|id>', 'pretrained backbone: a model folder (its efe.* weights) or a zoo id, e.g. faceapi:expression (backbone lr then defaults to 1e-6)')
     .option('--freeze-backbone', 'keep the pretrained backbone fixed: no gradient, no update')
@@ -162,6 +185,7 @@ export function registerTrain(program: Command): void {
     .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--json', 'print report.json to stdout')
     .action(async (opts: TrainOpts) => {
+      checkTargetFlags(opts.target);
       const t = await loadTrainer(opts.backend ?? 'auto', opts.threads);
       let base: Record<string, unknown> = {};
       if (opts.resume) {
