@@ -41,3 +41,22 @@ export class ModelDirRefusedError extends DfdError {
     this.foreign = foreign;
   }
 }
+
+/**
+ * Writing a model folder failed at the file system (no space left, quota, I/O error): names the
+ * folder, the file being written and the system's code. Nothing was replaced, and the temporary
+ * folder was removed.
+ */
+export class ModelWriteError extends DfdError {
+  /** The model folder that was being written. */
+  readonly path: string;
+  /** The system error code (ENOSPC, EDQUOT, EIO...), when there was one. */
+  readonly errno: string | undefined;
+
+  constructor(path: string, file: string, cause: NodeJS.ErrnoException) {
+    const why = cause.code === 'ENOSPC' ? 'no space left on the device' : cause.code === 'EDQUOT' ? 'disk quota exceeded' : cause.message;
+    super('E_MODEL_WRITE', `cannot write the model folder ${path} (${file}): ${why}${cause.code ? ` (${cause.code})` : ''}; nothing was replaced and no temporary files were left. Free space or write elsewhere, then run again.`);
+    this.path = path;
+    this.errno = cause.code;
+  }
+}

@@ -10,7 +10,7 @@ export {
   type DfdVariant,
   type ParamGroups,
 } from './dfdnet.js';
-export { ModelDirRefusedError, ModelFormatError, NonFiniteWeightsError } from './errors.js';
+export { ModelDirRefusedError, ModelFormatError, ModelWriteError, NonFiniteWeightsError } from './errors.js';
 export {
   BackboneModel,
   createBackboneModel,

@@ -1,6 +1,7 @@
 import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { ModelDirRefusedError, ModelFormatError } from './errors.js';
+import { DfdError } from '@dfd/core';
+import { ModelDirRefusedError, ModelFormatError, ModelWriteError } from './errors.js';
 import { modelFromArtifacts, modelToArtifacts, type DfdModel } from './serialize.js';
 
 /** Options of {@link saveModelDir}. */
@@ -81,9 +82,17 @@ export async function saveModelDir(model: DfdModel, dir: string, options: SaveMo
   await mkdir(parent, { recursive: true });
   const { modelJson, weights } = await modelToArtifacts(model, { labels: options.labels, source: target });
   const tmp = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
+  // A failed write (ENOSPC...) says which folder and file; the system error alone names neither.
+  const write = async (name: string, data: Uint8Array | string): Promise<void> => {
+    try {
+      await writeFile(join(tmp, name), data);
+    } catch (err) {
+      throw err instanceof DfdError ? err : new ModelWriteError(target, name, err as NodeJS.ErrnoException);
+    }
+  };
   try {
-    await writeFile(join(tmp, 'weights.bin'), new Uint8Array(weights));
-    await writeFile(join(tmp, 'model.json'), `${JSON.stringify(modelJson, null, 1)}\n`);
+    await write('weights.bin', new Uint8Array(weights));
+    await write('model.json', `${JSON.stringify(modelJson, null, 1)}\n`);
     let old: string | null = null;
     // Checked again just before the swap: the folder may have changed while the weights were written.
     await checkModelDirReplaceable(target, options);
