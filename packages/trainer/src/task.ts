@@ -172,7 +172,9 @@ export class DfdTask implements TrainingTask {
 
   loss(batch: Batch, prepared: tf.Tensor[], ctx: StepContext): TaskLoss {
     if (!batch.expression) throw new TrainingSetupError('stage 2 needs expression labels; the source dataset has none.');
-    const k = this.extractors.length;
+    // prepare() appends trunk features only when the cache serves this batch; otherwise every
+    // prepared tensor is an EIFE target (callers may also pass targets of their own).
+    const k = this.usesTrunkCache(batch) ? this.extractors.length : prepared.length;
     const targets = prepared.slice(0, k);
     const trunk = prepared.slice(k);
     const out = trunk.length ? this.model.forwardFromTrunk!(trunk, { training: true }) : this.model.forward(batch.images, { training: true });
